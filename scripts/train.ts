@@ -1,0 +1,226 @@
+// Trains a Glow model and writes a checkpoint directory (models/<name>/) that the server loads.
+//   npm run train -- --dataset mnist --time-budget 2h            (new run)
+//   npm run train -- --out models/mnist --resume --time-budget 1h (continue exactly where it stopped)
+// Everything random derives from --seed and the step number (data order per epoch, dequantisation
+// noise per step), so a resumed run draws the same batches it would have drawn without the stop.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { batchPixels, loadDataset } from '../src/data/datasets.ts';
+import { initBackend } from '../src/glow/backend.ts';
+import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
+import { Glow, GlowConfig } from '../src/glow/glow.ts';
+import { toModelUnits } from '../src/glow/pixels.ts';
+import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
+import { Adam } from '../src/train/adam.ts';
+import { evaluateBpd } from '../src/train/evaluate.ts';
+import { parseDuration } from '../src/train/duration.ts';
+import { Progress } from '../src/train/progress.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    dataset: { type: 'string', default: 'mnist' },
+    name: { type: 'string' },
+    out: { type: 'string' },
+    resume: { type: 'boolean', default: false },
+    levels: { type: 'string', default: '2' },
+    depth: { type: 'string', default: '8' },
+    hidden: { type: 'string', default: '128' },
+    coupling: { type: 'string', default: 'affine' },
+    'n-bits': { type: 'string', default: '8' },
+    batch: { type: 'string', default: '64' },
+    lr: { type: 'string', default: '1e-3' },
+    warmup: { type: 'string', default: '500' },
+    clip: { type: 'string', default: '50' },
+    steps: { type: 'string' },
+    'time-budget': { type: 'string' },
+    'checkpoint-every': { type: 'string', default: '5m' },
+    'eval-every': { type: 'string', default: '1000' },
+    'eval-images': { type: 'string', default: '1000' },
+    'skip-final-eval': { type: 'boolean', default: false },
+    'init-images': { type: 'string', default: '512' },
+    seed: { type: 'string', default: '1' },
+    backend: { type: 'string' },
+  },
+});
+
+const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const backend = await initBackend((args.backend ?? process.env.GLOW_BACKEND ?? 'auto') as never, log);
+const dataset = args.dataset!;
+const name = args.name ?? dataset;
+const outDir = args.out ?? path.join('models', name);
+const batch = Number(args.batch);
+const seed = Number(args.seed);
+const train = loadDataset(dataset, 'train');
+const test = loadDataset(dataset, 'test');
+const pixelsPerImage = train.height * train.width * train.channels;
+
+let glow: Glow;
+let manifest: Manifest;
+let adam: Adam;
+if (args.resume) {
+  if (!existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`--resume: no checkpoint in ${outDir}`);
+  ({ glow, manifest } = await loadCheckpoint(outDir));
+  adam = new Adam(glow.params);
+  adam.restore(await readTrainingState(outDir, manifest.steps));
+  if (adam.step !== manifest.steps) throw new Error(`optimiser is at step ${adam.step}, the manifest at ${manifest.steps}`);
+  log(`resumed ${outDir} at step ${manifest.steps} (${manifest.imagesSeen} images seen, test bpd ${manifest.testBpd ?? 'n/a'})`);
+} else {
+  if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
+  const config: GlowConfig = {
+    height: train.height,
+    width: train.width,
+    channels: train.channels,
+    levels: Number(args.levels),
+    depth: Number(args.depth),
+    hidden: Number(args.hidden),
+    coupling: args.coupling as GlowConfig['coupling'],
+    nBits: Number(args['n-bits']),
+    seed,
+  };
+  glow = new Glow(config);
+  adam = new Adam(glow.params);
+  const initCount = Number(args['init-images']);
+  const initIdx = Array.from({ length: initCount }, (_, i) => i);
+  const x = toModelUnits(batchPixels(train, initIdx), [initCount, train.height, train.width, train.channels], config.nBits, uniformArray(initCount * pixelsPerImage, seed));
+  glow.initialize(x); // actnorm data-dependent initialisation
+  x.dispose();
+  manifest = {
+    name,
+    dataset,
+    config,
+    steps: 0,
+    imagesSeen: 0,
+    testBpd: null,
+    date: new Date().toISOString(),
+    backend,
+    training: { batch, lr: Number(args.lr), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+  };
+  log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
+}
+
+const training = manifest.training as { batch: number; lr: number; warmup: number; clip: number; seed: number; lrScale: number; skippedSteps: number; seconds: number; history: unknown[] };
+if (training.batch !== batch && args.resume) log(`note: resuming with batch ${training.batch} from the checkpoint`);
+const B = args.resume ? training.batch : batch;
+const nBits = manifest.config.nBits;
+const paramNames = new Map([...glow.params].map(([n, v]) => [v.name, n]));
+const varList = [...glow.params.values()];
+
+/** Training-set indices of a step: a fresh permutation each epoch, seeded by (seed, epoch). */
+let permEpoch = -1;
+let perm = new Uint32Array(0);
+function batchIndices(step: number): Uint32Array {
+  const first = step * B;
+  const epoch = Math.floor(first / train.count);
+  if (epoch !== permEpoch) {
+    const rand = uniformGenerator(training.seed * 7919 + epoch);
+    perm = Uint32Array.from({ length: train.count }, (_, i) => i);
+    for (let i = perm.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    permEpoch = epoch;
+  }
+  const start = first % train.count;
+  return Uint32Array.from({ length: B }, (_, i) => perm[(start + i) % train.count]);
+}
+
+const budgetMs = args['time-budget'] ? parseDuration(args['time-budget']) : Infinity;
+const stepTarget = args.steps ? Number(args.steps) : Infinity;
+if (budgetMs === Infinity && stepTarget === Infinity) throw new Error('give --steps or --time-budget');
+const checkpointEveryMs = parseDuration(args['checkpoint-every']!);
+const evalEvery = Number(args['eval-every']);
+const evalImages = Number(args['eval-images']);
+const started = Date.now();
+let lastCheckpoint = Date.now();
+let secondsAtStart = training.seconds;
+let stopRequested = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    log(`${signal}: finishing the step, then saving`);
+  });
+
+async function checkpoint(reason: string): Promise<void> {
+  glow.weightsChanged();
+  training.seconds = secondsAtStart + (Date.now() - started) / 1000;
+  manifest.date = new Date().toISOString();
+  manifest.backend = backend;
+  const state = adam.state();
+  await saveCheckpoint(outDir, glow, manifest, state);
+  state.get('step')!.dispose();
+  lastCheckpoint = Date.now();
+  log(`checkpoint (${reason}): ${outDir} at step ${manifest.steps}`);
+}
+
+async function quickEval(): Promise<number> {
+  glow.weightsChanged();
+  const { bpd } = await evaluateBpd(glow, test, { limit: evalImages, seed: 12345 });
+  return bpd;
+}
+
+const progress = new Progress(process.stdout.isTTY === true);
+let emaBpd = NaN;
+let windowImages = 0;
+let windowStart = Date.now();
+let imagesPerSecond = 0;
+
+while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRequested) {
+  const step = manifest.steps;
+  const idx = batchIndices(step);
+  const x = toModelUnits(batchPixels(train, idx), [B, train.height, train.width, train.channels], nBits, uniformArray(B * pixelsPerImage, training.seed * 1_000_003 + step));
+  const { value, grads } = tf.variableGrads(() => glow.loss(x), varList);
+  const named = new Map(Object.entries(grads).map(([tfName, g]) => [paramNames.get(tfName)!, g]));
+  const normT = tf.tidy(() => tf.sqrt(tf.addN([...named.values()].map((g) => tf.sum(tf.square(g))))));
+  const [loss, norm] = [(await value.data())[0], (await normT.data())[0]];
+  if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+    // NaN/Inf guard: skip the update, halve the learning rate; the weights stay finite.
+    training.lrScale /= 2;
+    training.skippedSteps += 1;
+    progress.clear();
+    log(`step ${step}: non-finite loss/gradient (loss ${loss}, |g| ${norm}); skipped, learning-rate scale now ${training.lrScale}`);
+  } else {
+    const clipScale = norm > training.clip ? training.clip / norm : 1;
+    const clipped = clipScale === 1 ? named : new Map([...named].map(([n, g]) => [n, tf.mul(g, clipScale)]));
+    const lr = training.lr * training.lrScale * Math.min(1, (step + 1) / training.warmup);
+    adam.apply(clipped, lr);
+    if (clipped !== named) for (const g of clipped.values()) g.dispose();
+    emaBpd = Number.isNaN(emaBpd) ? loss : 0.98 * emaBpd + 0.02 * loss;
+  }
+  tf.dispose([x, value, normT, ...named.values()]);
+  manifest.steps += 1;
+  manifest.imagesSeen += B;
+  windowImages += B;
+
+  const now = Date.now();
+  if (now - windowStart > 10_000) {
+    imagesPerSecond = windowImages / ((now - windowStart) / 1000);
+    windowImages = 0;
+    windowStart = now;
+  }
+  const remainingMs = Math.min(budgetMs - (now - started), stepTarget === Infinity ? Infinity : ((stepTarget - manifest.steps) * B * 1000) / (imagesPerSecond || 1));
+  progress.update({ step: manifest.steps, epoch: manifest.imagesSeen / train.count, bpd: emaBpd, imagesPerSecond, etaSeconds: remainingMs / 1000 });
+  if (!progress.tty && manifest.steps % 50 === 0)
+    log(`step ${manifest.steps} epoch ${(manifest.imagesSeen / train.count).toFixed(2)} train bpd ${emaBpd.toFixed(3)} ${imagesPerSecond.toFixed(1)} img/s`);
+
+  if (manifest.steps % evalEvery === 0) {
+    const bpd = await quickEval();
+    training.history.push({ step: manifest.steps, trainBpd: Number(emaBpd.toFixed(4)), testBpdSample: Number(bpd.toFixed(4)), images: evalImages });
+    progress.clear();
+    log(`step ${manifest.steps}: test bpd ${bpd.toFixed(4)} on ${evalImages} test images (train ${emaBpd.toFixed(4)})`);
+  }
+  if (Date.now() - lastCheckpoint > checkpointEveryMs) await checkpoint('periodic');
+}
+progress.clear();
+if (!args['skip-final-eval']) {
+  glow.weightsChanged();
+  log(`evaluating on all ${test.count} test images…`);
+  const { bpd, count } = await evaluateBpd(glow, test, { seed: 12345 });
+  manifest.testBpd = Number(bpd.toFixed(4));
+  manifest.testImages = count;
+  log(`test bpd: ${bpd.toFixed(4)} (${count} images)`);
+}
+await checkpoint(stopRequested ? 'stop requested' : 'end of run');
+process.exit(0);

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Glow, GlowConfig } from './glow.ts';
+import { NamedArray, decodeSafetensors, encodeSafetensors } from './safetensors.ts';
+
+/**
+ * A checkpoint is a directory: manifest.json (what the model is and how it was trained) and
+ * weights.safetensors (every parameter and fixed buffer, keyed "levels.0.steps.3.actnorm.bias").
+ * A training run adds training-state.safetensors (optimiser moments) so --resume continues exactly.
+ */
+export interface Manifest {
+  name: string;
+  dataset: string;
+  config: GlowConfig;
+  steps: number;
+  imagesSeen: number;
+  /** Bits/dim on the whole test split, with uniform dequantisation (null until evaluated). */
+  testBpd: number | null;
+  testImages?: number;
+  date: string;
+  backend: string;
+  parameters?: number;
+  training?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export const WEIGHTS_FILE = 'weights.safetensors';
+export const MANIFEST_FILE = 'manifest.json';
+export const TRAINING_STATE_FILE = 'training-state.safetensors';
+
+/** Writes to a temporary name, then renames: a reader never sees a half-written file. */
+export async function writeFileAtomic(file: string, data: Buffer | string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+export async function tensorsToArrays(tensors: Map<string, tf.Tensor>): Promise<Map<string, NamedArray>> {
+  const out = new Map<string, NamedArray>();
+  for (const [name, t] of tensors) {
+    const data = (await t.data()) as Float32Array;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new Error(`refusing to save: ${name} has a non-finite value`);
+    out.set(name, { data, shape: t.shape });
+  }
+  return out;
+}
+
+export async function saveCheckpoint(dir: string, glow: Glow, manifest: Manifest, trainingState?: Map<string, tf.Tensor>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const weights = await tensorsToArrays(new Map<string, tf.Tensor>([...glow.params, ...glow.buffers]));
+  const stamp = { steps: String(manifest.steps) };
+  await writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(weights, stamp));
+  if (trainingState) await writeFileAtomic(path.join(dir, TRAINING_STATE_FILE), encodeSafetensors(await tensorsToArrays(trainingState), stamp));
+  // The manifest goes last: it names the step the other files were written at.
+  await writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify({ ...manifest, parameters: glow.parameterCount() }, null, 2) + '\n');
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  return JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
+}
+
+export async function loadCheckpoint(dir: string): Promise<{ glow: Glow; manifest: Manifest }> {
+  const manifest = await readManifest(dir);
+  const { tensors, metadata } = decodeSafetensors(await readFile(path.join(dir, WEIGHTS_FILE)));
+  if (metadata.steps !== undefined && Number(metadata.steps) !== manifest.steps)
+    throw new Error(`${dir}: weights are from step ${metadata.steps} but the manifest says ${manifest.steps}`);
+  const glow = new Glow(manifest.config);
+  try {
+    assignAll(new Map([...glow.params, ...glow.buffers]), tensors, dir);
+  } catch (err) {
+    glow.dispose();
+    throw err;
+  }
+  glow.markInitialized();
+  glow.weightsChanged();
+  return { glow, manifest };
+}
+
+/** Loads a training-state file (optimiser moments), checking it belongs to the manifest's step. */
+export async function readTrainingState(dir: string, steps: number): Promise<Map<string, NamedArray>> {
+  const { tensors, metadata } = decodeSafetensors(await readFile(path.join(dir, TRAINING_STATE_FILE)));
+  if (Number(metadata.steps) !== steps) throw new Error(`${dir}: training state is from step ${metadata.steps}, the weights from ${steps}`);
+  return tensors;
+}
+
+export function assignAll(variables: Map<string, tf.Variable>, arrays: Map<string, NamedArray>, source: string): void {
+  for (const [name, v] of variables) {
+    const a = arrays.get(name);
+    if (!a) throw new Error(`${source}: ${name} is missing`);
+    if (a.shape.join() !== v.shape.join()) throw new Error(`${source}: ${name} has shape [${a.shape}], the model needs [${v.shape}]`);
+    tf.tidy(() => v.assign(tf.tensor(a.data, a.shape)));
+  }
+}

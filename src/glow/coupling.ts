@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs';
+import { FlowLayer, Module, sumPerSample } from './module.ts';
+import { normalArray } from './random.ts';
+import { ZeroConv2d } from './zero-conv.ts';
+
+export type CouplingKind = 'affine' | 'additive';
+
+/**
+ * Affine coupling (Glow §3.3, RealNVP): the first half of the channels passes through and
+ * conditions a scale and shift of the second half. scale = sigmoid(h + 2) keeps it in (0, 1)
+ * and near 0.88 at initialisation, which trains stably. Additive coupling is the shift alone.
+ * NN = conv3×3 → ReLU → conv1×1 → ReLU → zero-initialised conv3×3.
+ */
+export class Coupling extends Module implements FlowLayer {
+  readonly conv1: tf.Variable;
+  readonly bias1: tf.Variable;
+  readonly conv2: tf.Variable;
+  readonly bias2: tf.Variable;
+  readonly out: ZeroConv2d;
+  private readonly half: number;
+
+  constructor(readonly channels: number, hidden: number, readonly kind: CouplingKind, seed: number) {
+    super();
+    this.half = channels / 2;
+    this.conv1 = this.param('conv1.kernel', tf.tensor4d(normalArray(9 * this.half * hidden, seed, 0.05), [3, 3, this.half, hidden]));
+    this.bias1 = this.param('conv1.bias', tf.zeros([hidden]));
+    this.conv2 = this.param('conv2.kernel', tf.tensor4d(normalArray(hidden * hidden, seed + 1, 0.05), [1, 1, hidden, hidden]));
+    this.bias2 = this.param('conv2.bias', tf.zeros([hidden]));
+    this.out = new ZeroConv2d(hidden, kind === 'affine' ? channels : this.half);
+    this.adopt('zero_conv', this.out);
+  }
+
+  private net(a: tf.Tensor4D): tf.Tensor4D {
+    const h1 = tf.relu(tf.add(tf.conv2d(a, this.conv1 as tf.Tensor4D, 1, 'same'), this.bias1)) as tf.Tensor4D;
+    const h2 = tf.relu(tf.add(tf.conv2d(h1, this.conv2 as tf.Tensor4D, 1, 'same'), this.bias2)) as tf.Tensor4D;
+    return this.out.apply(h2);
+  }
+
+  /** Shift and the pre-sigmoid scale for the second half, from the first half. */
+  private shiftAndScale(a: tf.Tensor4D): { shift: tf.Tensor4D; rawScale?: tf.Tensor4D } {
+    const h = this.net(a);
+    if (this.kind === 'additive') return { shift: h };
+    const [shift, raw] = tf.split(h, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+    return { shift, rawScale: tf.add(raw, 2) as tf.Tensor4D };
+  }
+
+  forward(x: tf.Tensor4D) {
+    return tf.tidy(() => {
+      const [a, b] = tf.split(x, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      const { shift, rawScale } = this.shiftAndScale(a);
+      if (!rawScale) return { y: tf.concat([a, tf.add(b, shift)], 3) as tf.Tensor4D, logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D };
+      const yb = tf.mul(tf.add(b, shift), tf.sigmoid(rawScale));
+      // log sigmoid(s) = −softplus(−s); tf.logSigmoid's custom gradient breaks inside nested tidies.
+      return { y: tf.concat([a, yb], 3) as tf.Tensor4D, logdet: tf.neg(sumPerSample(tf.softplus(tf.neg(rawScale)))) as tf.Tensor1D };
+    });
+  }
+
+  reverse(y: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [a, yb] = tf.split(y, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      const { shift, rawScale } = this.shiftAndScale(a);
+      const b = rawScale ? tf.sub(tf.div(yb, tf.sigmoid(rawScale)), shift) : tf.sub(yb, shift);
+      return tf.concat([a, b], 3) as tf.Tensor4D;
+    });
+  }
+}

@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs';
+import { Block } from './block.ts';
+import { CouplingKind } from './coupling.ts';
+import { Module } from './module.ts';
+import { normalArray } from './random.ts';
+
+export interface GlowConfig {
+  height: number;
+  width: number;
+  channels: number;
+  levels: number;
+  /** Steps of flow per level (K in the paper). */
+  depth: number;
+  /** Channels of the coupling networks' hidden layers. */
+  hidden: number;
+  coupling: CouplingKind;
+  /** Bits per colour sample the model is trained on (8 = every grey level). */
+  nBits: number;
+  /** Seed of the initial weights. */
+  seed?: number;
+}
+
+/**
+ * Glow (Kingma & Dhariwal 2018): levels of squeeze → K×(actnorm, 1×1 conv, coupling) → split.
+ * Images are NHWC in model units [−0.5, 0.5].
+ *
+ * The latent is the standardised ε of every level, each flattened in NHWC order, level 1 first:
+ * for 28×28×1 with 2 levels that is 14·14·2 = 392 values of level 1, then 7·7·8 = 392 of level 2.
+ * Every latent dimension is N(0, 1) under the prior, so temperature is a plain scale of ε.
+ */
+export class Glow extends Module {
+  readonly blocks: Block[];
+  /** [h, w, c] of each level's ε, in latent order. */
+  readonly epsShapes: [number, number, number][] = [];
+  readonly latentDim: number;
+
+  constructor(readonly config: GlowConfig) {
+    super();
+    const { height, width, channels, levels, depth, hidden, coupling } = config;
+    const seed = config.seed ?? 0;
+    if (height % 2 ** levels || width % 2 ** levels) throw new Error(`${height}×${width} cannot be squeezed ${levels} times`);
+    this.blocks = [];
+    let [h, w, c] = [height, width, channels];
+    for (let level = 0; level < levels; level++) {
+      const split = level < levels - 1;
+      this.blocks.push(new Block(c, depth, hidden, coupling, split, seed + 1000 * level));
+      [h, w, c] = [h / 2, w / 2, split ? c * 2 : c * 4];
+      this.epsShapes.push([h, w, c]);
+    }
+    this.blocks.forEach((block, i) => this.adopt(`levels.${i}`, block));
+    this.latentDim = height * width * channels;
+  }
+
+  get dims(): number {
+    return this.latentDim;
+  }
+
+  /** Per-level ε and log p(x) per sample (continuous density of x in model units). */
+  forward(x: tf.Tensor4D): { eps: tf.Tensor4D[]; logpx: tf.Tensor1D } {
+    return tf.tidy(() => {
+      let h = x;
+      let logpx = tf.zeros([x.shape[0]]) as tf.Tensor1D;
+      const eps: tf.Tensor4D[] = [];
+      for (const block of this.blocks) {
+        const out = block.forward(h);
+        eps.push(out.eps);
+        logpx = tf.add(logpx, tf.add(out.logdet, out.logp));
+        if (out.next) h = out.next;
+      }
+      return { eps, logpx };
+    });
+  }
+
+  encode(x: tf.Tensor4D): { eps: tf.Tensor2D; logpx: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const { eps, logpx } = this.forward(x);
+      const n = x.shape[0];
+      return { eps: tf.concat(eps.map((e) => e.reshape([n, -1])), 1) as tf.Tensor2D, logpx };
+    });
+  }
+
+  decode(eps: tf.Tensor2D): tf.Tensor4D {
+    if (eps.shape[1] !== this.latentDim) throw new Error(`latent has ${eps.shape[1]} values, the model needs ${this.latentDim}`);
+    return tf.tidy(() => {
+      const n = eps.shape[0];
+      const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
+      const parts = tf.split(eps, sizes, 1).map((p, i) => p.reshape([n, ...this.epsShapes[i]]) as tf.Tensor4D);
+      let h: tf.Tensor4D | undefined;
+      for (let level = this.blocks.length - 1; level >= 0; level--) h = this.blocks[level].reverse(parts[level], h);
+      return h!;
+    });
+  }
+
+  /** n images at temperature t; the same seed gives the same images on every backend. */
+  sample(n: number, temperature: number, seed: number): tf.Tensor4D {
+    return tf.tidy(() => this.decode(tf.tensor2d(normalArray(n * this.latentDim, seed, temperature), [n, this.latentDim])));
+  }
+
+  /** Bits per dimension of the 2^nBits-level discrete image: −(log p(x) − D·log 2^nBits) / (D·log 2). */
+  bitsPerDim(logpx: tf.Tensor1D): tf.Tensor1D {
+    const d = this.latentDim;
+    return tf.tidy(() => tf.div(tf.sub(d * this.config.nBits * Math.LN2, logpx), d * Math.LN2) as tf.Tensor1D);
+  }
+
+  /** Mean bits/dim of a batch: the training loss. */
+  loss(x: tf.Tensor4D): tf.Scalar {
+    return tf.tidy(() => tf.mean(this.bitsPerDim(this.forward(x).logpx)) as tf.Scalar);
+  }
+
+  /** Data-dependent initialisation of every actnorm from one (large) batch. */
+  initialize(x: tf.Tensor4D): void {
+    for (const a of this.actnorms()) a.initialized = false;
+    tf.tidy(() => {
+      this.forward(x);
+    });
+  }
+
+  markInitialized(): void {
+    for (const a of this.actnorms()) a.initialized = true;
+  }
+
+  /** Clears cached inverses; call after the weights change. */
+  weightsChanged(): void {
+    for (const block of this.blocks) for (const step of block.steps) step.invconv.weightsChanged();
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  private *actnorms() {
+    for (const block of this.blocks) for (const step of block.steps) yield step.actnorm;
+  }
+
+  override dispose(): void {
+    for (const block of this.blocks) for (const step of block.steps) step.invconv.dispose();
+    super.dispose();
+  }
+}

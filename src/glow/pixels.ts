@@ -1,0 +1,33 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * 8-bit pixels ↔ model units. With nBits < 8 the low bits are dropped (Glow §5, 5-bit CelebA).
+ * A pixel maps to the centre of its bin in [−0.5, 0.5]; training adds uniform noise over the bin instead.
+ */
+export function toModelUnits(pixels: Uint8Array | Float32Array, shape: [number, number, number, number], nBits: number, noise?: Float32Array): tf.Tensor4D {
+  const bins = 2 ** nBits;
+  const drop = 2 ** (8 - nBits);
+  const out = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const bin = Math.floor(pixels[i] / drop);
+    out[i] = (bin + (noise ? noise[i] : 0.5)) / bins - 0.5;
+  }
+  return tf.tensor4d(out, shape);
+}
+
+/** Back to 8-bit pixels: the bin the value falls in, clamped to the valid range. */
+export async function fromModelUnits(x: tf.Tensor4D, nBits: number): Promise<Uint8Array> {
+  const values = await x.data();
+  return quantise(values as Float32Array, nBits);
+}
+
+export function quantise(values: Float32Array, nBits: number): Uint8Array {
+  const bins = 2 ** nBits;
+  const drop = 2 ** (8 - nBits);
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor((values[i] + 0.5) * bins)));
+    out[i] = bin * drop + (drop >> 1) * (nBits < 8 ? 1 : 0);
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs';
+import { Module, sumPerSample } from './module.ts';
+import { ZeroConv2d } from './zero-conv.ts';
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/**
+ * The learned Gaussian prior of one level's factored-out latent z (Glow §3, multi-scale):
+ * conditioned on the half that goes on (split levels) or a learned constant (the top level).
+ * It works in standardised units ε = (z − μ)/σ, so every latent dimension is N(0, 1) a priori.
+ */
+export class LearnedPrior extends Module {
+  private readonly conv?: ZeroConv2d;
+  private readonly topMean?: tf.Variable;
+  private readonly topLogSd?: tf.Variable;
+
+  /** conditionChannels = 0 for the top level (no conditioning input). */
+  constructor(readonly channels: number, conditionChannels: number) {
+    super();
+    if (conditionChannels > 0) {
+      this.conv = new ZeroConv2d(conditionChannels, 2 * channels);
+      this.adopt('conv', this.conv);
+    } else {
+      this.topMean = this.param('mean', tf.zeros([channels]));
+      this.topLogSd = this.param('log_sd', tf.zeros([channels]));
+    }
+  }
+
+  private meanAndLogSd(shape: number[], condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
+    if (this.conv) {
+      if (!condition) throw new Error('this prior needs its conditioning half');
+      return tf.split(this.conv.apply(condition), 2, 3) as [tf.Tensor, tf.Tensor];
+    }
+    return [tf.broadcastTo(this.topMean!, shape), tf.broadcastTo(this.topLogSd!, shape)];
+  }
+
+  /** ε and log p(z) per sample, where log p(z) = Σ log N(ε; 0, 1) − Σ log σ. */
+  standardise(z: tf.Tensor4D, condition?: tf.Tensor4D): { eps: tf.Tensor4D; logp: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const [mean, logSd] = this.meanAndLogSd(z.shape, condition);
+      const eps = tf.mul(tf.sub(z, mean), tf.exp(tf.neg(logSd))) as tf.Tensor4D;
+      const logp = sumPerSample(tf.sub(tf.mul(tf.add(tf.square(eps), LOG_2PI), -0.5), logSd));
+      return { eps, logp };
+    });
+  }
+
+  unstandardise(eps: tf.Tensor4D, condition?: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [mean, logSd] = this.meanAndLogSd(eps.shape, condition);
+      return tf.add(mean, tf.mul(eps, tf.exp(logSd))) as tf.Tensor4D;
+    });
+  }
+}
