@@ -1,0 +1,77 @@
+// One run, one machine: the plain matMul rate (the ceiling), the training step's effective
+// GFLOP/s and images/s for the shipped configuration, and encode/decode images/s at batch 1 and 64.
+//   npm run bench [-- --model models/mnist --batch 64 --steps 5]
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/glow/backend.ts';
+import { readManifest } from '../src/glow/checkpoint.ts';
+import { forwardFlopsPerImage } from '../src/glow/flops.ts';
+import { Glow, GlowConfig } from '../src/glow/glow.ts';
+import { normalArray } from '../src/glow/random.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/mnist' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '5' },
+  },
+});
+const backend = await initBackend(undefined, () => {});
+const fallback: GlowConfig = { height: 28, width: 28, channels: 1, levels: 2, depth: 8, hidden: 128, coupling: 'affine', nBits: 8 };
+const config = existsSync(path.join(args.model!, 'manifest.json')) ? (await readManifest(args.model!)).config : fallback;
+const batch = Number(args.batch);
+const steps = Number(args.steps);
+
+/** Median wall time of `fn` over `reps` runs after one warm-up, in ms. */
+async function time(reps: number, fn: () => tf.Tensor | tf.Tensor[]): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i <= reps; i++) {
+    const t0 = performance.now();
+    const out = fn();
+    const outs = Array.isArray(out) ? out : [out];
+    await Promise.all(outs.map((o) => o.data()));
+    tf.dispose(outs);
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+// 1. The ceiling: a plain matMul shaped like the coupling's 1×1 conv (pixels × hidden × hidden).
+const [m, k, n] = [batch * 14 * 14, config.hidden, config.hidden];
+const a = tf.randomNormal([m, k]);
+const b = tf.randomNormal([k, n]);
+const mmMs = await time(10, () => tf.matMul(a, b));
+const ceiling = (2 * m * k * n) / mmMs / 1e6;
+
+// 2. A training step (forward + backward, the same work as scripts/train.ts minus the optimiser).
+const glow = new Glow(config);
+const d = config.height * config.width * config.channels;
+const x = tf.tensor4d(normalArray(batch * d, 1, 0.2).map((v) => Math.max(-0.5, Math.min(0.5, v))), [batch, config.height, config.width, config.channels]);
+glow.initialize(x);
+const vars = [...glow.params.values()];
+const stepMs = await time(steps, () => {
+  const { value, grads } = tf.variableGrads(() => glow.loss(x), vars);
+  return [value, ...Object.values(grads)];
+});
+const stepFlops = 3 * forwardFlopsPerImage(config) * batch;
+const stepRate = stepFlops / stepMs / 1e6;
+
+// 3. Inference throughput.
+const rates: string[] = [];
+for (const nb of [1, 64]) {
+  const xb = x.slice([0], [Math.min(nb, batch)]) as tf.Tensor4D;
+  const xs = nb <= batch ? xb : (tf.tile(xb, [Math.ceil(nb / batch), 1, 1, 1]).slice([0], [nb]) as tf.Tensor4D);
+  const encMs = await time(5, () => Object.values(glow.encode(xs)));
+  const eps = glow.encode(xs).eps;
+  const decMs = await time(5, () => glow.decode(eps));
+  rates.push(`batch ${String(nb).padStart(2)}: encode ${((nb * 1000) / encMs).toFixed(1)} images/s (${encMs.toFixed(1)} ms), decode ${((nb * 1000) / decMs).toFixed(1)} images/s (${decMs.toFixed(1)} ms)`);
+  tf.dispose([xb, xs, eps]);
+}
+
+console.log(`backend ${backend}; model ${config.levels} levels × depth ${config.depth}, hidden ${config.hidden}, ${config.coupling}; ${glow.parameterCount()} parameters`);
+console.log(`plain matMul [${m}×${k}]·[${k}×${n}]: ${ceiling.toFixed(1)} GFLOP/s (the ceiling)`);
+console.log(`training step, batch ${batch}: ${stepMs.toFixed(0)} ms, ${((batch * 1000) / stepMs).toFixed(1)} images/s, ${stepRate.toFixed(1)} GFLOP/s effective = ${((100 * stepRate) / ceiling).toFixed(0)}% of the ceiling`);
+for (const r of rates) console.log(r);
+process.exit(0);

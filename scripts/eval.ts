@@ -1,0 +1,41 @@
+// Evaluates a checkpoint: bits/dim on a dataset split (uniform dequantisation, seeded) and the
+// largest reconstruction error max|decode(encode(x)) − x|.
+//   npm run eval -- --model models/mnist --split test [--limit 1000] [--write]
+// --write stores the test figure in the checkpoint's manifest (what /model and the README report).
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDataset } from '../src/data/datasets.ts';
+import { initBackend } from '../src/glow/backend.ts';
+import { MANIFEST_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
+import { evaluateBpd } from '../src/train/evaluate.ts';
+
+const SLICE_IMAGES = 200;
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/mnist' },
+    split: { type: 'string', default: 'test' },
+    limit: { type: 'string' },
+    batch: { type: 'string', default: '100' },
+    write: { type: 'boolean', default: false },
+  },
+});
+if (args.split !== 'test' && args.split !== 'train') throw new Error('--split is test or train');
+const backend = await initBackend(undefined, (m) => console.log(m));
+const { glow, manifest } = await loadCheckpoint(args.model!);
+const ds = loadDataset(manifest.dataset, args.split);
+const started = performance.now();
+const result = await evaluateBpd(glow, ds, { limit: args.limit ? Number(args.limit) : undefined, batch: Number(args.batch), reconstruction: true });
+const seconds = (performance.now() - started) / 1000;
+console.log(`model: ${manifest.name} (${manifest.steps} steps, ${manifest.imagesSeen} images seen), backend ${backend}`);
+console.log(`max reconstruction error: ${result.maxReconstructionError!.toExponential(3)} (model units, [-0.5, 0.5])`);
+console.log(`${(result.count / seconds).toFixed(1)} images/s (encode + decode)`);
+if (args.write && args.split === 'test' && result.count === ds.count) {
+  // A figure on a small fixed slice too, which the test suite re-measures against this checkpoint.
+  const slice = await evaluateBpd(glow, ds, { limit: SLICE_IMAGES, batch: Number(args.batch) });
+  const check = { images: slice.count, bpd: Number(slice.bpd.toFixed(5)) };
+  await writeFileAtomic(path.join(args.model!, MANIFEST_FILE), JSON.stringify({ ...manifest, testBpd: Number(result.bpd.toFixed(4)), testImages: result.count, testSlice: check }, null, 2) + '\n');
+  console.log(`wrote testBpd to ${path.join(args.model!, MANIFEST_FILE)}`);
+}
+console.log(`${args.split} bpd: ${result.bpd.toFixed(3)} (${result.count} images)`);
+process.exit(0);
