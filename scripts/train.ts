@@ -136,11 +136,15 @@ const started = Date.now();
 let lastCheckpoint = Date.now();
 let secondsAtStart = training.seconds;
 let stopRequested = false;
+let firstSignalAt = 0;
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.on(signal, () => {
-    if (stopRequested) process.exit(130);
+    // A wrapper (npm, tsx) may relay the same signal a moment later: only a repeat after 5 s forces exit.
+    if (stopRequested && Date.now() - firstSignalAt > 5000) process.exit(130);
+    if (stopRequested) return;
     stopRequested = true;
-    log(`${signal}: finishing the step, then saving`);
+    firstSignalAt = Date.now();
+    log(`${signal}: finishing the step, then saving (send it again after 5 s to quit without saving)`);
   });
 
 async function checkpoint(reason: string): Promise<void> {

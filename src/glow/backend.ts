@@ -1,7 +1,12 @@
 // Picks the TF.js backend: native bindings when installed, else WASM (with our kernel
 // replacements), else the pure-JS CPU backend. GLOW_BACKEND=auto|tensorflow|wasm|cpu.
+// On WASM, GLOW_WASM_THREADS=1..8 (default 2) sets the XNNPACK thread count (see prepareNodeThreads).
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import workerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 
 const require = createRequire(import.meta.url);
@@ -34,8 +39,7 @@ async function select(choice: BackendChoice, log: (msg: string) => void): Promis
   }
   if (choice === 'auto' || choice === 'wasm') {
     try {
-      await startWasm();
-      log('backend: wasm');
+      await startWasm(log);
       return 'wasm';
     } catch (err) {
       if (choice === 'wasm') throw err;
@@ -48,12 +52,87 @@ async function select(choice: BackendChoice, log: (msg: string) => void): Promis
   return 'cpu';
 }
 
-async function startWasm(): Promise<void> {
+async function startWasm(log: (msg: string) => void): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   // In Node the .wasm binaries must be pointed at explicitly (a directory ending in '/').
-  wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
-  if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
-  await tf.ready();
+  const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  wasm.setWasmPaths(dist + '/');
+  const threads = wasmThreadCount();
+  const undo = threads > 1 ? prepareNodeThreads(dist, threads, wasm.setThreadsCount) : () => {};
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // A broken pthread worker makes init hang rather than fail: surface it.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the wasm backend did not start within 60 s with GLOW_WASM_THREADS=${threads}; try GLOW_WASM_THREADS=1`)), 60_000);
+    });
+    if (!(await Promise.race([tf.setBackend('wasm'), timeout]))) throw new Error('tf.setBackend("wasm") returned false');
+    await tf.ready();
+  } finally {
+    clearTimeout(timer);
+    undo();
+  }
+  if (threads > 1) {
+    // The pool's pthread workers are ref'd while their thread runs (forever): unref them so the process can exit.
+    const module = (tf.findBackend('wasm') as unknown as { wasm: { PThread?: { runningWorkers: { unref(): void }[] } } }).wasm;
+    for (const w of module.PThread?.runningWorkers ?? []) w.unref();
+  }
+  log(`backend: wasm, ${wasm.getThreadsCount()} thread(s)`);
   const { registerWasmKernels } = await import('./wasm-kernels.ts');
   registerWasmKernels();
+}
+
+/** GLOW_WASM_THREADS=1..8 (default 2): XNNPACK threads on the wasm backend. 1 loads the plain SIMD build, no workers. */
+function wasmThreadCount(): number {
+  const v = process.env.GLOW_WASM_THREADS ?? '2';
+  if (!/^[1-8]$/.test(v)) throw new Error(`GLOW_WASM_THREADS must be an integer from 1 to 8, not "${v}"`);
+  return Number(v);
+}
+
+/**
+ * tfjs-backend-wasm turns threads off in Node: its pthread worker comes from a blob: URL, which Node's Worker refuses,
+ * and the C++ side caps the pool at (cores reported)/2. This enables the threaded build for the duration of the
+ * backend's initialisation: the worker script goes to a temp file, os.cpus() reports at least 2·threads cores, and
+ * the 8 pthread workers emscripten preallocates start without our execArgv (the tsx loader: 4x slower start,
+ * +65 MB). Returns the function that undoes these patches.
+ */
+function prepareNodeThreads(dist: string, threads: number, setThreadsCount: (n: number) => void): () => void {
+  const file = workerScript(dist);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  setThreadsCount(threads);
+  const mutableOs = os as { cpus: typeof os.cpus };
+  const mutableWt = workerThreads as { Worker: typeof workerThreads.Worker };
+  const saved = { createObjectURL: URL.createObjectURL, cpus: os.cpus, Worker: workerThreads.Worker };
+  URL.createObjectURL = () => file; // the only object URL tfjs creates while initialising: the worker script
+  mutableOs.cpus = () => {
+    const cpus = saved.cpus();
+    while (cpus.length > 0 && cpus.length < 2 * threads) cpus.push(cpus[0]);
+    return cpus;
+  };
+  mutableWt.Worker = class extends saved.Worker {
+    constructor(script: string | URL, options: workerThreads.WorkerOptions = {}) {
+      super(script, { execArgv: [], ...options });
+    }
+  };
+  return () => {
+    URL.createObjectURL = saved.createObjectURL;
+    mutableOs.cpus = saved.cpus;
+    mutableWt.Worker = saved.Worker;
+  };
+}
+
+/** Writes the pthread worker script (once per content, atomically) to the temp dir and returns its path. */
+function workerScript(dist: string): string {
+  const out = path.join(dist, '../wasm-out');
+  const { wasmWorkerContents } = require(path.join(out, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  // The worker gets its main script as a Blob and loads it through an object URL: point that at the package's file.
+  // The newline re-escaping is what tfjs itself does before making its blob (the template literal unescaped them).
+  const text = `URL.createObjectURL = () => ${JSON.stringify(path.join(out, 'tfjs-backend-wasm-threaded-simd.js'))}; URL.revokeObjectURL = () => {};\n` +
+    wasmWorkerContents.replace(/\n/g, '\\n');
+  const file = path.join(os.tmpdir(), `glow-tfjs-wasm-worker-${createHash('sha1').update(text).digest('hex').slice(0, 12)}.cjs`);
+  if (!fs.existsSync(file)) {
+    const tmp = `${file}.${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  }
+  return file;
 }

@@ -27,7 +27,7 @@ export class FlowStep extends Module implements FlowLayer {
       for (const layer of [this.actnorm, this.invconv, this.coupling] as FlowLayer[]) {
         const out = layer.forward(y);
         y = out.y;
-        logdet = logdet ? tf.add(logdet, out.logdet) : out.logdet;
+        logdet = logdet ? (tf.add(logdet, out.logdet) as tf.Tensor1D) : out.logdet;
       }
       return { y, logdet: logdet! };
     });

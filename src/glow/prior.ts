@@ -26,18 +26,19 @@ export class LearnedPrior extends Module {
     }
   }
 
-  private meanAndLogSd(shape: number[], condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
+  private meanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
     if (this.conv) {
       if (!condition) throw new Error('this prior needs its conditioning half');
       return tf.split(this.conv.apply(condition), 2, 3) as [tf.Tensor, tf.Tensor];
     }
-    return [tf.broadcastTo(this.topMean!, shape), tf.broadcastTo(this.topLogSd!, shape)];
+    // Per-channel, left to broadcasting (tf.broadcastTo's gradient is thousands of slices on wasm).
+    return [this.topMean!, this.topLogSd!];
   }
 
   /** ε and log p(z) per sample, where log p(z) = Σ log N(ε; 0, 1) − Σ log σ. */
   standardise(z: tf.Tensor4D, condition?: tf.Tensor4D): { eps: tf.Tensor4D; logp: tf.Tensor1D } {
     return tf.tidy(() => {
-      const [mean, logSd] = this.meanAndLogSd(z.shape, condition);
+      const [mean, logSd] = this.meanAndLogSd(condition);
       const eps = tf.mul(tf.sub(z, mean), tf.exp(tf.neg(logSd))) as tf.Tensor4D;
       const logp = sumPerSample(tf.sub(tf.mul(tf.add(tf.square(eps), LOG_2PI), -0.5), logSd));
       return { eps, logp };
@@ -46,7 +47,7 @@ export class LearnedPrior extends Module {
 
   unstandardise(eps: tf.Tensor4D, condition?: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const [mean, logSd] = this.meanAndLogSd(eps.shape, condition);
+      const [mean, logSd] = this.meanAndLogSd(condition);
       return tf.add(mean, tf.mul(eps, tf.exp(logSd))) as tf.Tensor4D;
     });
   }

@@ -48,7 +48,7 @@ t.test('LU decomposition reconstructs W, and the 1×1 conv weight is P·L·(U + 
   const conv = new InvConv2dLU(n, 9);
   const w = conv.weight().dataSync();
   t.ok(w.every((v, k) => Math.abs(v - q[k]) < 1e-6), 'the layer starts at the same rotation');
-  t.ok(Math.abs(conv.logS.dataSync().reduce((a, b) => a + b, 0)) < 1e-5, 'a rotation has log|det| = 0');
+  t.ok(Math.abs(Array.from(conv.logS.dataSync()).reduce((a, b) => a + b, 0)) < 1e-5, 'a rotation has log|det| = 0');
 });
 
 t.test('checkpoint save → load is bit-identical and gives the same latents', async (t) => {
