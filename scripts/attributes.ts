@@ -1,0 +1,153 @@
+// Built-in attribute directions for a checkpoint, from labelled training images:
+//   to-0 … to-9        class mean ε minus the overall mean ε
+//   digit-A-to-B       mean ε(class B) − mean ε(class A), for a few pairs worth showing (MNIST)
+//   thickness, slant, width   measured from pixels, split at the median within each class
+// Writes <model>/attributes.safetensors (read by the server at start) and one strip PNG per
+// attribute (rows: test images; columns: alpha from −alpha to +alpha, the original in the middle).
+//   npm run attributes -- --model models/mnist --per-class 300 --alpha 0.75 --strips docs/attributes
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { BUILTIN_FILE, encodeBuiltinAttributes, weightsFingerprint } from '../src/attributes/builtin.ts';
+import { boxWidth, inkMass, medianSplit, slant } from '../src/attributes/features.ts';
+import type { AttributeRecord } from '../src/attributes/store.ts';
+import { addScaled, direction, linspace, mean, norm } from '../src/attributes/vectors.ts';
+import { batchPixels, loadDataset } from '../src/data/datasets.ts';
+import { initBackend } from '../src/glow/backend.ts';
+import { WEIGHTS_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
+import type { Glow } from '../src/glow/glow.ts';
+import { fromModelUnits, toModelUnits } from '../src/glow/pixels.ts';
+import { imagesToPng } from '../src/server/images.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/mnist' },
+    'per-class': { type: 'string', default: '300' },
+    alpha: { type: 'string', default: '0.75' },
+    steps: { type: 'string', default: '7' },
+    strips: { type: 'string', default: 'docs/attributes' },
+    'strip-images': { type: 'string', default: '0,1,2,3' },
+    batch: { type: 'string', default: '64' },
+  },
+});
+
+const PAIRS: [number, number][] = [
+  [3, 8],
+  [1, 7],
+  [4, 9],
+  [5, 6],
+  [0, 6],
+];
+
+const log = (m: string) => console.log(m);
+await initBackend(undefined, log);
+const modelDir = args.model!;
+const { glow, manifest } = await loadCheckpoint(modelDir);
+const fingerprint = await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE));
+const { height, width, channels, nBits } = glow.config;
+const size = height * width * channels;
+const batch = Number(args.batch);
+
+const train = loadDataset(manifest.dataset, 'train');
+const perClass = Number(args['per-class']);
+// The first `perClass` training images of each class: deterministic, and classes balanced.
+const chosen: number[] = [];
+const taken = new Map<number, number>();
+for (let i = 0; i < train.count && chosen.length < perClass * 10; i++) {
+  const c = train.labels[i];
+  if ((taken.get(c) ?? 0) < perClass) {
+    taken.set(c, (taken.get(c) ?? 0) + 1);
+    chosen.push(i);
+  }
+}
+const labels = chosen.map((i) => train.labels[i]);
+const pixels = chosen.map((i) => batchPixels(train, [i]));
+
+const t0 = performance.now();
+const eps = await encodeAll(glow, pixels);
+log(`encoded ${eps.length} ${manifest.dataset} training images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+const createdAt = new Date().toISOString();
+const records: AttributeRecord[] = [];
+function add(name: string, pos: number[], neg: number[], description: string, vector?: Float32Array): void {
+  const v = vector ?? direction(pos.map((i) => eps[i]), neg.map((i) => eps[i]));
+  records.push({ name, vector: v, positive: pos.length, negative: neg.length, norm: norm(v), createdAt, description });
+  log(`${name.padEnd(14)} |d| = ${norm(v).toFixed(2)}  (${pos.length} vs ${neg.length})  ${description}`);
+}
+
+const all = eps.map((_, i) => i);
+const classes = [...new Set(labels)].sort((a, b) => a - b);
+const overall = mean(eps);
+const ofClass = (c: number) => all.filter((i) => labels[i] === c);
+for (const c of classes) {
+  const v = mean(ofClass(c).map((i) => eps[i]));
+  for (let k = 0; k < v.length; k++) v[k] -= overall[k];
+  add(`to-${c}`, ofClass(c), all, `towards class ${c}: class mean ε minus the overall mean`, v);
+}
+if (manifest.dataset === 'mnist') {
+  for (const [a, b] of PAIRS) add(`digit-${a}-to-${b}`, ofClass(b), ofClass(a), `turns ${a}s into ${b}s: mean ε(${b}) − mean ε(${a})`);
+}
+const features: [string, (img: Uint8Array) => number, string][] = [
+  ['thickness', (img) => inkMass(img), 'more ink (thicker strokes): split at the median ink mass within each class'],
+  ['slant', (img) => slant(img, width, height), 'leans right: split at the median shear −μ11/μ02 within each class'],
+  ['width', (img) => boxWidth(img, width, height), 'wider bounding box: split at the median width within each class'],
+];
+for (const [name, f, description] of features) {
+  const { positive, negative } = medianSplit(pixels.map(f), labels);
+  add(name, positive, negative, description);
+}
+
+const out = path.join(modelDir, BUILTIN_FILE);
+await writeFileAtomic(out, encodeBuiltinAttributes(records, fingerprint));
+log(`wrote ${out}: ${records.length} attributes for weights ${fingerprint.slice(0, 16)}`);
+
+// Strips to look at: does each direction do what its name says?
+const test = loadDataset(manifest.dataset, 'test');
+const stripIdx = args['strip-images']!.split(',').map(Number);
+const testEps = await encodeAll(
+  glow,
+  stripIdx.map((i) => batchPixels(test, [i])),
+);
+const alphas = linspace(-Number(args.alpha), Number(args.alpha), Number(args.steps));
+await mkdir(args.strips!, { recursive: true });
+for (const r of records) {
+  const latents = testEps.flatMap((e) => alphas.map((a) => addScaled(e, [{ alpha: a, vector: r.vector }])));
+  const images = await decodeAll(glow, latents);
+  const file = path.join(args.strips!, `${manifest.name}-${r.name}.png`);
+  await writeFile(file, await imagesToPng(images, { height, width, channels }, { cols: alphas.length, scale: 2 }));
+}
+log(`wrote ${records.length} strips to ${args.strips} (alpha ${alphas.map((a) => a.toFixed(2)).join(', ')})`);
+process.exit(0);
+
+async function encodeAll(model: Glow, imgs: Uint8Array[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let s = 0; s < imgs.length; s += batch) {
+    const chunk = imgs.slice(s, s + batch);
+    const flat = new Uint8Array(chunk.length * size);
+    chunk.forEach((img, i) => flat.set(img, i * size));
+    const x = toModelUnits(flat, [chunk.length, height, width, channels], nBits);
+    const { eps: e, logpx } = model.encode(x);
+    const data = (await e.data()) as Float32Array;
+    tf.dispose([x, e, logpx]);
+    const d = model.latentDim;
+    for (let i = 0; i < chunk.length; i++) out.push(data.slice(i * d, (i + 1) * d));
+  }
+  return out;
+}
+
+async function decodeAll(model: Glow, latents: Float32Array[]): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  const d = model.latentDim;
+  for (let s = 0; s < latents.length; s += batch) {
+    const chunk = latents.slice(s, s + batch);
+    const flat = new Float32Array(chunk.length * d);
+    chunk.forEach((z, i) => flat.set(z, i * d));
+    const e = tf.tensor2d(flat, [chunk.length, d]);
+    const x = model.decode(e);
+    const px = await fromModelUnits(x, nBits);
+    tf.dispose([e, x]);
+    for (let i = 0; i < chunk.length; i++) out.push(px.slice(i * size, (i + 1) * size));
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+// Attribute directions: build one from labelled sets (mean ε(positive) − mean ε(negative)),
+// list, read and delete. Built-ins come from the checkpoint and are read-only.
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { ATTRIBUTE_NAME } from '../attributes/store.ts';
+import { direction, norm } from '../attributes/vectors.ts';
+import { HttpError } from '../server/errors.ts';
+import { bodyKind, fromJsonItem, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
+import { toNumbers } from '../server/respond.ts';
+import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema, type CreateAttributeBody } from '../server/schemas.ts';
+
+export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post('/attributes', { schema: createAttributeSchema }, async (req, reply) => {
+    const { catalog } = app.glow.requireReady();
+    const kind = bodyKind(req, ['json', 'multipart']);
+    let name: string;
+    let description: string | undefined;
+    let positive: ImageOrLatent[];
+    let negative: ImageOrLatent[];
+    if (kind === 'json') {
+      const body = req.body as CreateAttributeBody;
+      name = body.name;
+      description = body.description;
+      positive = body.positive.map((it, i) => fromJsonItem(app.glow, it, `positive[${i}]`));
+      negative = body.negative.map((it, i) => fromJsonItem(app.glow, it, `negative[${i}]`));
+    } else {
+      const max = app.glow.config.maxSetFiles;
+      const form = await multipartFor(req, app.glow, { files: { positive: max, negative: max }, fields: ['name', 'description'] });
+      name = form.fields.get('name') ?? '';
+      description = form.fields.get('description');
+      if (description !== undefined && description.length > 500) throw new HttpError(400, 'field "description" is longer than 500 characters');
+      positive = (form.files.get('positive') ?? []).map((image) => ({ image }));
+      negative = (form.files.get('negative') ?? []).map((image) => ({ image }));
+    }
+    if (!ATTRIBUTE_NAME.test(name)) throw new HttpError(400, `name ${JSON.stringify(name.slice(0, 80))} is invalid: use 1–64 of a-z, 0-9, _ and -, starting with a letter or digit`);
+    if (positive.length === 0 || negative.length === 0) throw new HttpError(400, `the ${positive.length === 0 ? 'positive' : 'negative'} set is empty; both need at least one image or latent`);
+    // Checks that need no model work first: a taken name fails fast (and again atomically on write).
+    if (!req.query.replace && (await catalog.get(name))) throw new HttpError(409, `attribute "${name}" already exists; add ?replace=true to overwrite it`);
+
+    const what = (set: string) => (i: number) => (kind === 'json' ? `${set}[${i}]` : `${set} file #${i + 1}`);
+    const pos = await toLatents(app.glow, positive, what('positive'));
+    const neg = await toLatents(app.glow, negative, what('negative'));
+    const vector = direction(pos, neg);
+    const record = { name, vector, positive: pos.length, negative: neg.length, norm: norm(vector), createdAt: new Date().toISOString(), ...(description ? { description } : {}) };
+    const result = await catalog.create(record, req.query.replace ?? false);
+    reply.status(result === 'created' ? 201 : 200).header('location', `/attributes/${name}`);
+    const { vector: _v, ...meta } = record;
+    return { ...meta, source: 'user' as const };
+  });
+
+  app.get('/attributes', { schema: listAttributesSchema }, async () => {
+    const { info, catalog } = app.glow.requireReady();
+    return { model: info.name, attributes: await catalog.list() };
+  });
+
+  app.get('/attributes/:name', { schema: getAttributeSchema }, async (req) => {
+    const { catalog } = app.glow.requireReady();
+    const rec = await catalog.get(req.params.name);
+    if (!rec) throw new HttpError(404, `unknown attribute "${req.params.name}"`);
+    const { vector, ...meta } = rec;
+    return req.query.vector ? { ...meta, vector: toNumbers(vector) } : meta;
+  });
+
+  app.delete('/attributes/:name', { schema: deleteAttributeSchema }, async (req, reply) => {
+    const { catalog } = app.glow.requireReady();
+    await catalog.delete(req.params.name);
+    return reply.status(204).send(null);
+  });
+}

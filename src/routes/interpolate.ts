@@ -1,0 +1,47 @@
+// POST /interpolate: a strip from one image/latent to another, linear in ε.
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { lerpSteps } from '../attributes/vectors.ts';
+import { HttpError } from '../server/errors.ts';
+import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
+import { numberField } from '../server/multipart.ts';
+import { base64Pngs, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { MAX_STEPS, interpolateSchema, type InterpolateBody } from '../server/schemas.ts';
+import { GlowService } from '../server/service.ts';
+
+export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post('/interpolate', { schema: interpolateSchema }, async (req, reply) => {
+    const { size } = app.glow.requireReady();
+    const kind = bodyKind(req, ['json', 'multipart']);
+    let ends: ImageOrLatent[];
+    let steps: number;
+    if (kind === 'json') {
+      const body = req.body as InterpolateBody;
+      ends = [endpoint(app.glow, body.from, 'from'), endpoint(app.glow, body.to, 'to')];
+      steps = body.steps ?? 8;
+    } else {
+      const form = await multipartFor(req, app.glow, { files: { from: 1, to: 1 }, fields: ['steps'] });
+      const from = form.files.get('from')?.[0];
+      const to = form.files.get('to')?.[0];
+      if (!from || !to) throw new HttpError(400, 'the form needs two files: "from" and "to"');
+      ends = [{ image: from }, { image: to }];
+      steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
+    }
+    const [a, b] = await toLatents(app.glow, ends, (i) => (i === 0 ? 'from' : 'to'));
+    const latents = lerpSteps(a, b, steps);
+    const images = await app.glow.batcher.decode(latents);
+    const { format, scale } = req.query;
+    if (wantsJson(req, format)) {
+      return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };
+    }
+    return sendPng(reply, images, size, { cols: images.length, scale });
+  });
+}
+
+function endpoint(glow: GlowService, e: InterpolateBody['from'], what: string): ImageOrLatent {
+  const has = (e.latent ? 1 : 0) + (e.image ? 1 : 0);
+  if (has !== 1) throw new HttpError(400, `${what} needs exactly one of "latent" or "image"`);
+  return e.latent ? { latent: glow.latent(e.latent, `${what}.latent`) } : { image: GlowService.base64(e.image!, `${what}.image`) };
+}

@@ -1,0 +1,168 @@
+// The app factory: a configured Fastify instance with every route, no listening. The model loads
+// in the background (a worker thread); /healthz answers at once, /readyz once the model is warm.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import addFormats from 'ajv-formats';
+import { STATUS_CODES } from 'node:http';
+import { openStore } from '../attributes/open-store.ts';
+import type { AttributeStore } from '../attributes/store.ts';
+import attributeRoutes from '../routes/attributes.ts';
+import decodeRoutes from '../routes/decode.ts';
+import encodeRoutes from '../routes/encode.ts';
+import healthRoutes from '../routes/health.ts';
+import interpolateRoutes from '../routes/interpolate.ts';
+import manipulateRoutes from '../routes/manipulate.ts';
+import metricsRoutes from '../routes/metrics.ts';
+import modelRoutes from '../routes/model.ts';
+import pageRoutes from '../routes/page.ts';
+import sampleRoutes from '../routes/sample.ts';
+import { loadConfig, type Config } from './config.ts';
+import { HttpError } from './errors.ts';
+import { ErrorResponse } from './schemas.ts';
+import { GlowService } from './service.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    glow: GlowService;
+  }
+}
+
+export interface AppOptions {
+  config?: Partial<Config>;
+  /** Defaults to openStore(config): PostgreSQL at config.databaseUrl, else SQLite in config.dataDir. The app closes whatever store it is given. */
+  store?: AttributeStore;
+  logger?: FastifyServerOptions['logger'];
+  /** Resolve only once the model is loaded (tests); the server itself starts serving at once. */
+  waitForModel?: boolean;
+}
+
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
+
+export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
+  const config: Config = { ...loadConfig(), ...opts.config };
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: config.bodyLimit,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // Fastify answers requests that arrive during close() with 503 + Connection: close.
+    return503OnClosing: true,
+    // Fastify 5's own id/log noise aside, trust nothing from the client by default.
+    trustProxy: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installValidators(app);
+  app.addSchema(ErrorResponse);
+
+  const log = (level: 'info' | 'warn' | 'error', msg: string) => app.log[level](msg);
+  const store = opts.store ?? (await openStore(config, log));
+  const service = new GlowService(config, store, log);
+  app.decorate('glow', service);
+
+  app.addHook('onClose', async () => {
+    // In-flight HTTP requests are finished by now; anything still queued is answered first.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.shutdownTimeoutMs)));
+    await Promise.race([service.batcher.drain(), timeout]);
+    clearTimeout(timer);
+    service.batcher.failAll(new HttpError(503, 'server is shutting down'));
+    await service.close();
+    await store.close();
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // The route template, not the URL: unmatched paths share one label so scanners cannot blow up cardinality.
+    const route = req.routeOptions.url ?? 'unmatched';
+    service.metrics.httpDuration.observe({ route, method: req.method, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError & { headers?: Record<string, string> }, req, reply) => {
+    let status = err.statusCode ?? 500;
+    if (err.validation) status = 400;
+    if (status < 400 || status > 599) status = 500;
+    if (err instanceof HttpError) reply.headers(err.headers);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    let message = status >= 500 && !(err instanceof HttpError) ? 'internal error' : err.message;
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const type = req.headers['content-type'];
+      message = `${type ? `content type ${type} is` : 'a body without a content type is'} not accepted; send application/json, multipart/form-data, image/png, image/jpeg, image/webp or application/octet-stream`;
+    }
+    const body: Record<string, unknown> = { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message };
+    if (err.code) body.code = err.code;
+    return reply.status(status).type('application/json').send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  // Raw image bodies for /encode, raw float32 latents for /decode; Fastify answers other types with 415.
+  app.addContentTypeParser([...IMAGE_TYPES, 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  await app.register(multipart, {
+    limits: { fileSize: config.maxFileBytes, files: config.maxFiles },
+    throwFileSizeLimit: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'glow-serve', version: '0.1.0', description: 'Glow normalizing flow: sample, encode, decode, interpolate and manipulate images.' },
+      tags: [
+        { name: 'generate' },
+        { name: 'latent' },
+        { name: 'attributes' },
+        { name: 'model' },
+        { name: 'health' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes);
+  await app.register(modelRoutes);
+  await app.register(metricsRoutes);
+  await app.register(sampleRoutes);
+  await app.register(encodeRoutes);
+  await app.register(decodeRoutes);
+  await app.register(interpolateRoutes);
+  await app.register(manipulateRoutes);
+  await app.register(attributeRoutes);
+  await app.register(pageRoutes);
+
+  await app.ready();
+  if (opts.waitForModel) {
+    try {
+      await service.ready;
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  }
+  return app;
+}
+
+/**
+ * Bodies are validated without type coercion (Fastify's default would turn `null` into 0 and "1"
+ * into 1 inside a latent); query strings and params need coercion since they arrive as text.
+ * Non-JSON bodies (multipart, raw images) are described in the schema for the docs only and are
+ * checked by the handlers.
+ */
+function installValidators(app: FastifyInstance): void {
+  const base: AjvOptions = { useDefaults: true, removeAdditional: true, allErrors: false, strict: false };
+  const strict = addFormats.default(new Ajv({ ...base, coerceTypes: false }));
+  const coercing = addFormats.default(new Ajv({ ...base, coerceTypes: 'array' }));
+  app.setValidatorCompiler(({ schema, httpPart, ...rest }) => {
+    const contentType = (rest as { contentType?: string }).contentType;
+    if (httpPart === 'body') {
+      if (contentType && contentType !== 'application/json') return () => true;
+      return strict.compile(schema);
+    }
+    return coercing.compile(schema);
+  });
+}

@@ -1,0 +1,222 @@
+// Dynamic batching on the HTTP thread (the Triton / TF-Serving knobs): items of the same
+// operation from concurrent requests are grouped into one model call of up to `maxBatch` items,
+// waiting at most `maxDelayMs` after the oldest item arrived for the batch to fill. One batch is
+// in the worker at a time (TF.js in the worker is single-threaded anyway); items queue meanwhile,
+// which is exactly when batches grow. The queue is bounded: beyond `maxQueue` items we refuse with
+// 503 + Retry-After instead of growing latency and memory without limit.
+import { UnavailableError } from './errors.ts';
+import type { Runner } from './inference-client.ts';
+
+/** Operation labels: `sample` and `decode` both run the decoder but are counted apart. */
+export type Op = 'encode' | 'decode' | 'sample';
+
+export interface Encoded {
+  /** Standardised ε, latentDim values. */
+  eps: Float32Array;
+  bpd: number;
+}
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxDelayMs: number;
+  maxQueue: number;
+  queueTimeoutMs: number;
+}
+
+/** Observations for the metrics module (kept as callbacks so the batcher has no prom-client dependency). */
+export interface BatcherObserver {
+  batch?(op: Op, size: number, workerMs: number, numTensors: number): void;
+  queueWait?(op: Op, ms: number): void;
+  rejected?(op: Op, reason: 'full' | 'timeout' | 'closed'): void;
+}
+
+interface Item {
+  op: Op;
+  input: Uint8Array | Float32Array;
+  enqueuedAt: number;
+  resolve: (r: Encoded | Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+const OPS: Op[] = ['encode', 'decode', 'sample'];
+
+export class Batcher {
+  private queues = new Map<Op, Item[]>(OPS.map((op) => [op, []]));
+  private queued = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  /** A waitForRunner() is pending (one is enough). */
+  private waiting = false;
+  /** Smoothed worker ms per item, for Retry-After. */
+  private msPerItem = 5;
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly opts: BatcherOptions,
+    private readonly observer: BatcherObserver = {},
+  ) {
+    // A restarted worker becomes ready without any request arriving: resume then.
+    void this.waitForRunner();
+  }
+
+  /** Items waiting (not yet sent to the worker), per op or in total. */
+  depth(op?: Op): number {
+    return op ? this.queues.get(op)!.length : this.queued;
+  }
+
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
+  /** Images (h·w·c uint8 each) -> ε and bits/dim each. */
+  encode(images: Uint8Array[]): Promise<Encoded[]> {
+    return this.submit('encode', images) as Promise<Encoded[]>;
+  }
+
+  /** Latents (latentDim float32 each) -> images (h·w·c uint8 each). */
+  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode'): Promise<Uint8Array[]> {
+    return this.submit(op, latents) as Promise<Uint8Array[]>;
+  }
+
+  /** Stops taking work; resolves when everything already accepted has been answered. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    this.schedule();
+    if (this.queued === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Fails everything still queued (after a drain timed out, or when the model cannot load). */
+  failAll(err: Error): void {
+    for (const q of this.queues.values()) for (const item of q.splice(0)) item.reject(err);
+    this.queued = 0;
+    this.checkIdle();
+  }
+
+  private submit(op: Op, inputs: (Uint8Array | Float32Array)[]): Promise<(Encoded | Uint8Array)[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    if (this.closed) {
+      this.observer.rejected?.(op, 'closed');
+      return Promise.reject(new UnavailableError('server is shutting down', 5));
+    }
+    // All-or-nothing per request; an oversized request is still taken when the queue is empty,
+    // otherwise it could never run.
+    if (this.queued > 0 && this.queued + inputs.length > this.opts.maxQueue) {
+      this.observer.rejected?.(op, 'full');
+      const retry = ((this.queued + this.inFlight * this.opts.maxBatch) * this.msPerItem) / 1000;
+      return Promise.reject(new UnavailableError(`inference queue is full (${this.queued} items waiting, limit ${this.opts.maxQueue}); retry later`, Math.min(60, retry)));
+    }
+    const now = performance.now();
+    const q = this.queues.get(op)!;
+    const promises = inputs.map(
+      (input) =>
+        new Promise<Encoded | Uint8Array>((resolve, reject) => {
+          q.push({ op, input, enqueuedAt: now, resolve, reject });
+        }),
+    );
+    this.queued += inputs.length;
+    this.schedule();
+    return Promise.all(promises);
+  }
+
+  /** Sends the next due batch, or arms a timer for when one becomes due. */
+  private schedule(): void {
+    if (this.inFlight > 0 || this.queued === 0) return this.checkIdle();
+    if (!this.runner.ready) return void this.waitForRunner(); // calls us again once it is up
+    const now = performance.now();
+    let pick: Op | undefined;
+    let nextDue = Infinity;
+    for (const op of OPS) {
+      const q = this.queues.get(op)!;
+      if (q.length === 0) continue;
+      const due = q[0].enqueuedAt + this.opts.maxDelayMs;
+      // Full batches and overdue ones go now (oldest first); while draining nothing waits.
+      if (q.length >= this.opts.maxBatch || due <= now || this.closed) {
+        if (!pick || q[0].enqueuedAt < this.queues.get(pick)![0].enqueuedAt) pick = op;
+      } else nextDue = Math.min(nextDue, due);
+    }
+    if (!pick) {
+      if (!this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.schedule();
+        }, Math.max(0, nextDue - now));
+      }
+      return;
+    }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    void this.run(pick, now);
+  }
+
+  private async run(op: Op, now: number): Promise<void> {
+    const q = this.queues.get(op)!;
+    const batch: Item[] = [];
+    while (q.length > 0 && batch.length < this.opts.maxBatch) {
+      const item = q.shift()!;
+      this.queued--;
+      // Whoever waited this long has most likely given up; running it would only delay others.
+      if (now - item.enqueuedAt > this.opts.queueTimeoutMs) {
+        this.observer.rejected?.(op, 'timeout');
+        item.reject(new UnavailableError(`request waited over ${this.opts.queueTimeoutMs} ms in the inference queue`, 1));
+        continue;
+      }
+      batch.push(item);
+    }
+    if (batch.length === 0) return this.schedule();
+    for (const item of batch) this.observer.queueWait?.(op, now - item.enqueuedAt);
+    this.inFlight++;
+    try {
+      const n = batch.length;
+      if (op === 'encode') {
+        const size = batch[0].input.length;
+        const pixels = new Uint8Array(n * size);
+        batch.forEach((item, i) => pixels.set(item.input as Uint8Array, i * size));
+        const r = await this.runner.encode(n, pixels);
+        const d = r.eps.length / n;
+        batch.forEach((item, i) => item.resolve({ eps: r.eps.slice(i * d, (i + 1) * d), bpd: r.bpd[i] }));
+        this.observed(op, n, r.ms, r.numTensors);
+      } else {
+        const d = batch[0].input.length;
+        const latents = new Float32Array(n * d);
+        batch.forEach((item, i) => latents.set(item.input as Float32Array, i * d));
+        const r = await this.runner.decode(n, latents);
+        const size = r.pixels.length / n;
+        batch.forEach((item, i) => item.resolve(r.pixels.slice(i * size, (i + 1) * size)));
+        this.observed(op, n, r.ms, r.numTensors);
+      }
+    } catch (err) {
+      for (const item of batch) item.reject(err as Error);
+    } finally {
+      this.inFlight--;
+      this.schedule();
+    }
+  }
+
+  private observed(op: Op, n: number, ms: number, numTensors: number): void {
+    this.msPerItem = 0.8 * this.msPerItem + 0.2 * (ms / n);
+    this.observer.batch?.(op, n, ms, numTensors);
+  }
+
+  private async waitForRunner(): Promise<void> {
+    if (this.waiting) return;
+    this.waiting = true;
+    try {
+      await this.runner.whenReady();
+      this.waiting = false;
+      this.schedule();
+    } catch (err) {
+      this.waiting = false;
+      // The model will never load: answer everyone instead of leaving them hanging.
+      this.failAll(new UnavailableError(`model unavailable: ${(err as Error).message}`, 30));
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.queued === 0 && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+}

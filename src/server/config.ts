@@ -1,0 +1,90 @@
+// Server configuration from the environment. Every knob has a default so `npm start` works bare.
+import path from 'node:path';
+import type { BackendChoice } from '../glow/backend.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Checkpoint directory served (manifest + weights + optional built-in attributes). */
+  modelDir: string;
+  /** Where the attribute database lives (SQLite). */
+  dataDir: string;
+  /** PostgreSQL URL (DATABASE_URL): when set, the attribute store is shared there instead of SQLite in dataDir. */
+  databaseUrl?: string;
+  /** Dynamic batching: most items per model call, and longest wait for a batch to fill. */
+  maxBatch: number;
+  maxDelayMs: number;
+  /** Most items (images/latents) waiting for the worker; beyond it requests get 503 + Retry-After. */
+  maxQueue: number;
+  /** An item that waited this long in the queue is dropped with 503 rather than run late. */
+  queueTimeoutMs: number;
+  /** A model call taking longer than this means the worker is wedged: it is restarted. */
+  inferenceTimeoutMs: number;
+  bodyLimit: number;
+  /** sharp's limitInputPixels: images with a larger header are refused before decoding. */
+  maxInputPixels: number;
+  /** Multipart limits: files per request (per set for /attributes) and bytes per file. */
+  maxFiles: number;
+  maxFileBytes: number;
+  /** Files per set (positive, negative) in a multipart POST /attributes. */
+  maxSetFiles: number;
+  backend: BackendChoice;
+  /** Node http timeouts so slow clients cannot hold connections open. */
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  /** On SIGTERM: how long /readyz answers 503 before we stop accepting, and the hard cap on draining. */
+  shutdownDelayMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+const MiB = 1024 * 1024;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    modelDir: path.resolve(env.GLOW_MODEL_DIR || 'models/mnist'),
+    dataDir: path.resolve(env.GLOW_DATA_DIR || './data'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    maxBatch: int(env, 'GLOW_MAX_BATCH', 64, 1, 4096),
+    maxDelayMs: num(env, 'GLOW_MAX_DELAY_MS', 5, 0, 10_000),
+    maxQueue: int(env, 'GLOW_MAX_QUEUE', 1024, 1, 1_000_000),
+    queueTimeoutMs: int(env, 'GLOW_QUEUE_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    inferenceTimeoutMs: int(env, 'GLOW_INFERENCE_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    bodyLimit: int(env, 'GLOW_BODY_LIMIT', 10 * MiB, 1024, 1024 * MiB),
+    maxInputPixels: int(env, 'GLOW_MAX_INPUT_PIXELS', 16_777_216, 1, 2 ** 31),
+    maxFiles: int(env, 'GLOW_MAX_FILES', 64, 1, 10_000),
+    maxFileBytes: int(env, 'GLOW_MAX_FILE_BYTES', 5 * MiB, 1, 1024 * MiB),
+    maxSetFiles: int(env, 'GLOW_MAX_SET_FILES', 500, 1, 100_000),
+    backend: backendChoice(env.GLOW_BACKEND),
+    requestTimeoutMs: int(env, 'GLOW_REQUEST_TIMEOUT_MS', 60_000, 0, 3_600_000),
+    keepAliveTimeoutMs: int(env, 'GLOW_KEEPALIVE_TIMEOUT_MS', 5_000, 0, 3_600_000),
+    headersTimeoutMs: int(env, 'GLOW_HEADERS_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    shutdownDelayMs: int(env, 'GLOW_SHUTDOWN_DELAY_MS', 0, 0, 600_000),
+    shutdownTimeoutMs: int(env, 'GLOW_SHUTDOWN_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}
+
+function backendChoice(v: string | undefined): BackendChoice {
+  const choice = v || 'auto';
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(choice)) throw new Error(`GLOW_BACKEND must be auto, tensorflow, wasm or cpu, not "${choice}"`);
+  return choice as BackendChoice;
+}
+
+function num(env: NodeJS.ProcessEnv, key: string, dflt: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  // Fail at start-up rather than serve with a silently wrong limit.
+  if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${key} must be a number in [${min}, ${max}], not "${raw}"`);
+  return v;
+}
+
+function int(env: NodeJS.ProcessEnv, key: string, dflt: number, min: number, max: number): number {
+  const v = num(env, key, dflt, min, max);
+  if (!Number.isInteger(v)) throw new Error(`${key} must be an integer, not "${env[key]}"`);
+  return v;
+}

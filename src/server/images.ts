@@ -1,0 +1,110 @@
+// Image I/O with sharp (libvips, runs on the libuv pool, so it stays off the event loop):
+// untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
+import sharp, { type Metadata } from 'sharp';
+import { HttpError } from './errors.ts';
+
+export interface ImageSize {
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface DecodedImage {
+  /** height·width·channels bytes, NHWC, 0..255, at the model's size. */
+  pixels: Uint8Array;
+  resized: boolean;
+  original: { width: number; height: number; format: string };
+}
+
+const FORMATS = new Set(['png', 'jpeg', 'webp']);
+
+// libvips caches whole operations across calls; for a server decoding one-off uploads that is
+// memory held for nothing.
+sharp.cache(false);
+
+/**
+ * Decodes one uploaded image and converts it to the model's geometry: grey or sRGB, alpha flattened
+ * onto black (the MNIST background), resized with `contain` (aspect kept, black bars) when the size differs.
+ * `what` names the image in error messages (e.g. "file 'image' #2").
+ */
+export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixels: number, what = 'image'): Promise<DecodedImage> {
+  if (buf.length === 0) throw new HttpError(400, `${what} is empty (0 bytes)`);
+  let meta: Metadata;
+  try {
+    // Header only, no pixel limit here: we want the dimensions to say why a bomb is refused.
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new HttpError(415, `${what} is not a readable image (${sharpReason(err)}); send PNG, JPEG or WebP`);
+  }
+  const format = meta.format ?? 'unknown';
+  if (!FORMATS.has(format)) throw new HttpError(415, `${what} is ${format}, which is not accepted; send PNG, JPEG or WebP`);
+  const { width = 0, height = 0 } = meta;
+  if (width * height > maxInputPixels) {
+    throw new HttpError(413, `${what} is ${width}×${height} = ${width * height} pixels; the limit is ${maxInputPixels} pixels`);
+  }
+  if ((meta.pages ?? 1) > 1) throw new HttpError(400, `${what} is animated or multi-page (${meta.pages} frames); send a single still image`);
+
+  const resized = width !== size.width || height !== size.height;
+  try {
+    let img = sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning' });
+    if (meta.hasAlpha) img = img.flatten({ background: '#000000' });
+    img = size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
+    if (resized) img = img.resize(size.width, size.height, { fit: 'contain', background: '#000000' });
+    const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.width !== size.width || info.height !== size.height || info.channels !== size.channels) {
+      throw new Error(`conversion gave ${info.width}×${info.height}×${info.channels}, expected ${size.width}×${size.height}×${size.channels}`);
+    }
+    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), resized, original: { width, height, format } };
+  } catch (err) {
+    throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated (${sharpReason(err)})`);
+  }
+}
+
+function sharpReason(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].replace(/[:\s]+$/, '');
+}
+
+/** One raw NHWC uint8 image -> PNG bytes, optionally upscaled with nearest neighbour for viewing. */
+export async function encodePng(pixels: Uint8Array, size: ImageSize, scale = 1): Promise<Buffer> {
+  let img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), {
+    raw: { width: size.width, height: size.height, channels: size.channels as 1 | 3 },
+  });
+  if (scale !== 1) img = img.resize(size.width * scale, size.height * scale, { kernel: 'nearest' });
+  // sharp would write 1-channel raw input as RGB; keep grey images grey (a third of the size).
+  if (size.channels === 1) img = img.toColourspace('b-w');
+  return img.png().toBuffer();
+}
+
+export interface GridOptions {
+  /** Columns; default ceil(sqrt(n)), so a square-ish grid. */
+  cols?: number;
+  /** Pixels between tiles and around the edge. */
+  pad?: number;
+  /** Grey level of the padding: mid-grey separates black-background digits. */
+  padValue?: number;
+}
+
+/** Lays images out row-major in a grid with padding; a strip is a grid with cols = n. */
+export function composeGrid(images: Uint8Array[], size: ImageSize, opts: GridOptions = {}): { pixels: Uint8Array; size: ImageSize } {
+  const n = images.length;
+  const cols = Math.max(1, Math.min(n, opts.cols ?? Math.ceil(Math.sqrt(n))));
+  const rows = Math.ceil(n / cols);
+  const pad = opts.pad ?? 2;
+  const { height: h, width: w, channels: c } = size;
+  const W = cols * w + (cols + 1) * pad;
+  const H = rows * h + (rows + 1) * pad;
+  const out = new Uint8Array(W * H * c).fill(opts.padValue ?? 128);
+  images.forEach((img, i) => {
+    const x0 = pad + (i % cols) * (w + pad);
+    const y0 = pad + Math.floor(i / cols) * (h + pad);
+    for (let y = 0; y < h; y++) out.set(img.subarray(y * w * c, (y + 1) * w * c), ((y0 + y) * W + x0) * c);
+  });
+  return { pixels: out, size: { height: H, width: W, channels: c } };
+}
+
+/** PNG of one image, or of a grid (cols given: a strip) when there are several. */
+export async function imagesToPng(images: Uint8Array[], size: ImageSize, opts: GridOptions & { scale?: number } = {}): Promise<Buffer> {
+  if (images.length === 1) return encodePng(images[0], size, opts.scale);
+  const grid = composeGrid(images, size, opts);
+  return encodePng(grid.pixels, grid.size, opts.scale);
+}

@@ -1,0 +1,183 @@
+// Main-thread handle on the inference worker: spawns it, matches replies to calls, and respawns
+// it when it dies (the calls in flight fail; queued work waits for the new worker).
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { UnavailableError } from './errors.ts';
+import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.ts';
+
+export interface EncodeBatchResult extends WorkerStats {
+  eps: Float32Array;
+  bpd: Float32Array;
+}
+export interface DecodeBatchResult extends WorkerStats {
+  pixels: Uint8Array;
+}
+
+/** What the batcher needs from whoever runs the model (a fake in unit tests). */
+export interface Runner {
+  readonly ready: boolean;
+  /** Resolves once a (re)started worker can take work. */
+  whenReady(): Promise<ModelInfo>;
+  encode(n: number, pixels: Uint8Array): Promise<EncodeBatchResult>;
+  decode(n: number, latents: Float32Array): Promise<DecodeBatchResult>;
+}
+
+export interface InferenceClientOptions extends WorkerInit {
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** Delay before respawning a crashed worker. */
+  restartDelayMs?: number;
+  /** A batch taking longer than this means a wedged worker: it is terminated and respawned. */
+  callTimeoutMs?: number;
+}
+
+type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
+
+const WORKER_URL = new URL('./inference-worker.ts', import.meta.url);
+const TSX_API = import.meta.resolve('tsx/esm/api');
+
+export class InferenceClient extends EventEmitter implements Runner {
+  info: ModelInfo | undefined;
+  /** Set when the model cannot be loaded at all (bad checkpoint): no point respawning. */
+  fatal: Error | undefined;
+  numTensors = 0;
+  private worker: Worker | undefined;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readyWaiters: { resolve: (i: ModelInfo) => void; reject: (e: Error) => void }[] = [];
+  private closed = false;
+  private isReady = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: InferenceClientOptions) {
+    super();
+    this.spawn();
+  }
+
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  whenReady(): Promise<ModelInfo> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.isReady && this.info) return Promise.resolve(this.info);
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  async encode(n: number, pixels: Uint8Array): Promise<EncodeBatchResult> {
+    const r = await this.call({ kind: 'encode', id: 0, n, pixels }, [pixels.buffer as ArrayBuffer]);
+    if (r.kind !== 'encoded') throw new Error(`worker answered ${r.kind} to encode`);
+    return r;
+  }
+
+  async decode(n: number, latents: Float32Array): Promise<DecodeBatchResult> {
+    const r = await this.call({ kind: 'decode', id: 0, n, latents }, [latents.buffer as ArrayBuffer]);
+    if (r.kind !== 'decoded') throw new Error(`worker answered ${r.kind} to decode`);
+    return r;
+  }
+
+  async stats(): Promise<WorkerStats> {
+    const r = await this.call({ kind: 'stats', id: 0 }, []);
+    if (r.kind !== 'stats') throw new Error(`worker answered ${r.kind} to stats`);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.isReady = false;
+    clearTimeout(this.restartTimer);
+    const w = this.worker;
+    this.worker = undefined;
+    this.failPending(new Error('inference worker closed'));
+    this.failWaiters(new Error('inference worker closed'));
+    if (w) await w.terminate();
+  }
+
+  private call(req: WorkerRequest, transfer: ArrayBuffer[]): Promise<WorkerResponse> {
+    const w = this.worker;
+    if (!w || !this.isReady) return Promise.reject(new Error('inference worker is not ready'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timeoutMs = this.opts.callTimeoutMs ?? 120_000;
+      const timer = setTimeout(() => {
+        this.log('error', `inference worker did not answer within ${timeoutMs} ms; restarting it`);
+        // Terminating triggers 'exit', which fails every pending call and respawns.
+        void w.terminate();
+      }, timeoutMs);
+      timer.unref();
+      const settle = () => clearTimeout(timer);
+      this.pending.set(id, {
+        resolve: (r) => (settle(), resolve(r)),
+        reject: (e) => (settle(), reject(e)),
+      });
+      // The caller's buffers are moved to the worker: callers must not reuse them.
+      w.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  private spawn(): void {
+    const init: WorkerInit = { modelDir: this.opts.modelDir, backend: this.opts.backend };
+    // The worker is TypeScript: register tsx's loader inside the worker before importing it. (Under
+    // Node 20 an inherited `--import tsx` does not apply to a worker's entry module.)
+    const code = `import(${JSON.stringify(TSX_API)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+    const w = new Worker(code, { eval: true, workerData: init });
+    this.worker = w;
+    w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
+    w.on('error', (err) => this.log('error', `inference worker error: ${err.stack ?? err.message}`));
+    w.on('exit', (code) => {
+      if (this.worker !== w) return; // terminated on purpose
+      this.worker = undefined;
+      this.isReady = false;
+      this.failPending(new UnavailableError(`inference worker exited (code ${code}); it is restarting, retry`, 2));
+      if (this.closed || this.fatal) return;
+      this.log('error', `inference worker exited with code ${code}; restarting`);
+      this.emit('restart');
+      // Not unref'd: queued requests are waiting for this worker. close() cancels it.
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        if (!this.closed) this.spawn();
+      }, this.opts.restartDelayMs ?? 500);
+    });
+  }
+
+  private onMessage(msg: WorkerResponse): void {
+    switch (msg.kind) {
+      case 'ready':
+        this.info = msg.info;
+        this.isReady = true;
+        this.log('info', `model ${msg.info.name} ready (${msg.info.parameterCount} parameters, backend ${msg.info.backend})`);
+        for (const w of this.readyWaiters.splice(0)) w.resolve(msg.info);
+        this.emit('ready', msg.info);
+        return;
+      case 'init-error':
+        this.fatal = new Error(`model could not be loaded from ${this.opts.modelDir}: ${msg.message}`);
+        this.log('error', this.fatal.message);
+        this.failWaiters(this.fatal);
+        this.emit('fatal', this.fatal);
+        return;
+      case 'log':
+        this.log('info', msg.message);
+        return;
+      default: {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        if ('numTensors' in msg) this.numTensors = msg.numTensors;
+        if (msg.kind === 'error') p.reject(new Error(msg.message));
+        else p.resolve(msg);
+      }
+    }
+  }
+
+  private failPending(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private failWaiters(err: Error): void {
+    for (const w of this.readyWaiters.splice(0)) w.reject(err);
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string): void {
+    this.opts.log?.(level, msg);
+  }
+}

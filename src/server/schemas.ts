@@ -1,0 +1,321 @@
+// Every request and response schema, in one place (TypeBox -> JSON Schema -> ajv validation,
+// fast-json-stringify serialisation and the OpenAPI document).
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+// ---------- shared pieces ----------
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer({ examples: [400] }),
+    code: Type.Optional(Type.String({ examples: ['FST_ERR_VALIDATION'] })),
+    error: Type.String({ examples: ['Bad Request'] }),
+    message: Type.String({ examples: ['querystring/t must be <= 1.5'] }),
+  },
+  { $id: 'Error', description: 'Every 4xx/5xx reply' },
+);
+
+/** Latent lengths are checked against the model in the handler; this bound only stops huge arrays early. */
+export const MAX_LATENT_LENGTH = 1 << 18;
+
+export const Latent = Type.Array(Type.Number(), {
+  minItems: 1,
+  maxItems: MAX_LATENT_LENGTH,
+  description: 'Standardised latent ε (every dimension N(0,1) under the prior); its length is GET /model latentDim',
+});
+
+export const ImageBase64 = Type.String({
+  minLength: 1,
+  description: 'A PNG, JPEG or WebP image, base64 (a data: URL prefix is allowed)',
+});
+
+/** Images per request: matches the largest batch a request may bring. */
+export const MAX_IMAGES = 64;
+export const MAX_STEPS = 64;
+export const MAX_ALPHA = 10;
+
+export const Format = Type.Optional(
+  Type.Union([Type.Literal('png'), Type.Literal('json')], {
+    description: 'Reply format; overrides the Accept header (image/png or application/json)',
+  }),
+);
+export const Scale = Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Nearest-neighbour upscaling of PNG replies' });
+
+// Parameters with defaults are Optional so the OpenAPI document does not call them required;
+// ajv's useDefaults still fills them in before the handler runs.
+export const ImageReplyQuery = Type.Object({ format: Format, scale: Type.Optional(Scale) });
+
+const PngReply = { description: 'PNG image (a grid or strip when several)', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } };
+
+/** A 200 reply that is PNG by default and JSON with Accept: application/json. */
+function pngOrJson(json: TSchema, description: string) {
+  return {
+    description,
+    content: {
+      'image/png': PngReply.content['image/png'],
+      'application/json': { schema: json },
+    },
+  };
+}
+
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]));
+
+// ---------- health, model ----------
+
+export const HealthResponse = Type.Object({ status: Type.Literal('ok') });
+export const ReadyResponse = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('loading'), Type.Literal('failed'), Type.Literal('stopping')]),
+  message: Type.Optional(Type.String()),
+});
+
+export const ModelResponse = Type.Object({
+  name: Type.String(),
+  dataset: Type.String(),
+  image: Type.Object({ height: Type.Integer(), width: Type.Integer(), channels: Type.Integer() }),
+  latentDim: Type.Integer({ description: 'Length of every latent' }),
+  levels: Type.Integer(),
+  depth: Type.Integer({ description: 'Steps of flow per level (K)' }),
+  hidden: Type.Integer({ description: 'Hidden channels of the coupling networks' }),
+  coupling: Type.String(),
+  nBits: Type.Integer(),
+  parameterCount: Type.Integer(),
+  steps: Type.Integer({ description: 'Training steps of the checkpoint' }),
+  testBpd: Type.Union([Type.Number(), Type.Null()], { description: 'Bits/dim on the test split, from the manifest' }),
+  backend: Type.String({ description: 'TF.js backend in use' }),
+  checkpoint: Type.String({ description: 'sha256 of the weights (first 16 hex digits)' }),
+  batching: Type.Object({ maxBatch: Type.Integer(), maxDelayMs: Type.Number(), maxQueue: Type.Integer() }),
+});
+
+export const healthSchema = { tags: ['health'], summary: 'Liveness', response: { 200: HealthResponse } };
+export const readySchema = { tags: ['health'], summary: 'Readiness: 200 once the model is loaded and warmed', response: { 200: ReadyResponse, 503: ReadyResponse } };
+export const modelSchema = { tags: ['model'], summary: 'The model being served', response: { 200: ModelResponse, ...errors(503) } };
+
+// ---------- sample ----------
+
+export const SampleQuery = Type.Object({
+  t: Type.Optional(Type.Number({ minimum: 0, maximum: 1.5, default: 0.7, description: 'Temperature: ε ~ N(0, t²)' })),
+  n: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, default: 1 })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'Same seed, same images; random when absent' })),
+  format: Format,
+  scale: Type.Optional(Scale),
+});
+export type SampleQuery = Static<typeof SampleQuery>;
+
+export const SampleJson = Type.Object({
+  images: Type.Array(Type.String({ description: 'base64 PNG' })),
+  latents: Type.Array(Latent),
+  seed: Type.Integer(),
+  t: Type.Number(),
+});
+
+export const sampleSchema = {
+  tags: ['generate'],
+  summary: 'Random samples at temperature t',
+  querystring: SampleQuery,
+  produces: ['image/png', 'application/json'],
+  response: { 200: pngOrJson(SampleJson, 'The samples'), ...errors(400, 503) },
+};
+
+// ---------- encode ----------
+
+export const EncodeJsonBody = Type.Object({ images: Type.Array(ImageBase64, { minItems: 1, maxItems: MAX_IMAGES }) });
+export type EncodeJsonBody = Static<typeof EncodeJsonBody>;
+
+export const OriginalImage = Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() });
+
+export const EncodeResponse = Type.Object({
+  model: Type.String(),
+  items: Type.Array(
+    Type.Object({
+      latent: Latent,
+      bpd: Type.Number({ description: 'Exact bits/dim of the (8-bit, resized) image under the model' }),
+      resized: Type.Boolean({ description: 'True when the image was converted to the model size' }),
+      original: OriginalImage,
+    }),
+  ),
+});
+
+const multipartImages = (fields: Record<string, unknown>, required: string[]) => ({
+  schema: { type: 'object', properties: fields, required },
+});
+
+export const encodeSchema = {
+  tags: ['latent'],
+  summary: 'Image(s) -> latents and exact bits/dim',
+  description: 'Body: multipart/form-data with one or more file fields `image`, a raw image (image/png, image/jpeg, image/webp), or JSON {images:[base64…]}.',
+  body: {
+    content: {
+      'application/json': { schema: EncodeJsonBody },
+      'multipart/form-data': multipartImages({ image: { type: 'array', items: { type: 'string', format: 'binary' } } }, ['image']),
+      'image/png': { schema: { type: 'string', format: 'binary' } },
+      'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+      'image/webp': { schema: { type: 'string', format: 'binary' } },
+    },
+  },
+  response: { 200: EncodeResponse, ...errors(400, 413, 415, 503) },
+};
+
+// ---------- decode ----------
+
+export const DecodeBody = Type.Object({ latents: Type.Array(Latent, { minItems: 1, maxItems: MAX_IMAGES }) });
+export type DecodeBody = Static<typeof DecodeBody>;
+export const ImagesJson = Type.Object({ images: Type.Array(Type.String({ description: 'base64 PNG' })) });
+
+export const decodeSchema = {
+  tags: ['latent'],
+  summary: 'Latents -> image(s)',
+  querystring: ImageReplyQuery,
+  description: 'Body: JSON {latents:[[…]…]}, or application/octet-stream with n·latentDim little-endian float32 values.',
+  body: { content: { 'application/json': { schema: DecodeBody }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+  produces: ['image/png', 'application/json'],
+  response: { 200: pngOrJson(ImagesJson, 'The decoded images'), ...errors(400, 413, 415, 503) },
+};
+
+// ---------- interpolate ----------
+
+export const Endpoint = Type.Object(
+  { latent: Type.Optional(Latent), image: Type.Optional(ImageBase64) },
+  { description: 'Exactly one of latent or image' },
+);
+export const InterpolateBody = Type.Object({
+  from: Endpoint,
+  to: Endpoint,
+  steps: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_STEPS, default: 8 })),
+});
+export type InterpolateBody = Static<typeof InterpolateBody>;
+export const InterpolateJson = Type.Object({ images: Type.Array(Type.String()), latents: Type.Array(Latent), weights: Type.Array(Type.Number()) });
+
+export const interpolateSchema = {
+  tags: ['latent'],
+  summary: 'Linear interpolation in ε between two images or latents',
+  description: 'JSON {from, to, steps}, or multipart with file fields `from` and `to` and field `steps`.',
+  querystring: ImageReplyQuery,
+  body: {
+    content: {
+      'application/json': { schema: InterpolateBody },
+      'multipart/form-data': multipartImages(
+        { from: { type: 'string', format: 'binary' }, to: { type: 'string', format: 'binary' }, steps: { type: 'integer', minimum: 2, maximum: MAX_STEPS } },
+        ['from', 'to'],
+      ),
+    },
+  },
+  produces: ['image/png', 'application/json'],
+  response: { 200: pngOrJson(InterpolateJson, 'A strip from `from` to `to`'), ...errors(400, 413, 415, 503) },
+};
+
+// ---------- manipulate ----------
+
+export const AttributeName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'Lower-case letters, digits, _ and -, at most 64' });
+export const Alpha = Type.Number({ minimum: -MAX_ALPHA, maximum: MAX_ALPHA });
+export const Edit = Type.Object({ attribute: AttributeName, alpha: Alpha });
+
+export const ManipulateBody = Type.Object({
+  image: Type.Optional(ImageBase64),
+  latent: Type.Optional(Latent),
+  edits: Type.Array(Edit, { minItems: 1, maxItems: 16 }),
+  steps: Type.Optional(
+    Type.Integer({ minimum: 2, maximum: MAX_STEPS, description: 'Return a strip: each alpha scaled from −1 to +1 in this many steps (odd: the original is in the middle)' }),
+  ),
+});
+export type ManipulateBody = Static<typeof ManipulateBody>;
+
+export const ManipulateJson = Type.Object({
+  images: Type.Array(Type.String()),
+  latents: Type.Array(Latent),
+  alphas: Type.Array(Type.Array(Type.Number()), { description: 'Per image, the alpha of each edit' }),
+  edits: Type.Array(Type.Object({ attribute: Type.String(), alpha: Type.Number() })),
+});
+
+export const manipulateSchema = {
+  tags: ['attributes'],
+  summary: 'Move an image along attribute directions: ε + Σ alpha·direction',
+  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps` (or `edits` as JSON).',
+  querystring: ImageReplyQuery,
+  body: {
+    content: {
+      'application/json': { schema: ManipulateBody },
+      'multipart/form-data': multipartImages(
+        {
+          image: { type: 'string', format: 'binary' },
+          attribute: { type: 'string' },
+          alpha: { type: 'number' },
+          steps: { type: 'integer' },
+          edits: { type: 'string', description: 'JSON array of {attribute, alpha}' },
+        },
+        ['image'],
+      ),
+    },
+  },
+  produces: ['image/png', 'application/json'],
+  response: { 200: pngOrJson(ManipulateJson, 'The edited image, or a strip'), ...errors(400, 404, 413, 415, 503) },
+};
+
+// ---------- attributes ----------
+
+export const MAX_SET = 1000;
+export const SetItem = Type.Union([ImageBase64, Latent], { description: 'A base64 image or a latent' });
+export const CreateAttributeBody = Type.Object({
+  name: AttributeName,
+  positive: Type.Array(SetItem, { minItems: 1, maxItems: MAX_SET }),
+  negative: Type.Array(SetItem, { minItems: 1, maxItems: MAX_SET }),
+  description: Type.Optional(Type.String({ maxLength: 500 })),
+});
+export type CreateAttributeBody = Static<typeof CreateAttributeBody>;
+
+export const CreateAttributeQuery = Type.Object({ replace: Type.Optional(Type.Boolean({ default: false })) });
+export const AttributeParams = Type.Object({ name: AttributeName });
+export const AttributeGetQuery = Type.Object({ vector: Type.Optional(Type.Boolean({ default: false })) });
+
+export const AttributeInfo = Type.Object({
+  name: Type.String(),
+  source: Type.Union([Type.Literal('builtin'), Type.Literal('user')]),
+  positive: Type.Integer(),
+  negative: Type.Integer(),
+  norm: Type.Number(),
+  createdAt: Type.String(),
+  description: Type.Optional(Type.String()),
+  vector: Type.Optional(Latent),
+});
+export const AttributeList = Type.Object({ model: Type.String(), attributes: Type.Array(AttributeInfo) });
+
+export const createAttributeSchema = {
+  tags: ['attributes'],
+  summary: 'Build a direction: mean ε(positive) − mean ε(negative)',
+  description: 'JSON {name, positive:[base64 image | latent…], negative:[…]}, or multipart: field `name`, file fields `positive` and `negative` (repeated).',
+  querystring: CreateAttributeQuery,
+  body: {
+    content: {
+      'application/json': { schema: CreateAttributeBody },
+      'multipart/form-data': multipartImages(
+        {
+          name: { type: 'string' },
+          description: { type: 'string' },
+          positive: { type: 'array', items: { type: 'string', format: 'binary' } },
+          negative: { type: 'array', items: { type: 'string', format: 'binary' } },
+        },
+        ['name', 'positive', 'negative'],
+      ),
+    },
+  },
+  response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 409, 413, 415, 503) },
+};
+export const listAttributesSchema = { tags: ['attributes'], summary: 'List attributes', response: { 200: AttributeList, ...errors(503) } };
+export const getAttributeSchema = {
+  tags: ['attributes'],
+  summary: 'One attribute (the vector with ?vector=true)',
+  params: AttributeParams,
+  querystring: AttributeGetQuery,
+  response: { 200: AttributeInfo, ...errors(400, 404, 503) },
+};
+export const deleteAttributeSchema = {
+  tags: ['attributes'],
+  summary: 'Delete a user attribute (built-ins cannot be deleted)',
+  params: AttributeParams,
+  response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 403, 404, 503) },
+};
+
+export const metricsSchema = {
+  tags: ['health'],
+  summary: 'Prometheus metrics',
+  produces: ['text/plain'],
+  response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+};

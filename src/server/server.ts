@@ -1,0 +1,50 @@
+// Entry point (`npm start`): listen, and shut down gracefully. On SIGTERM/SIGINT: /readyz turns 503
+// first, then the server stops accepting, in-flight requests and queued inference finish, the
+// worker and the store close, and the process exits 0.
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+
+const config = loadConfig();
+const app = await buildApp({ config, logger: { level: config.logLevel } });
+
+// Node's own limits against slow clients (Fastify sets requestTimeout and keepAliveTimeout).
+app.server.headersTimeout = config.headersTimeoutMs;
+
+app.glow.ready.catch((err: Error) => {
+  // Without a model nothing can be served: fail loudly so the supervisor sees it.
+  app.log.fatal(err.message);
+  process.exit(1);
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  app.glow.stopping = true;
+  app.log.info(`${signal}: draining (readyz now 503)`);
+  const hardStop = setTimeout(() => {
+    app.log.error(`shutdown took over ${config.shutdownTimeoutMs} ms; exiting anyway`);
+    process.exit(1);
+  }, config.shutdownDelayMs + config.shutdownTimeoutMs + 1000);
+  hardStop.unref();
+  // Give load balancers time to see /readyz fail before connections are refused.
+  if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+  try {
+    await app.close();
+    app.log.info('shut down cleanly');
+    process.exit(0);
+  } catch (err) {
+    app.log.error(err, 'error during shutdown');
+    process.exit(1);
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+try {
+  await app.listen({ port: config.port, host: config.host });
+} catch (err) {
+  app.log.fatal(err);
+  await app.close().catch(() => {});
+  process.exit(1);
+}

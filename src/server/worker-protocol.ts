@@ -1,0 +1,44 @@
+// Messages between the HTTP thread and the inference worker. Pixel and latent buffers are
+// transferred (not copied) in both directions.
+import type { GlowConfig } from '../glow/glow.ts';
+
+export interface WorkerInit {
+  modelDir: string;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+}
+
+export interface ModelInfo {
+  name: string;
+  dataset: string;
+  config: GlowConfig;
+  latentDim: number;
+  parameterCount: number;
+  steps: number;
+  testBpd: number | null;
+  backend: string;
+  /** sha256 of the weights file: attribute directions are keyed by it. */
+  fingerprint: string;
+  /** Raw manifest, for fields this server does not know about. */
+  manifest: Record<string, unknown>;
+}
+
+export type WorkerRequest =
+  | { kind: 'encode'; id: number; n: number; pixels: Uint8Array }
+  | { kind: 'decode'; id: number; n: number; latents: Float32Array }
+  | { kind: 'stats'; id: number };
+
+export interface WorkerStats {
+  /** tf.memory().numTensors after the call: flat over time means no leak. */
+  numTensors: number;
+  /** Compute time inside the worker, ms. */
+  ms: number;
+}
+
+export type WorkerResponse =
+  | { kind: 'ready'; info: ModelInfo }
+  | { kind: 'init-error'; message: string }
+  | { kind: 'log'; message: string }
+  | ({ kind: 'encoded'; id: number; eps: Float32Array; bpd: Float32Array } & WorkerStats)
+  | ({ kind: 'decoded'; id: number; pixels: Uint8Array } & WorkerStats)
+  | ({ kind: 'stats'; id: number } & WorkerStats)
+  | { kind: 'error'; id: number; message: string };

@@ -1,0 +1,110 @@
+import t from 'tap';
+import sharp from 'sharp';
+import { decodePng, json, makeApp, mnistPng, multipart } from '../fixtures/app.ts';
+import { pngHeaderOnly } from '../fixtures/images.ts';
+import { mnistImage } from '../fixtures/mnist.ts';
+
+t.test('POST /encode', async (t) => {
+  const app = await makeApp(t);
+  const png0 = await mnistPng(0);
+
+  t.test('multipart file -> latent of latentDim and a bpd', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/encode', ...(await multipart([['image', { data: png0 }]])) });
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.equal(body.model, 'tiny');
+    t.equal(body.items.length, 1);
+    const [item] = body.items;
+    t.equal(item.latent.length, 784);
+    t.ok(item.latent.every(Number.isFinite));
+    t.ok(item.bpd > 0 && item.bpd < 9, `bpd ${item.bpd}`);
+    t.equal(item.resized, false);
+    t.same(item.original, { width: 28, height: 28, format: 'png' });
+  });
+
+  t.test('raw image/png body and JSON base64 give the same latent', async (t) => {
+    const viaForm = (await app.inject({ method: 'POST', url: '/encode', ...(await multipart([['image', { data: png0 }]])) })).json();
+    const raw = await app.inject({ method: 'POST', url: '/encode', payload: png0, headers: { 'content-type': 'image/png' } });
+    t.equal(raw.statusCode, 200);
+    t.same(raw.json(), viaForm);
+    const viaJson = await app.inject({ method: 'POST', url: '/encode', ...json({ images: [`data:image/png;base64,${png0.toString('base64')}`] }) });
+    t.same(viaJson.json(), viaForm);
+  });
+
+  t.test('several files come back in order, each as if encoded alone', async (t) => {
+    const pngs = await Promise.all([1, 2, 3].map(mnistPng));
+    const res = await app.inject({ method: 'POST', url: '/encode', ...(await multipart(pngs.map((data) => ['image', { data }]))) });
+    const items = res.json().items;
+    t.equal(items.length, 3);
+    for (let i = 0; i < 3; i++) {
+      const alone = (await app.inject({ method: 'POST', url: '/encode', payload: pngs[i], headers: { 'content-type': 'image/png' } })).json().items[0];
+      const maxDiff = Math.max(...alone.latent.map((v: number, j: number) => Math.abs(v - items[i].latent[j])));
+      t.ok(maxDiff < 1e-4, `image ${i}: batched vs alone differ by ${maxDiff}`);
+      t.ok(Math.abs(alone.bpd - items[i].bpd) < 1e-4);
+    }
+  });
+
+  t.test('encode -> decode reproduces the image exactly after 8-bit quantisation', async (t) => {
+    for (const i of [0, 7, 42]) {
+      const enc = (await app.inject({ method: 'POST', url: '/encode', payload: await mnistPng(i), headers: { 'content-type': 'image/png' } })).json();
+      const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [enc.items[0].latent] }) });
+      t.equal(dec.statusCode, 200);
+      const { pixels } = await decodePng(dec.rawPayload);
+      t.same(Buffer.from(pixels), Buffer.from(mnistImage(i)), `MNIST test image ${i}`);
+    }
+  });
+
+  t.test('other sizes, colour, JPEG and WebP are converted and resized is reported', async (t) => {
+    const big = await sharp(Buffer.from(mnistImage(3)), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 70).toColourspace('srgb').jpeg().toBuffer();
+    const res = await app.inject({ method: 'POST', url: '/encode', payload: big, headers: { 'content-type': 'image/jpeg' } });
+    t.equal(res.statusCode, 200);
+    t.equal(res.json().items[0].resized, true);
+    t.same(res.json().items[0].original, { width: 56, height: 70, format: 'jpeg' });
+    const webp = await sharp(png0).webp({ lossless: true }).toBuffer();
+    const w = await app.inject({ method: 'POST', url: '/encode', payload: webp, headers: { 'content-type': 'image/webp' } });
+    t.equal(w.statusCode, 200);
+    t.equal(w.json().items[0].resized, false);
+    // An RGBA image with a transparent background: alpha is flattened onto black.
+    const rgba = await sharp({ create: { width: 28, height: 28, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } }).png().toBuffer();
+    const a = await app.inject({ method: 'POST', url: '/encode', payload: rgba, headers: { 'content-type': 'image/png' } });
+    t.equal(a.statusCode, 200);
+  });
+
+  t.test('bad input gets a specific 4xx and the server keeps serving', async (t) => {
+    const cases: [string, object, number, RegExp][] = [
+      ['random bytes as PNG', { payload: Buffer.from('definitely not an image, just some text'), headers: { 'content-type': 'image/png' } }, 415, /not a readable image/],
+      ['truncated PNG', { payload: png0.subarray(0, png0.length - 30), headers: { 'content-type': 'image/png' } }, 400, /corrupt or truncated/],
+      ['empty body', { payload: Buffer.alloc(0), headers: { 'content-type': 'image/png' } }, 400, /empty/],
+      ['text/plain', { payload: 'hello', headers: { 'content-type': 'text/plain' } }, 415, /./],
+      ['GIF', { payload: await sharp(png0).gif().toBuffer(), headers: { 'content-type': 'image/png' } }, 415, /gif/],
+      ['no images in JSON', json({ images: [] }), 400, /fewer than 1/],
+      ['not base64', json({ images: ['%%%not base64%%%'] }), 400, /base64/],
+      ['JSON latent instead of image', json({ images: [[1, 2, 3]] }), 400, /string/],
+      ['wrong multipart field', await multipart([['picture', { data: png0 }]]), 400, /unexpected file field "picture"/],
+      ['multipart without file', await multipart([]), 400, /no file field "image"/],
+      ['too many files', await multipart(Array.from({ length: 65 }, () => ['image', { data: png0 }] as [string, { data: Buffer }])), 413, /too many files/],
+    ];
+    for (const [name, req, status, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/encode', ...req });
+      t.equal(res.statusCode, status, name);
+      const body = res.json();
+      t.equal(body.statusCode, status, name);
+      t.match(body.message, message, `${name}: ${body.message}`);
+    }
+    t.equal((await app.inject('/healthz')).statusCode, 200);
+  });
+
+  t.test('a header claiming 50,000×50,000 pixels is refused before decoding', async (t) => {
+    const bomb = pngHeaderOnly(50_000, 50_000);
+    const res = await app.inject({ method: 'POST', url: '/encode', payload: bomb, headers: { 'content-type': 'image/png' } });
+    t.equal(res.statusCode, 413);
+    t.match(res.json().message, /50000×50000/);
+  });
+
+  t.test('a multipart body that ends early is a 400', async (t) => {
+    const { payload, headers } = await multipart([['image', { data: png0 }]]);
+    const res = await app.inject({ method: 'POST', url: '/encode', payload: payload.subarray(0, payload.length - 60), headers });
+    t.equal(res.statusCode, 400);
+    t.match(res.json().message, /multipart/);
+  });
+});

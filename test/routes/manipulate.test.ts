@@ -1,0 +1,87 @@
+import t from 'tap';
+import { decodePng, json, makeApp, mnistPng, multipart } from '../fixtures/app.ts';
+import { mnistImage, mnistOfDigit } from '../fixtures/mnist.ts';
+
+t.test('POST /manipulate', async (t) => {
+  const app = await makeApp(t);
+  const b64 = async (i: number) => (await mnistPng(i)).toString('base64');
+  // Two small user attributes: ones vs sevens, and zeros vs everything in a few images.
+  for (const [name, pos, neg] of [['one-vs-seven', mnistOfDigit(1, 4), mnistOfDigit(7, 4)], ['zero', mnistOfDigit(0, 3), mnistOfDigit(5, 3)]] as const) {
+    const res = await app.inject({ method: 'POST', url: '/attributes', ...json({ name, positive: await Promise.all(pos.map(b64)), negative: await Promise.all(neg.map(b64)) }) });
+    t.equal(res.statusCode, 201, `created ${name}`);
+  }
+  const input = await mnistPng(3);
+
+  t.test('alpha 0 returns the input image exactly', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: input.toString('base64'), edits: [{ attribute: 'one-vs-seven', alpha: 0 }] }) });
+    t.equal(res.statusCode, 200);
+    t.equal(res.headers['content-type'], 'image/png');
+    t.same(Buffer.from((await decodePng(res.rawPayload)).pixels), Buffer.from(mnistImage(3)));
+  });
+
+  t.test('the edit is ε + Σ alpha·direction, several edits at once', async (t) => {
+    const z = (await app.inject({ url: '/sample?seed=3', headers: { accept: 'application/json' } })).json().latents[0] as number[];
+    const d1 = (await app.inject('/attributes/one-vs-seven?vector=true')).json().vector as number[];
+    const d2 = (await app.inject('/attributes/zero?vector=true')).json().vector as number[];
+    const res = await app.inject({
+      method: 'POST',
+      url: '/manipulate?format=json',
+      ...json({ latent: z, edits: [{ attribute: 'one-vs-seven', alpha: 1.5 }, { attribute: 'zero', alpha: -0.5 }] }),
+    });
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.same(body.alphas, [[1.5, -0.5]]);
+    const expected = z.map((v, i) => v + 1.5 * d1[i] - 0.5 * d2[i]);
+    const err = Math.max(...body.latents[0].map((v: number, i: number) => Math.abs(v - expected[i])));
+    t.ok(err < 1e-5, `max error ${err}`);
+    t.not(body.images[0], (await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [z] }) })).json().images[0], 'the image changed');
+  });
+
+  t.test('steps: a strip from −alpha to +alpha with the original in the middle', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
+    const body = res.json();
+    t.same(body.alphas, [[-2], [-1], [0], [1], [2]]);
+    t.same(Buffer.from((await decodePng(Buffer.from(body.images[2], 'base64'))).pixels), Buffer.from(mnistImage(3)));
+    const png = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
+    const strip = await decodePng(png.rawPayload);
+    t.same([strip.width, strip.height], [5 * 28 + 6 * 2, 32]);
+  });
+
+  t.test('multipart: file image, fields attribute, alpha, steps (or edits as JSON)', async (t) => {
+    const one = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '0']])) });
+    t.equal(one.statusCode, 200);
+    t.same(Buffer.from((await decodePng(one.rawPayload)).pixels), Buffer.from(mnistImage(3)));
+    const strip = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['steps', '3']])) });
+    t.equal(strip.headers['x-image-count'], '3');
+    const edits = await app.inject({
+      method: 'POST',
+      url: '/manipulate?format=json',
+      ...(await multipart([['image', { data: input }], ['edits', JSON.stringify([{ attribute: 'zero', alpha: 1 }, { attribute: 'one-vs-seven', alpha: -1 }])]])),
+    });
+    t.same(edits.json().alphas, [[1, -1]]);
+  });
+
+  t.test('bad requests', async (t) => {
+    const img = input.toString('base64');
+    const cases: [string, object, number, RegExp][] = [
+      ['unknown attribute', json({ image: img, edits: [{ attribute: 'smile', alpha: 1 }] }), 404, /unknown attribute "smile"/],
+      ['alpha too big', json({ image: img, edits: [{ attribute: 'zero', alpha: 11 }] }), 400, /alpha must be <= 10/],
+      ['no edits', json({ image: img, edits: [] }), 400, /fewer than 1/],
+      ['steps 100', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], steps: 100 }), 400, /steps must be <= 64/],
+      ['bad attribute name', json({ image: img, edits: [{ attribute: '../etc', alpha: 1 }] }), 400, /must match pattern/],
+      ['image and latent', json({ image: img, latent: [1], edits: [{ attribute: 'zero', alpha: 1 }] }), 400, /exactly one/],
+      ['form: unknown attribute', await multipart([['image', { data: input }], ['attribute', 'nope'], ['alpha', '1']]), 404, /unknown attribute "nope"/],
+      ['form: alpha NaN', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', 'NaN']]), 400, /field "alpha" must be a number/],
+      ['form: alpha missing', await multipart([['image', { data: input }], ['attribute', 'zero']]), 400, /missing field "alpha"/],
+      ['form: duplicate alpha', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['alpha', '2']]), 400, /more than once/],
+      ['form: bad edits JSON', await multipart([['image', { data: input }], ['edits', '[{']]), 400, /not valid JSON/],
+      ['form: edits wrong shape', await multipart([['image', { data: input }], ['edits', '[{"attribute":"zero","alpha":"big"}]']]), 400, /field "edits"/],
+      ['form: no image', await multipart([['attribute', 'zero'], ['alpha', '1']]), 400, /no file field "image"/],
+    ];
+    for (const [name, req, status, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/manipulate', ...req });
+      t.equal(res.statusCode, status, name);
+      t.match(res.json().message, message, `${name}: ${res.json().message}`);
+    }
+  });
+});

@@ -1,0 +1,155 @@
+import t from 'tap';
+import { Batcher, type Op } from '../../src/server/batcher.ts';
+import { UnavailableError } from '../../src/server/errors.ts';
+import type { Runner } from '../../src/server/inference-client.ts';
+import type { ModelInfo } from '../../src/server/worker-protocol.ts';
+
+/** A model stand-in: "encode" sums each image, "decode" maps latent v -> bytes of v+1; records batch sizes. */
+class FakeRunner implements Runner {
+  ready = true;
+  calls: { op: 'encode' | 'decode'; n: number }[] = [];
+  delayMs = 5;
+  failNext = false;
+  private waiters: ((i: ModelInfo) => void)[] = [];
+
+  whenReady(): Promise<ModelInfo> {
+    return this.ready ? Promise.resolve({} as ModelInfo) : new Promise((r) => this.waiters.push(r));
+  }
+  becomeReady(): void {
+    this.ready = true;
+    for (const w of this.waiters.splice(0)) w({} as ModelInfo);
+  }
+  async encode(n: number, pixels: Uint8Array) {
+    this.calls.push({ op: 'encode', n });
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('boom');
+    }
+    const size = pixels.length / n;
+    const eps = new Float32Array(n * 2);
+    for (let i = 0; i < n; i++) eps[2 * i] = pixels.subarray(i * size, (i + 1) * size).reduce((a, b) => a + b, 0);
+    return { eps, bpd: Float32Array.from({ length: n }, (_, i) => i), numTensors: 0, ms: this.delayMs };
+  }
+  async decode(n: number, latents: Float32Array) {
+    this.calls.push({ op: 'decode', n });
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return { pixels: Uint8Array.from(latents, (v) => v + 1), numTensors: 0, ms: this.delayMs };
+  }
+}
+
+const opts = { maxBatch: 8, maxDelayMs: 5, maxQueue: 100, queueTimeoutMs: 10_000 };
+const img = (v: number) => Uint8Array.of(v, v);
+
+t.test('concurrent items of one op are grouped up to maxBatch, results go back to their callers', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, opts);
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => b.encode([img(i)])));
+  t.same(
+    results.map((r) => r[0].eps[0]),
+    Array.from({ length: 20 }, (_, i) => 2 * i),
+  );
+  t.same(runner.calls.map((c) => c.n), [8, 8, 4]);
+});
+
+t.test('a lone item waits at most maxDelayMs', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, { ...opts, maxDelayMs: 20 });
+  const t0 = performance.now();
+  await b.encode([img(1)]);
+  const ms = performance.now() - t0;
+  t.ok(ms >= 19 && ms < 200, `took ${ms.toFixed(1)} ms`);
+  t.same(runner.calls, [{ op: 'encode', n: 1 }]);
+});
+
+t.test('a full batch goes at once, without waiting for the delay', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, { ...opts, maxDelayMs: 1000 });
+  const t0 = performance.now();
+  await b.encode(Array.from({ length: 8 }, (_, i) => img(i)));
+  t.ok(performance.now() - t0 < 500);
+});
+
+t.test('operations are never mixed in a batch; sample and decode share the decoder', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, opts);
+  const z = (v: number) => Float32Array.of(v, v);
+  const [e, d, s] = await Promise.all([b.encode([img(1), img(2)]), b.decode([z(1)]), b.decode([z(5), z(6)], 'sample')]);
+  t.equal(e.length, 2);
+  t.same(Array.from(d[0]), [2, 2]);
+  t.same(Array.from(s[1]), [7, 7]);
+  t.same(runner.calls.map((c) => c.op).sort(), ['decode', 'decode', 'encode']);
+});
+
+t.test('a full queue answers 503 with Retry-After; the batcher recovers', async (t) => {
+  const runner = new FakeRunner();
+  runner.delayMs = 30;
+  const rejected: string[] = [];
+  const b = new Batcher(runner, { ...opts, maxQueue: 10 }, { rejected: (op: Op, reason) => rejected.push(`${op}:${reason}`) });
+  const first = b.encode(Array.from({ length: 8 }, (_, i) => img(i))); // goes to the worker
+  await new Promise((r) => setTimeout(r, 1));
+  const queued = b.encode(Array.from({ length: 10 }, (_, i) => img(i))); // fills the queue
+  const err = await b.encode([img(0)]).catch((e) => e);
+  t.type(err, UnavailableError);
+  t.equal(err.statusCode, 503);
+  t.ok(Number(err.headers['retry-after']) >= 1);
+  t.same(rejected, ['encode:full']);
+  await Promise.all([first, queued]);
+  t.equal((await b.encode([img(3)]))[0].eps[0], 6);
+});
+
+t.test('items that waited past queueTimeoutMs are dropped with 503', async (t) => {
+  const runner = new FakeRunner();
+  runner.delayMs = 60;
+  const b = new Batcher(runner, { ...opts, maxBatch: 1, queueTimeoutMs: 30 });
+  const first = b.encode([img(1)]);
+  const late = b.encode([img(2)]).catch((e) => e);
+  await first;
+  const err = await late;
+  t.type(err, UnavailableError);
+  t.match(err.message, /waited over 30 ms/);
+});
+
+t.test('a failing batch rejects its items only', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, opts);
+  runner.failNext = true;
+  await t.rejects(b.encode([img(1)]), /boom/);
+  t.equal((await b.encode([img(2)]))[0].eps[0], 4);
+});
+
+t.test('work waits for the runner to become ready', async (t) => {
+  const runner = new FakeRunner();
+  runner.ready = false;
+  const b = new Batcher(runner, opts);
+  const p = b.encode([img(1)]);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(runner.calls.length, 0);
+  t.equal(b.depth(), 1);
+  runner.becomeReady();
+  t.equal((await p)[0].eps[0], 2);
+});
+
+t.test('drain finishes accepted work, then refuses new work', async (t) => {
+  const runner = new FakeRunner();
+  runner.delayMs = 20;
+  const b = new Batcher(runner, { ...opts, maxDelayMs: 1000 });
+  const pending = b.encode([img(1), img(2)]);
+  await b.drain();
+  t.equal((await pending).length, 2, 'queued work ran without waiting for the delay');
+  const err = await b.encode([img(1)]).catch((e) => e);
+  t.equal(err.statusCode, 503);
+  t.match(err.message, /shutting down/);
+});
+
+t.test('work queued while the runner is down (crashed, restarting) runs once it is back', async (t) => {
+  const runner = new FakeRunner();
+  const b = new Batcher(runner, opts);
+  await b.encode([img(1)]);
+  runner.ready = false; // the worker died between batches
+  const p = b.encode([img(2)]);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(runner.calls.length, 1);
+  runner.becomeReady();
+  t.equal((await p)[0].eps[0], 4);
+});

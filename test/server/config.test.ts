@@ -1,0 +1,19 @@
+import path from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/server/config.ts';
+
+t.test('defaults match the documented ones', async (t) => {
+  const c = loadConfig({});
+  t.match(c, { port: 8080, host: '0.0.0.0', maxBatch: 64, maxDelayMs: 5, bodyLimit: 10 * 1024 * 1024, backend: 'auto' });
+  t.equal(c.modelDir, path.resolve('models/mnist'));
+  t.equal(c.dataDir, path.resolve('data'));
+});
+
+t.test('environment overrides, and bad values fail at start-up', async (t) => {
+  const c = loadConfig({ PORT: '9000', GLOW_MAX_BATCH: '1', GLOW_MAX_DELAY_MS: '0.5', GLOW_MAX_QUEUE: '10', GLOW_BACKEND: 'cpu', GLOW_MODEL_DIR: '/m' });
+  t.match(c, { port: 9000, maxBatch: 1, maxDelayMs: 0.5, maxQueue: 10, backend: 'cpu', modelDir: '/m' });
+  t.throws(() => loadConfig({ GLOW_MAX_BATCH: '0' }), /GLOW_MAX_BATCH/);
+  t.throws(() => loadConfig({ GLOW_MAX_BATCH: '2.5' }), /integer/);
+  t.throws(() => loadConfig({ PORT: 'http' }), /PORT/);
+  t.throws(() => loadConfig({ GLOW_BACKEND: 'gpu' }), /GLOW_BACKEND/);
+});
