@@ -1,0 +1,106 @@
+// Attribute manipulation measured against ground truth, on a checkpoint trained on the avatars.
+// For held-out faces and each built-in direction (<model>/attributes.safetensors, from
+// npm run attributes:avatars): render the face without the attribute (A) and the same face with it (B);
+// encode A, move α along the direction, decode to A′; report
+//   ratio = mean |A′ − B| / mean |A − B|   (per pixel and channel; 1.0 = no progress, 0 = perfect)
+// α is chosen per attribute on validation faces (grid search, smallest ratio), then the ratio is
+// measured on test faces. Writes a strip per attribute (rows: test faces; columns A, A′ at α/2, A′, B)
+// and the results as JSON.
+//   npm run eval:attributes -- --model models/avatars [--seeds 200] [--val-seeds 100] [--alphas 0:3:0.25]
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadBuiltinAttributes, weightsFingerprint } from '../src/attributes/builtin.ts';
+import { ATTRIBUTE_NAMES, initRenderer } from '../src/data/avatars.ts';
+import { encodePixels } from '../src/eval/latents.ts';
+import { chooseAlpha, edit, parseAlphas, renderPairs, score } from '../src/eval/manipulation.ts';
+import { initBackend } from '../src/glow/backend.ts';
+import { WEIGHTS_FILE, loadCheckpoint } from '../src/glow/checkpoint.ts';
+import { imagesToPng } from '../src/server/images.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/avatars' },
+    seeds: { type: 'string', default: '200' },
+    'val-seeds': { type: 'string', default: '100' },
+    alphas: { type: 'string', default: '0:3:0.25' },
+    attributes: { type: 'string' },
+    out: { type: 'string', default: 'docs/attributes' },
+    'strip-rows': { type: 'string', default: '6' },
+    batch: { type: 'string', default: '50' },
+  },
+});
+
+const log = (m: string) => console.log(m);
+await initBackend(undefined, log);
+await initRenderer();
+const modelDir = args.model!;
+const { glow, manifest } = await loadCheckpoint(modelDir);
+const { height, width, channels } = glow.config;
+if (channels !== 3 || height !== width) throw new Error(`${modelDir} is a ${height}×${width}×${channels} model, not one trained on the avatars (square RGB)`);
+const { attributes: builtins, warnings } = await loadBuiltinAttributes(modelDir, glow.latentDim, await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE)));
+for (const w of warnings) log(`warning: ${w}`);
+const wanted = args.attributes ? args.attributes.split(',') : ATTRIBUTE_NAMES.filter((a) => builtins.has(a));
+for (const a of wanted) {
+  if (!ATTRIBUTE_NAMES.includes(a)) throw new Error(`unknown attribute "${a}" (the avatars have ${ATTRIBUTE_NAMES.join(', ')})`);
+  if (!builtins.has(a)) throw new Error(`${modelDir} has no built-in direction "${a}": run npm run attributes:avatars -- --model ${modelDir}`);
+}
+if (wanted.length === 0) throw new Error(`${modelDir} has no avatar attribute directions: run npm run attributes:avatars -- --model ${modelDir}`);
+
+const alphas = parseAlphas(args.alphas!);
+const batch = Number(args.batch);
+const nTest = Number(args.seeds);
+const nVal = Number(args['val-seeds']);
+const stripRows = Math.min(Number(args['strip-rows']), nTest);
+const imageSize = { height, width, channels };
+const px = height * width * channels;
+await mkdir(args.out!, { recursive: true });
+log(`${manifest.name}: ${wanted.length} attributes, α grid ${alphas.join(', ')} on ${nVal} validation faces, ratio on ${nTest} test faces`);
+
+interface Row {
+  attribute: string;
+  alpha: number;
+  validationRatio: number;
+  testRatio: number;
+  testImproved: number;
+  pairs: number;
+  directionNorm: number;
+  curve: { alpha: number; ratio: number }[];
+}
+const rows: Row[] = [];
+const started = performance.now();
+for (const attribute of wanted) {
+  const vector = builtins.get(attribute)!.vector;
+  const val = await renderPairs(attribute, 'validation', nVal, height);
+  const search = await chooseAlpha(glow, val, vector, alphas, batch);
+  const test = await renderPairs(attribute, 'test', nTest, height);
+  const eps = await encodePixels(glow, test.without, batch);
+  const edited = await edit(glow, eps, vector, search.alpha, batch);
+  const s = score(edited, test);
+  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testImproved: s.improved, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
+  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} (${(100 * s.improved).toFixed(0)}% of faces closer to B)`);
+
+  // Strip: A, A′ at α/2, A′ at α, B for the first test faces.
+  const half = await edit(glow, eps.slice(0, stripRows), vector, search.alpha / 2, batch);
+  const tile = (buf: Uint8Array, i: number) => buf.subarray(i * px, (i + 1) * px);
+  const images: Uint8Array[] = [];
+  for (let i = 0; i < stripRows; i++) images.push(tile(test.without, i), tile(half, i), tile(edited, i), tile(test.with, i));
+  const file = path.join(args.out!, `${manifest.name}-eval-${attribute}.png`);
+  await writeFile(file, await imagesToPng(images, imageSize, { cols: 4, scale: 3, padValue: 255 }));
+}
+
+const seconds = (performance.now() - started) / 1000;
+const table = [
+  '| attribute | α (validation) | ratio, validation | ratio, test | test faces closer to B |',
+  '|---|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% |`),
+];
+console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces:\n`);
+console.log(table.join('\n'));
+const json = path.join(args.out!, `${manifest.name}-eval.json`);
+await writeFile(
+  json,
+  JSON.stringify({ model: manifest.name, steps: manifest.steps, testSeeds: nTest, validationSeeds: nVal, alphas, seconds: Number(seconds.toFixed(1)), date: new Date().toISOString(), results: rows }, null, 2) + '\n',
+);
+console.log(`\nwrote ${json} and ${rows.length} strips (columns: A, A′ at α/2, A′, B) to ${args.out} in ${seconds.toFixed(0)} s`);
+process.exit(0);

@@ -1,0 +1,114 @@
+// Latent manipulation measured against ground truth, on the generated avatars: for a face without an
+// attribute (A) and the same face with it (B), encode A, add α·direction, decode to A′, and compare
+//   ratio = Σ|A′ − B| / Σ|A − B|   over every pixel and channel of every pair
+// (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs.
+import { attributePair, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
+import type { Glow } from '../glow/glow.ts';
+import { addScaled } from '../attributes/vectors.ts';
+import { decodeLatents, encodePixels } from './latents.ts';
+
+export interface PairSet {
+  attribute: string;
+  seeds: Uint32Array;
+  size: number;
+  /** NHWC uint8, one image per seed: the face without the attribute (A) … */
+  without: Uint8Array;
+  /** … and the same face with it (B). */
+  with: Uint8Array;
+}
+
+/** Ground-truth pairs of the first `count` seeds of a split. */
+export async function renderPairs(attribute: string, split: AvatarSplit, count: number, size: number): Promise<PairSet> {
+  const seeds = splitSeeds(split, count);
+  avatarOptions(seeds[0]); // fail early on a bad split
+  const pairs = [...seeds].map((s) => attributePair(s, attribute));
+  return {
+    attribute,
+    seeds,
+    size,
+    without: await renderAvatars(
+      pairs.map((p) => p.without),
+      size,
+    ),
+    with: await renderAvatars(
+      pairs.map((p) => p.with),
+      size,
+    ),
+  };
+}
+
+export interface Score {
+  /** Σ|A′ − B| / Σ|A − B|. */
+  ratio: number;
+  /** Share of pairs whose own ratio is below 1 (the edit moved them towards B). */
+  improved: number;
+}
+
+/** Scores edited images against a pair set. */
+export function score(edited: Uint8Array, pairs: PairSet): Score {
+  const n = pairs.seeds.length;
+  const px = pairs.size * pairs.size * 3;
+  if (edited.length !== n * px || pairs.without.length !== n * px || pairs.with.length !== n * px) throw new Error('edited images and pairs differ in size');
+  let num = 0;
+  let den = 0;
+  let improved = 0;
+  for (let i = 0; i < n; i++) {
+    let a = 0;
+    let b = 0;
+    for (let k = i * px; k < (i + 1) * px; k++) {
+      a += Math.abs(edited[k] - pairs.with[k]);
+      b += Math.abs(pairs.without[k] - pairs.with[k]);
+    }
+    num += a;
+    den += b;
+    if (a < b) improved++;
+  }
+  return { ratio: den === 0 ? NaN : num / den, improved: improved / n };
+}
+
+/** decode(ε + α·direction) for every ε. */
+export function edit(glow: Glow, eps: Float32Array[], direction: Float32Array, alpha: number, batch = 64): Promise<Uint8Array> {
+  return decodeLatents(
+    glow,
+    eps.map((e) => addScaled(e, [{ alpha, vector: direction }])),
+    batch,
+  );
+}
+
+export interface AlphaSearch {
+  alpha: number;
+  score: Score;
+  /** Every α tried and its score. */
+  curve: { alpha: number; ratio: number }[];
+}
+
+/** The α of the grid with the smallest ratio on the pairs (the first, on ties). */
+export async function chooseAlpha(glow: Glow, pairs: PairSet, direction: Float32Array, alphas: number[], batch = 64): Promise<AlphaSearch> {
+  const eps = await encodePixels(glow, pairs.without, batch);
+  let best: AlphaSearch | undefined;
+  const curve: AlphaSearch['curve'] = [];
+  for (const alpha of alphas) {
+    const s = score(await edit(glow, eps, direction, alpha, batch), pairs);
+    curve.push({ alpha, ratio: s.ratio });
+    // NaN never wins; a non-finite decode (huge α) is just a bad α.
+    if (Number.isFinite(s.ratio) && (!best || s.ratio < best.score.ratio)) best = { alpha, score: s, curve };
+  }
+  if (!best) throw new Error(`no α in [${alphas.join(', ')}] gave a finite ratio for ${pairs.attribute}`);
+  return best;
+}
+
+/** "lo:hi:step" (inclusive) or a comma list. */
+export function parseAlphas(spec: string): number[] {
+  const range = /^(-?[\d.]+):(-?[\d.]+):([\d.]+)$/.exec(spec.trim());
+  let out: number[];
+  if (range) {
+    const [lo, hi, step] = range.slice(1).map(Number);
+    if (!(step > 0) || hi < lo) throw new Error(`bad alpha range "${spec}"`);
+    const n = Math.round((hi - lo) / step);
+    out = Array.from({ length: n + 1 }, (_, i) => Number((lo + i * step).toFixed(6)));
+  } else {
+    out = spec.split(',').map((s) => Number(s.trim()));
+  }
+  if (out.length === 0 || out.some((a) => !Number.isFinite(a))) throw new Error(`bad alphas "${spec}": give lo:hi:step or a comma list`);
+  return out;
+}

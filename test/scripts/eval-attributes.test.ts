@@ -1,0 +1,76 @@
+// The avatars attribute pipeline end to end on a tiny untrained Glow: directions from labelled
+// faces (scripts/attributes-avatars.ts), then the ground-truth manipulation eval (scripts/eval-attributes.ts).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import t from 'tap';
+import { loadBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
+import { ATTRIBUTE_NAMES, avatarOptions, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
+import { parseAlphas, renderPairs, score } from '../../src/eval/manipulation.ts';
+import { initBackend } from '../../src/glow/backend.ts';
+import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
+import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
+import { toModelUnits } from '../../src/glow/pixels.ts';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'glow-eval-attributes-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const env = { ...process.env, GLOW_BACKEND: 'wasm', GLOW_WASM_THREADS: '1', GLOW_CACHE_DIR: path.join(dir, 'cache') };
+
+t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
+  const pairs = await renderPairs('eyeglasses', 'validation', 3, 32);
+  t.same(score(pairs.with, pairs), { ratio: 0, improved: 1 });
+  t.same(score(pairs.without, pairs), { ratio: 1, improved: 0 });
+  t.same(parseAlphas('0:1:0.25'), [0, 0.25, 0.5, 0.75, 1]);
+  t.same(parseAlphas('0.5, 2'), [0.5, 2]);
+  t.throws(() => parseAlphas('1:0:0.5'));
+  t.throws(() => parseAlphas('a,b'));
+});
+
+t.test('directions from labelled faces, then the eval reports finite ratios for every attribute', async (t) => {
+  await initBackend('cpu');
+  const config: GlowConfig = { height: 32, width: 32, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 };
+  const glow = new Glow(config);
+  const n = 16;
+  const x = toModelUnits(await renderAvatars([...splitSeeds('train', n)].map(avatarOptions)), [n, 32, 32, 3], 8);
+  glow.initialize(x);
+  x.dispose();
+  const modelDir = path.join(dir, 'model');
+  await saveCheckpoint(modelDir, glow, { name: 'tiny-avatars', dataset: 'avatars', config, steps: 0, imagesSeen: 0, testBpd: null, date: new Date(0).toISOString(), backend: tf.getBackend() });
+  glow.dispose();
+
+  const out = path.join(dir, 'out');
+  const attr = await run(process.execPath, ['--import', 'tsx', 'scripts/attributes-avatars.ts', '--model', modelDir, '--images', '80', '--strips', out, '--strip-images', '2', '--steps', '3'], { env });
+  t.match(attr.stdout, /wrote .*attributes\.safetensors: 6 attributes/);
+  const { attributes, warnings } = await loadBuiltinAttributes(modelDir, 32 * 32 * 3, await weightsFingerprint(path.join(modelDir, 'weights.safetensors')));
+  t.same(warnings, []);
+  t.same([...attributes.keys()].sort(), [...ATTRIBUTE_NAMES].sort());
+  for (const a of attributes.values()) {
+    t.ok(a.positive > 0 && a.negative > 0, `${a.name}: ${a.positive} vs ${a.negative}`);
+    t.ok(a.norm > 0 && Number.isFinite(a.norm));
+  }
+  t.ok(attributes.get('blond-hair')!.positive + attributes.get('blond-hair')!.negative < 80, 'hair directions leave out faces with hats');
+
+  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2'], { env });
+  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|/);
+  const report = JSON.parse(readFileSync(path.join(out, 'tiny-avatars-eval.json'), 'utf8'));
+  t.equal(report.testSeeds, 6);
+  t.same(
+    report.results.map((r: { attribute: string }) => r.attribute),
+    ATTRIBUTE_NAMES,
+  );
+  for (const r of report.results) {
+    t.ok(Number.isFinite(r.testRatio) && r.testRatio >= 0, `${r.attribute}: test ratio ${r.testRatio}`);
+    t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
+    t.ok([0, 0.5, 1].includes(r.alpha));
+    t.equal(r.curve.length, 3);
+    t.ok(existsSync(path.join(out, `tiny-avatars-eval-${r.attribute}.png`)));
+  }
+  t.equal(readdirSync(out).filter((f) => f.endsWith('.png')).length, 12, '6 direction strips + 6 eval strips');
+
+  // Asking for a direction the model does not have is an error that says what to run.
+  await t.rejects(run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--attributes', 'moustache', '--out', out], { env }), /unknown attribute "moustache"/);
+});
