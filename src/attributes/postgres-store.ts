@@ -4,6 +4,7 @@
 // together do not race on CREATE TABLE. A put that returned has been committed (synchronous_commit
 // is on by default), so a 201 survives a crash of the server, or of the database.
 import pg from 'pg';
+import { UnavailableError } from '../server/errors.ts';
 import type { AttributeMeta, AttributeRecord, AttributeStore, ModelKey, PutResult } from './store.ts';
 
 const SCHEMA_VERSION = 1;
@@ -65,7 +66,7 @@ export class PostgresAttributeStore implements AttributeStore {
     try {
       await client.query('BEGIN');
       // Serialises concurrent start-ups; released at COMMIT/ROLLBACK, even if the process dies.
-      // no lock
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...LOCK_KEYS]);
       const found = await client.query<{ comment: string | null }>(
         `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c
          WHERE c.oid = to_regclass($1)`,
@@ -104,8 +105,21 @@ export class PostgresAttributeStore implements AttributeStore {
     }
   }
 
+  /** A query; an unreachable database is a 503 with Retry-After (the replica itself is fine). */
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      if (!storeUnavailable(err)) throw err;
+      // The client learns only that it is temporary; the log gets the cause (host, port, reason).
+      const unavailable = new UnavailableError('the attribute store is unavailable; try again shortly', 5);
+      unavailable.cause = err;
+      throw unavailable;
+    }
+  }
+
   async list(key: ModelKey): Promise<AttributeMeta[]> {
-    const res = await this.pool.query<Row>(
+    const res = await this.query<Row>(
       `SELECT name, positive, negative, norm, created_at, description FROM ${TABLE}
        WHERE model = $1 AND checkpoint = $2 ORDER BY name COLLATE "C"`,
       [key.model, key.checkpoint],
@@ -114,7 +128,7 @@ export class PostgresAttributeStore implements AttributeStore {
   }
 
   async get(key: ModelKey, name: string): Promise<AttributeRecord | undefined> {
-    const res = await this.pool.query<Row>(
+    const res = await this.query<Row>(
       `SELECT name, positive, negative, norm, created_at, description, vector FROM ${TABLE}
        WHERE model = $1 AND checkpoint = $2 AND name = $3`,
       [key.model, key.checkpoint, name],
@@ -142,11 +156,11 @@ export class PostgresAttributeStore implements AttributeStore {
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
     // Each is one statement, so atomic on its own: no check-then-write window between replicas.
     if (!replace) {
-      const res = await this.pool.query(`${insert} ON CONFLICT (model, checkpoint, name) DO NOTHING`, params);
+      const res = await this.query(`${insert} ON CONFLICT (model, checkpoint, name) DO NOTHING`, params);
       return res.rowCount === 1 ? 'created' : 'exists';
     }
     // xmax is 0 on a freshly inserted row version and set on one written by the DO UPDATE branch.
-    const res = await this.pool.query<{ inserted: boolean }>(
+    const res = await this.query<{ inserted: boolean }>(
       `${insert} ON CONFLICT (model, checkpoint, name) DO UPDATE SET dim = excluded.dim, vector = excluded.vector,
          positive = excluded.positive, negative = excluded.negative, norm = excluded.norm,
          description = excluded.description, created_at = excluded.created_at, updated_at = now()
@@ -157,12 +171,12 @@ export class PostgresAttributeStore implements AttributeStore {
   }
 
   async delete(key: ModelKey, name: string): Promise<boolean> {
-    const res = await this.pool.query(`DELETE FROM ${TABLE} WHERE model = $1 AND checkpoint = $2 AND name = $3`, [key.model, key.checkpoint, name]);
+    const res = await this.query(`DELETE FROM ${TABLE} WHERE model = $1 AND checkpoint = $2 AND name = $3`, [key.model, key.checkpoint, name]);
     return (res.rowCount ?? 0) > 0;
   }
 
   async count(key: ModelKey): Promise<number> {
-    const res = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE} WHERE model = $1 AND checkpoint = $2`, [key.model, key.checkpoint]);
+    const res = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE} WHERE model = $1 AND checkpoint = $2`, [key.model, key.checkpoint]);
     return res.rows[0].n;
   }
 
@@ -171,6 +185,19 @@ export class PostgresAttributeStore implements AttributeStore {
     this.closed = true;
     await this.pool.end();
   }
+}
+
+/** SQLSTATE classes and codes that mean "cannot reach / use the server right now", not a bad query. */
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]|53300$|53400$)/;
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/** Whether an error from `pg` means the database is unreachable or shutting down (worth a retry). */
+export function storeUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  // pg / pg-pool raise these without a code.
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(err.message);
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
