@@ -8,7 +8,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import { BUILTIN_FILE, encodeBuiltinAttributes, weightsFingerprint } from '../src/attributes/builtin.ts';
 import { boxWidth, inkMass, medianSplit, slant } from '../src/attributes/features.ts';
 import type { AttributeRecord } from '../src/attributes/store.ts';
@@ -16,8 +15,7 @@ import { addScaled, direction, linspace, mean, norm } from '../src/attributes/ve
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { WEIGHTS_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
-import type { Glow } from '../src/glow/glow.ts';
-import { fromModelUnits, toModelUnits } from '../src/glow/pixels.ts';
+import { decodeLatents, encodePixels } from '../src/eval/latents.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -45,7 +43,7 @@ await initBackend(undefined, log);
 const modelDir = args.model!;
 const { glow, manifest } = await loadCheckpoint(modelDir);
 const fingerprint = await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE));
-const { height, width, channels, nBits } = glow.config;
+const { height, width, channels } = glow.config;
 const size = height * width * channels;
 const batch = Number(args.batch);
 
@@ -63,9 +61,10 @@ for (let i = 0; i < train.count && chosen.length < perClass * 10; i++) {
 }
 const labels = chosen.map((i) => train.labels[i]);
 const pixels = chosen.map((i) => batchPixels(train, [i]));
+const splitImages = (flat: Uint8Array) => Array.from({ length: flat.length / size }, (_, i) => flat.subarray(i * size, (i + 1) * size));
 
 const t0 = performance.now();
-const eps = await encodeAll(glow, pixels);
+const eps = await encodePixels(glow, batchPixels(train, chosen), batch);
 log(`encoded ${eps.length} ${manifest.dataset} training images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 const createdAt = new Date().toISOString();
@@ -105,49 +104,14 @@ log(`wrote ${out}: ${records.length} attributes for weights ${fingerprint.slice(
 // Strips to look at: does each direction do what its name says?
 const test = loadDataset(manifest.dataset, 'test');
 const stripIdx = args['strip-images']!.split(',').map(Number);
-const testEps = await encodeAll(
-  glow,
-  stripIdx.map((i) => batchPixels(test, [i])),
-);
+const testEps = await encodePixels(glow, batchPixels(test, stripIdx), batch);
 const alphas = linspace(-Number(args.alpha), Number(args.alpha), Number(args.steps));
 await mkdir(args.strips!, { recursive: true });
 for (const r of records) {
   const latents = testEps.flatMap((e) => alphas.map((a) => addScaled(e, [{ alpha: a, vector: r.vector }])));
-  const images = await decodeAll(glow, latents);
+  const images = splitImages(await decodeLatents(glow, latents, batch));
   const file = path.join(args.strips!, `${manifest.name}-${r.name}.png`);
   await writeFile(file, await imagesToPng(images, { height, width, channels }, { cols: alphas.length, scale: 2 }));
 }
 log(`wrote ${records.length} strips to ${args.strips} (alpha ${alphas.map((a) => a.toFixed(2)).join(', ')})`);
 process.exit(0);
-
-async function encodeAll(model: Glow, imgs: Uint8Array[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let s = 0; s < imgs.length; s += batch) {
-    const chunk = imgs.slice(s, s + batch);
-    const flat = new Uint8Array(chunk.length * size);
-    chunk.forEach((img, i) => flat.set(img, i * size));
-    const x = toModelUnits(flat, [chunk.length, height, width, channels], nBits);
-    const { eps: e, logpx } = model.encode(x);
-    const data = (await e.data()) as Float32Array;
-    tf.dispose([x, e, logpx]);
-    const d = model.latentDim;
-    for (let i = 0; i < chunk.length; i++) out.push(data.slice(i * d, (i + 1) * d));
-  }
-  return out;
-}
-
-async function decodeAll(model: Glow, latents: Float32Array[]): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  const d = model.latentDim;
-  for (let s = 0; s < latents.length; s += batch) {
-    const chunk = latents.slice(s, s + batch);
-    const flat = new Float32Array(chunk.length * d);
-    chunk.forEach((z, i) => flat.set(z, i * d));
-    const e = tf.tensor2d(flat, [chunk.length, d]);
-    const x = model.decode(e);
-    const px = await fromModelUnits(x, nBits);
-    tf.dispose([e, x]);
-    for (let i = 0; i < chunk.length; i++) out.push(px.slice(i * size, (i + 1) * size));
-  }
-  return out;
-}
