@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
-import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
+import { Manifest, loadCheckpoint, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { toModelUnits } from '../src/glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
@@ -101,8 +101,8 @@ if (args.resume) {
 }
 
 const training = manifest.training as { batch: number; lr: number; warmup: number; clip: number; seed: number; lrScale: number; skippedSteps: number; seconds: number; history: unknown[] };
-if (training.batch !== batch && args.resume) log(`note: resuming with batch ${training.batch} from the checkpoint`);
-const B = args.resume ? training.batch : batch;
+// A resumed run keeps the batch size it started with: the data order depends on it.
+const B = training.batch;
 const nBits = manifest.config.nBits;
 const paramNames = new Map([...glow.params].map(([n, v]) => [v.name, n]));
 const varList = [...glow.params.values()];
