@@ -5,14 +5,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import { direction, norm } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
+import { adminGuard } from '../server/security.ts';
 import { bodyKind, fromJsonItem, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { toNumbers } from '../server/respond.ts';
 import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema, type CreateAttributeBody } from '../server/schemas.ts';
 
 export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  // Writes need the admin token when one is configured; checked before the body is read.
+  const admin = adminGuard(app.glow.config.adminToken);
 
-  app.post('/attributes', { schema: createAttributeSchema }, async (req, reply) => {
+  app.post('/attributes', { schema: createAttributeSchema, onRequest: [admin, app.glow.admit('encode')] }, async (req, reply) => {
     const { catalog } = app.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let name: string;
@@ -27,21 +30,23 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
       negative = body.negative.map((it, i) => fromJsonItem(app.glow, it, `negative[${i}]`));
     } else {
       const max = app.glow.config.maxSetFiles;
-      const form = await multipartFor(req, app.glow, { files: { positive: max, negative: max }, fields: ['name', 'description'] });
-      name = form.fields.get('name') ?? '';
+      const form = await multipartFor(req, app.glow, { files: { positive: max, negative: max }, fields: ['name', 'description'] }, 2 * max);
+      const field = form.fields.get('name');
+      if (field === undefined) throw new HttpError(400, 'missing field "name"');
+      name = field;
       description = form.fields.get('description');
       if (description !== undefined && description.length > 500) throw new HttpError(400, 'field "description" is longer than 500 characters');
       positive = (form.files.get('positive') ?? []).map((image) => ({ image }));
       negative = (form.files.get('negative') ?? []).map((image) => ({ image }));
     }
-    if (!ATTRIBUTE_NAME.test(name)) throw new HttpError(400, `name ${JSON.stringify(name.slice(0, 80))} is invalid: use 1–64 of a-z, 0-9, _ and -, starting with a letter or digit`);
+    if (!ATTRIBUTE_NAME.test(name)) throw new HttpError(400, `field "name" is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit`);
     if (positive.length === 0 || negative.length === 0) throw new HttpError(400, `the ${positive.length === 0 ? 'positive' : 'negative'} set is empty; both need at least one image or latent`);
     // Checks that need no model work first: a taken name fails fast (and again atomically on write).
     if (!req.query.replace && (await catalog.get(name))) throw new HttpError(409, `attribute "${name}" already exists; add ?replace=true to overwrite it`);
 
     const what = (set: string) => (i: number) => (kind === 'json' ? `${set}[${i}]` : `${set} file #${i + 1}`);
-    const pos = await toLatents(app.glow, positive, what('positive'));
-    const neg = await toLatents(app.glow, negative, what('negative'));
+    const pos = await toLatents(app.glow, positive, what('positive'), req.admission);
+    const neg = await toLatents(app.glow, negative, what('negative'), req.admission);
     const vector = direction(pos, neg);
     const record = { name, vector, positive: pos.length, negative: neg.length, norm: norm(vector), createdAt: new Date().toISOString(), ...(description ? { description } : {}) };
     const result = await catalog.create(record, req.query.replace ?? false);
@@ -63,7 +68,7 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     return req.query.vector ? { ...meta, vector: toNumbers(vector) } : meta;
   });
 
-  app.delete('/attributes/:name', { schema: deleteAttributeSchema }, async (req, reply) => {
+  app.delete('/attributes/:name', { schema: deleteAttributeSchema, onRequest: admin }, async (req, reply) => {
     const { catalog } = app.glow.requireReady();
     await catalog.delete(req.params.name);
     return reply.status(204).send(null);

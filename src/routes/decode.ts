@@ -9,11 +9,11 @@ import { MAX_IMAGES, decodeSchema, type DecodeBody } from '../server/schemas.ts'
 export default async function decodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/decode', { schema: decodeSchema }, async (req, reply) => {
+  app.post('/decode', { schema: decodeSchema, onRequest: app.glow.admit('decode') }, async (req, reply) => {
     const { size, info } = app.glow.requireReady();
     const kind = bodyKind(req, ['json', 'float32']);
     const latents = kind === 'json' ? (req.body as DecodeBody).latents.map((l, i) => app.glow.latent(l, `latents[${i}]`)) : rawLatents(req.body as Buffer, info.latentDim);
-    const images = await app.glow.batcher.decode(latents);
+    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) return { images: await base64Pngs(images, size, scale) };
     return sendPng(reply, images, size, { scale });
@@ -23,6 +23,7 @@ export default async function decodeRoutes(fastify: FastifyInstance): Promise<vo
 /** application/octet-stream: n·latentDim little-endian float32 values, no framing (never a serialised object). */
 function rawLatents(body: Buffer, d: number): Float32Array[] {
   const bytes = 4 * d;
+  if (body.length === 0) throw new HttpError(400, `the float32 body is empty (0 bytes); send n × ${bytes} bytes (n latents of ${d} little-endian float32)`);
   if (body.length === 0 || body.length % bytes !== 0) throw new HttpError(400, `a float32 body must be a whole number of latents: ${body.length} bytes is not a multiple of ${bytes} (4 × ${d})`);
   const n = body.length / bytes;
   if (n > MAX_IMAGES) throw new HttpError(400, `${n} latents; at most ${MAX_IMAGES} per request`);

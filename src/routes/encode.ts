@@ -10,7 +10,7 @@ import { GlowService } from '../server/service.ts';
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/encode', { schema: encodeSchema }, async (req) => {
+  app.post('/encode', { schema: encodeSchema, onRequest: app.glow.admit('encode') }, async (req) => {
     const { info } = app.glow.requireReady();
     const kind = bodyKind(req, ['multipart', 'image', 'json']);
     let buffers: Uint8Array[];
@@ -23,7 +23,7 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
     }
     const name = (i: number) => (kind === 'json' ? `images[${i}]` : buffers.length > 1 ? `image #${i + 1}` : 'image');
     const decoded = await app.glow.decodeImages(buffers, name);
-    const encoded = await app.glow.batcher.encode(decoded.map((d) => d.pixels));
+    const encoded = await app.glow.batcher.encode(decoded.map((d) => d.pixels), req.admission);
     return {
       model: info.name,
       items: encoded.map((e, i) => ({ latent: toNumbers(e.eps), bpd: e.bpd, resized: decoded[i].resized, original: decoded[i].original })),

@@ -12,7 +12,7 @@ import { GlowService } from '../server/service.ts';
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/interpolate', { schema: interpolateSchema }, async (req, reply) => {
+  app.post('/interpolate', { schema: interpolateSchema, onRequest: app.glow.admit('decode') }, async (req, reply) => {
     const { size } = app.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let ends: ImageOrLatent[];
@@ -29,9 +29,9 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
       ends = [{ image: from }, { image: to }];
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
     }
-    const [a, b] = await toLatents(app.glow, ends, (i) => (i === 0 ? 'from' : 'to'));
+    const [a, b] = await toLatents(app.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission);
     const latents = lerpSteps(a, b, steps);
-    const images = await app.glow.batcher.decode(latents);
+    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };

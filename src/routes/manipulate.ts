@@ -19,7 +19,7 @@ const Edits = Type.Array(Edit, { minItems: 1, maxItems: 16 });
 export default async function manipulateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/manipulate', { schema: manipulateSchema }, async (req, reply) => {
+  app.post('/manipulate', { schema: manipulateSchema, onRequest: app.glow.admit('encode') }, async (req, reply) => {
     const { size, catalog } = app.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let input: ImageOrLatent;
@@ -41,11 +41,11 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     }
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
-    const [eps] = await toLatents(app.glow, [input], () => 'image');
+    const [eps] = await toLatents(app.glow, [input], () => 'image', req.admission);
     const scales = steps ? linspace(-1, 1, steps) : [1];
     const alphas = scales.map((s) => edits.map((e) => s * e.alpha));
     const latents = alphas.map((row) => addScaled(eps, row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! }))));
-    const images = await app.glow.batcher.decode(latents);
+    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), alphas, edits };

@@ -23,7 +23,9 @@ import sampleRoutes from '../routes/sample.ts';
 import { loadConfig, type Config } from './config.ts';
 import { HttpError } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
+import { ADMIN_SCHEME, registerSecurity } from './security.ts';
 import { GlowService } from './service.ts';
+import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,12 +49,23 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: config.bodyLimit,
+    // Slow clients: the whole request must arrive within requestTimeout, its headers within
+    // headersTimeout (both checked every connectionsCheckingInterval; Node's default is 30 s, which
+    // would let a slowloris client overstay by that much); idle keep-alive sockets close after
+    // keepAliveTimeout. connectionTimeout (socket inactivity) is off by default, see config.ts.
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(config),
+    },
     // Fastify answers requests that arrive during close() with 503 + Connection: close.
     return503OnClosing: true,
-    // Fastify 5's own id/log noise aside, trust nothing from the client by default.
-    trustProxy: false,
+    // Trust nothing from the client (X-Forwarded-For) unless configured: req.ip keys the rate limit.
+    trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,
+    schemaErrorFormatter: formatSchemaErrors,
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidators(app);
@@ -62,6 +75,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   const store = opts.store ?? (await openStore(config, log));
   const service = new GlowService(config, store, log);
   app.decorate('glow', service);
+  app.decorateRequest('admission', null);
 
   app.addHook('onClose', async () => {
     // In-flight HTTP requests are finished by now; anything still queued is answered first.
@@ -100,8 +114,14 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
 
-  // Raw image bodies for /encode, raw float32 latents for /decode; Fastify answers other types with 415.
+  // JSON with messages that say what is wrong (NaN, prototype keys, where the syntax broke).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // Raw image bodies for /encode, raw float32 latents for /decode; Fastify answers other types with
+  // 415. There is deliberately no parser for any serialised-object format (pickle, npy, …).
   app.addContentTypeParser([...IMAGE_TYPES, 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  await registerSecurity(app, config);
 
   await app.register(multipart, {
     limits: { fileSize: config.maxFileBytes, files: config.maxFiles },
@@ -118,10 +138,24 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
         { name: 'model' },
         { name: 'health' },
       ],
+      components: {
+        securitySchemes: {
+          [ADMIN_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'GLOW_ADMIN_TOKEN. When the server has one, creating and deleting attributes need it (401 without, 403 wrong); reads never do.',
+          },
+        },
+      },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // swagger-ui's own CSP (hashes of its inline code), minus upgrade-insecure-requests (see security.ts).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes);
@@ -145,6 +179,17 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     }
   }
   return app;
+}
+
+/** trustProxy as a hop count: the n proxies nearest to us are trusted. */
+function hops(n: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < n;
+}
+
+/** How often Node checks request/headers timeouts: often enough that they hold to about a second. */
+function checkingInterval(config: Config): number {
+  const timeouts = [config.requestTimeoutMs, config.headersTimeoutMs].filter((t) => t > 0);
+  return Math.max(50, Math.min(1000, ...timeouts.map((t) => Math.floor(t / 4))));
 }
 
 /**

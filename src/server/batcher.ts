@@ -23,6 +23,23 @@ export interface BatcherOptions {
   queueTimeoutMs: number;
 }
 
+/**
+ * Admission of one HTTP request. A request is let in at the door (`admit`, the routes' onRequest
+ * hook: before its body is read or its images decoded) while the queue plus the slots already
+ * reserved there are under `maxQueue`, and holds one reserved slot until its first submission. An
+ * admitted request is then always queued, and so are its follow-ups (/manipulate's decode after its
+ * encode, the next chunk of an attribute set): refusing them would throw away the work already done
+ * for a request we accepted, and under overload would starve exactly the endpoints that do work
+ * before queueing. The queue can exceed `maxQueue` only by what admitted requests bring beyond
+ * their one slot, and never 2 × `maxQueue`.
+ */
+export interface Admission {
+  /** Let in (at the door, or by a first submission): later submissions are not refused. */
+  admitted: boolean;
+  /** Holds a slot reserved at the door, until the first submission or the end of the request. */
+  reserved?: boolean;
+}
+
 /** Observations for the metrics module (kept as callbacks so the batcher has no prom-client dependency). */
 export interface BatcherObserver {
   batch?(op: Op, size: number, workerMs: number, numTensors: number): void;
@@ -43,6 +60,8 @@ const OPS: Op[] = ['encode', 'decode', 'sample'];
 export class Batcher {
   private queues = new Map<Op, Item[]>(OPS.map((op) => [op, []]));
   private queued = 0;
+  /** Requests admitted at the door that have not submitted yet (one slot each). */
+  private reserved = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -66,18 +85,23 @@ export class Batcher {
     return op ? this.queues.get(op)!.length : this.queued;
   }
 
+  /** Requests admitted at the door that have not submitted yet (0 when idle: nothing leaked). */
+  get reservedSlots(): number {
+    return this.reserved;
+  }
+
   get busy(): boolean {
     return this.inFlight > 0;
   }
 
   /** Images (h·w·c uint8 each) -> ε and bits/dim each. */
-  encode(images: Uint8Array[]): Promise<Encoded[]> {
-    return this.submit('encode', images) as Promise<Encoded[]>;
+  encode(images: Uint8Array[], admission?: Admission | null): Promise<Encoded[]> {
+    return this.submit('encode', images, admission) as Promise<Encoded[]>;
   }
 
   /** Latents (latentDim float32 each) -> images (h·w·c uint8 each). */
-  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode'): Promise<Uint8Array[]> {
-    return this.submit(op, latents) as Promise<Uint8Array[]>;
+  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode', admission?: Admission | null): Promise<Uint8Array[]> {
+    return this.submit(op, latents, admission) as Promise<Uint8Array[]>;
   }
 
   /** Stops taking work; resolves when everything already accepted has been answered. */
@@ -95,19 +119,16 @@ export class Batcher {
     this.checkIdle();
   }
 
-  private submit(op: Op, inputs: (Uint8Array | Float32Array)[]): Promise<(Encoded | Uint8Array)[]> {
+  private submit(op: Op, inputs: (Uint8Array | Float32Array)[], admission?: Admission | null): Promise<(Encoded | Uint8Array)[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     if (this.closed) {
       this.observer.rejected?.(op, 'closed');
       return Promise.reject(new UnavailableError('server is shutting down', 5));
     }
     // All-or-nothing per request; an oversized request is still taken when the queue is empty,
-    // otherwise it could never run.
-    if (this.queued > 0 && this.queued + inputs.length > this.opts.maxQueue) {
-      this.observer.rejected?.(op, 'full');
-      const retry = ((this.queued + this.inFlight * this.opts.maxBatch) * this.msPerItem) / 1000;
-      return Promise.reject(new UnavailableError(`inference queue is full (${this.queued} items waiting, limit ${this.opts.maxQueue}); retry later`, Math.min(60, retry)));
-    }
+    // otherwise it could never run. Admitted requests are taken up to a hard cap of twice the limit.
+    const limit = admission?.admitted ? 2 * this.opts.maxQueue : this.opts.maxQueue - this.reserved;
+    if (this.queued > 0 && this.queued + inputs.length > limit) return Promise.reject(this.full(op));
     const now = performance.now();
     const q = this.queues.get(op)!;
     const promises = inputs.map(
@@ -117,8 +138,35 @@ export class Batcher {
         }),
     );
     this.queued += inputs.length;
+    if (admission) {
+      this.release(admission); // its slot is now real items
+      admission.admitted = true;
+    }
     this.schedule();
     return Promise.all(promises);
+  }
+
+  /**
+   * The door (a route's onRequest hook): 503 at once when the queue and the slots reserved by
+   * requests let in before are at `maxQueue`; otherwise the request is admitted with one slot
+   * reserved. `release` it when the request ends (it is a no-op once the request has submitted).
+   */
+  admit(op: Op): Admission {
+    if (!this.closed && this.queued + this.reserved >= this.opts.maxQueue) throw this.full(op);
+    this.reserved++;
+    return { admitted: true, reserved: true };
+  }
+
+  release(admission: Admission | undefined | null): void {
+    if (!admission?.reserved) return;
+    admission.reserved = false;
+    this.reserved--;
+  }
+
+  private full(op: Op): UnavailableError {
+    this.observer.rejected?.(op, 'full');
+    const retry = ((this.queued + this.reserved + this.inFlight * this.opts.maxBatch) * this.msPerItem) / 1000;
+    return new UnavailableError(`inference queue is full (${this.queued + this.reserved} items waiting, limit ${this.opts.maxQueue}); retry later`, Math.min(60, retry));
   }
 
   /** Sends the next due batch, or arms a timer for when one becomes due. */

@@ -29,10 +29,25 @@ export interface Config {
   /** Files per set (positive, negative) in a multipart POST /attributes. */
   maxSetFiles: number;
   backend: BackendChoice;
-  /** Node http timeouts so slow clients cannot hold connections open. */
+  /**
+   * Node http timeouts so slow clients cannot hold connections open: the whole request (headers and
+   * body) must arrive within requestTimeoutMs, the headers within headersTimeoutMs, an idle keep-alive
+   * connection is closed after keepAliveTimeoutMs. connectionTimeoutMs (socket inactivity, 0 = off)
+   * is off by default: a request legitimately sends nothing while it waits in the queue and runs.
+   */
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
+  connectionTimeoutMs: number;
+  /** When set, POST /attributes and DELETE /attributes/:name need `Authorization: Bearer <token>`. */
+  adminToken?: string;
+  /** Per-client rate limit (@fastify/rate-limit): requests per window per IP; 0 = off (the default). */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** CORS (@fastify/cors): allowed origins ('*' for any); empty = off (the default, same-origin only). */
+  corsOrigins: string[];
+  /** Fastify trustProxy: false (default), true, a hop count, or addresses/CIDRs; decides req.ip for rate limiting. */
+  trustProxy: boolean | number | string[];
   /** On SIGTERM: how long /readyz answers 503 before we stop accepting, and the hard cap on draining. */
   shutdownDelayMs: number;
   shutdownTimeoutMs: number;
@@ -42,7 +57,7 @@ export interface Config {
 const MiB = 1024 * 1024;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  return {
+  const config: Config = {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
     modelDir: path.resolve(env.GLOW_MODEL_DIR || 'models/mnist'),
@@ -62,10 +77,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: int(env, 'GLOW_REQUEST_TIMEOUT_MS', 60_000, 0, 3_600_000),
     keepAliveTimeoutMs: int(env, 'GLOW_KEEPALIVE_TIMEOUT_MS', 5_000, 0, 3_600_000),
     headersTimeoutMs: int(env, 'GLOW_HEADERS_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    connectionTimeoutMs: int(env, 'GLOW_CONNECTION_TIMEOUT_MS', 0, 0, 3_600_000),
+    adminToken: adminToken(env.GLOW_ADMIN_TOKEN),
+    rateLimitMax: int(env, 'GLOW_RATE_LIMIT_MAX', 0, 0, 10_000_000),
+    rateLimitWindowMs: int(env, 'GLOW_RATE_LIMIT_WINDOW_MS', 60_000, 1, 86_400_000),
+    corsOrigins: list(env.GLOW_CORS_ORIGINS),
+    trustProxy: trustProxy(env.GLOW_TRUST_PROXY),
     shutdownDelayMs: int(env, 'GLOW_SHUTDOWN_DELAY_MS', 0, 0, 600_000),
     shutdownTimeoutMs: int(env, 'GLOW_SHUTDOWN_TIMEOUT_MS', 30_000, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
+  // Node refuses a headers timeout longer than the request timeout (the request includes its headers).
+  if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new Error(`GLOW_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed GLOW_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
+  return config;
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function adminToken(v: string | undefined): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  // A short token can be guessed; refuse to start with one rather than protect nothing.
+  if (v.length < 16) throw new Error('GLOW_ADMIN_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 32`)');
+  if (!/^[\x21-\x7e]+$/.test(v)) throw new Error('GLOW_ADMIN_TOKEN must be printable ASCII without spaces');
+  return v;
+}
+
+function trustProxy(v: string | undefined): boolean | number | string[] {
+  if (v === undefined || v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return list(v);
 }
 
 function backendChoice(v: string | undefined): BackendChoice {

@@ -2,6 +2,7 @@
 // untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
 import sharp, { type Metadata } from 'sharp';
 import { HttpError } from './errors.ts';
+import { decodePlainPng, encodeRawPng } from './png.ts';
 
 export interface ImageSize {
   height: number;
@@ -29,6 +30,9 @@ sharp.cache(false);
  */
 export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixels: number, what = 'image'): Promise<DecodedImage> {
   if (buf.length === 0) throw new HttpError(400, `${what} is empty (0 bytes)`);
+  // The common case, a plain PNG already at the model's size, without libvips (see png.ts).
+  const plain = decodePlainPng(buf, size.width, size.height, size.channels);
+  if (plain) return { pixels: plain, resized: false, original: { width: size.width, height: size.height, format: 'png' } };
   let meta: Metadata;
   try {
     // Header only, no pixel limit here: we want the dimensions to say why a bomb is refused.
@@ -56,23 +60,40 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixe
     }
     return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), resized, original: { width, height, format } };
   } catch (err) {
-    throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated (${sharpReason(err)})`);
+    throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated`);
   }
 }
 
+/** sharp's first line, unless it names the library (which tells a client nothing useful). */
 function sharpReason(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].replace(/[:\s]+$/, '');
+  const line = String((err as Error)?.message ?? err).split('\n')[0].replace(/[:\s]+$/, '');
+  return /vips|sharp|lib[a-z]+:/i.test(line) ? 'unknown format' : line;
 }
 
-/** One raw NHWC uint8 image -> PNG bytes, optionally upscaled with nearest neighbour for viewing. */
+/**
+ * One raw NHWC uint8 image -> PNG bytes (grey stays grey), optionally upscaled with nearest
+ * neighbour for viewing. Plain zlib rather than sharp: for the small images served here libvips'
+ * per-call overhead is ten times the work (see png.ts).
+ */
 export async function encodePng(pixels: Uint8Array, size: ImageSize, scale = 1): Promise<Buffer> {
-  let img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), {
-    raw: { width: size.width, height: size.height, channels: size.channels as 1 | 3 },
-  });
-  if (scale !== 1) img = img.resize(size.width * scale, size.height * scale, { kernel: 'nearest' });
-  // sharp would write 1-channel raw input as RGB; keep grey images grey (a third of the size).
-  if (size.channels === 1) img = img.toColourspace('b-w');
-  return img.png().toBuffer();
+  const up = scale === 1 ? { pixels, size } : upscale(pixels, size, scale);
+  return encodeRawPng(up.pixels, up.size.width, up.size.height, up.size.channels as 1 | 3);
+}
+
+/** Nearest-neighbour upscaling by an integer factor: each pixel becomes a scale × scale block. */
+export function upscale(pixels: Uint8Array, size: ImageSize, scale: number): { pixels: Uint8Array; size: ImageSize } {
+  const { width: w, height: h, channels: c } = size;
+  const W = w * scale;
+  const out = new Uint8Array(W * h * scale * c);
+  const row = new Uint8Array(W * c);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const px = pixels.subarray((y * w + x) * c, (y * w + x + 1) * c);
+      for (let k = 0; k < scale; k++) row.set(px, (x * scale + k) * c);
+    }
+    for (let k = 0; k < scale; k++) out.set(row, (y * scale + k) * W * c);
+  }
+  return { pixels: out, size: { width: W, height: h * scale, channels: c } };
 }
 
 export interface GridOptions {

@@ -81,6 +81,23 @@ export class InferenceClient extends EventEmitter implements Runner {
     return r;
   }
 
+  /**
+   * The worker's tensor count now (asked after any batch in progress), or the count after its last
+   * call when it does not answer within `timeoutMs` (busy with a long batch) or is not running.
+   */
+  async liveTensors(timeoutMs = 1000): Promise<number> {
+    if (!this.isReady) return this.numTensors;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(this.numTensors), timeoutMs)));
+    try {
+      return await Promise.race([this.stats().then((s) => s.numTensors), late]);
+    } catch {
+      return this.numTensors;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.isReady = false;

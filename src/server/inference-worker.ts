@@ -56,10 +56,13 @@ async function handle(glow: Glow, req: WorkerRequest): Promise<void> {
     switch (req.kind) {
       case 'encode': {
         const x = keep(toModelUnits(req.pixels, [req.n, height, width, channels], nBits));
-        const { eps, logpx } = glow.encode(x);
+        // tidy: the model's intermediates are freed even when a call throws half-way.
+        const { eps, bpdT } = tf.tidy(() => {
+          const { eps, logpx } = glow.encode(x);
+          return { eps, bpdT: glow.bitsPerDim(logpx) };
+        });
         keep(eps);
-        keep(logpx);
-        const bpdT = keep(glow.bitsPerDim(logpx));
+        keep(bpdT);
         const [epsData, bpdData] = await Promise.all([eps.data(), bpdT.data()]);
         const epsOut = new Float32Array(epsData as Float32Array);
         const bpd = new Float32Array(bpdData as Float32Array);
@@ -68,7 +71,7 @@ async function handle(glow: Glow, req: WorkerRequest): Promise<void> {
       }
       case 'decode': {
         const eps = keep(tf.tensor2d(req.latents, [req.n, glow.latentDim]));
-        const x = keep(glow.decode(eps));
+        const x = keep(tf.tidy(() => glow.decode(eps)));
         const pixels = await fromModelUnits(x, nBits);
         // Copy when the result is a view on a larger or shared buffer, so the transfer is exact.
         const out = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength ? pixels : pixels.slice();

@@ -1,6 +1,7 @@
 // Request bodies -> images or latents, whatever the content type. Shared by the routes that take
 // images: multipart uploads, raw image bodies and JSON with base64 images or latents.
 import type { FastifyRequest } from 'fastify';
+import type { Admission } from './batcher.ts';
 import { HttpError } from './errors.ts';
 import { readMultipart, type MultipartData, type MultipartSpec } from './multipart.ts';
 import { GlowService } from './service.ts';
@@ -24,8 +25,9 @@ export function bodyKind(req: FastifyRequest, accepted: BodyKind[]): BodyKind {
   throw new HttpError(415, `${type ? `content type ${type} is not accepted here` : 'missing content type'}; send ${names.join(', or ')}`);
 }
 
-export function multipartFor(req: FastifyRequest, glow: GlowService, spec: MultipartSpec): Promise<MultipartData> {
-  return readMultipart(req, spec, { maxFileBytes: glow.config.maxFileBytes, maxFiles: glow.config.maxFiles });
+/** `maxFiles` overrides GLOW_MAX_FILES as the cap on files in the whole form (POST /attributes: two sets). */
+export function multipartFor(req: FastifyRequest, glow: GlowService, spec: MultipartSpec, maxFiles = glow.config.maxFiles): Promise<MultipartData> {
+  return readMultipart(req, spec, { maxFileBytes: glow.config.maxFileBytes, maxFiles });
 }
 
 /** One set item from JSON: a base64 image (string) or a latent (numbers). */
@@ -36,10 +38,12 @@ export function fromJsonItem(glow: GlowService, item: string | number[], what: s
 }
 
 /**
- * Resolves a mix of images and latents to latents: images are decoded (sharp) and encoded as one
- * batcher submission. Returns the latents in input order.
+ * Resolves a mix of images and latents to latents: images are decoded (sharp) and encoded in
+ * batcher submissions of up to one batch each, under the request's `admission` (see Batcher).
+ * Returns the latents in input order.
  */
-export async function toLatents(glow: GlowService, items: ImageOrLatent[], what: (i: number) => string): Promise<Float32Array[]> {
+export async function toLatents(glow: GlowService, items: ImageOrLatent[], what: (i: number) => string, admission?: Admission | null): Promise<Float32Array[]> {
+  admission ??= { admitted: false };
   const imageIdx: number[] = [];
   const bytes: Uint8Array[] = [];
   items.forEach((it, i) => {
@@ -55,7 +59,7 @@ export async function toLatents(glow: GlowService, items: ImageOrLatent[], what:
   for (let start = 0; start < bytes.length; start += chunk) {
     const idx = imageIdx.slice(start, start + chunk);
     const decoded = await glow.decodeImages(bytes.slice(start, start + chunk), (k) => what(idx[k]));
-    const encoded = await glow.batcher.encode(decoded.map((d) => d.pixels));
+    const encoded = await glow.batcher.encode(decoded.map((d) => d.pixels), admission);
     encoded.forEach((e, k) => (out[idx[k]] = e.eps));
   }
   return out;

@@ -21,7 +21,8 @@ export interface Metrics {
 export interface MetricSources {
   queueDepth(op: Op): number;
   attributeCounts(): Promise<{ builtin: number; user: number }>;
-  numTensors(): number;
+  /** A fresh reading from the worker when it answers quickly, else the one after its last call. */
+  numTensors(): number | Promise<number>;
 }
 
 const OPS: Op[] = ['encode', 'decode', 'sample'];
@@ -98,10 +99,10 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const tensors = new client.Gauge({
     name: 'glow_worker_tensors',
-    help: 'tf.memory().numTensors in the inference worker after its last call (flat = no leak)',
+    help: 'tf.memory().numTensors in the inference worker, read at scrape time (flat = no leak)',
     registers: [registry],
-    collect() {
-      this.set(sources.numTensors());
+    async collect() {
+      this.set(await sources.numTensors());
     },
   });
 

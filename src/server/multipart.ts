@@ -26,11 +26,15 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
   const files = new Map<string, Buffer[]>();
   const fields = new Map<string, string>();
   const maxFiles = Math.min(limits.maxFiles, Object.values(spec.files).reduce((a, b) => a + b, 0));
+  let seen = 0;
   try {
     const parts = req.parts({
-      limits: { fileSize: limits.maxFileBytes, files: maxFiles, fields: spec.fields.length + 4, fieldSize: 64 * 1024, parts: maxFiles + spec.fields.length + 4, headerPairs: 100 },
+      // One file over the cap still reaches the loop below, so the reply can name the field that
+      // is duplicated, unexpected or over its own limit; busboy stops the one after that.
+      limits: { fileSize: limits.maxFileBytes, files: maxFiles + 1, fields: spec.fields.length + 4, fieldSize: 64 * 1024, parts: maxFiles + spec.fields.length + 5, headerPairs: 100 },
     });
     for await (const part of parts) {
+      seen++;
       if (part.type === 'file') {
         const allowed = spec.files[part.fieldname];
         if (allowed === undefined) {
@@ -40,11 +44,14 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
         const list = files.get(part.fieldname) ?? [];
         if (list.length >= allowed) {
           part.file.resume();
+          // A single-file field sent twice is a malformed form; a list over its cap is too much.
+          if (allowed === 1) throw new HttpError(400, `file field "${part.fieldname}" given more than once; it takes one file`);
           throw new HttpError(413, `too many files in field "${part.fieldname}"; at most ${allowed}`);
         }
         list.push(await part.toBuffer());
         files.set(part.fieldname, list);
       } else {
+        if (spec.files[part.fieldname] !== undefined) throw new HttpError(400, `field "${part.fieldname}" must be a file upload, not text`);
         if (!spec.fields.includes(part.fieldname)) throw new HttpError(400, `unexpected field "${part.fieldname}"; expected ${names([...spec.fields, ...Object.keys(spec.files)])}`);
         if (fields.has(part.fieldname)) throw new HttpError(400, `field "${part.fieldname}" given more than once`);
         if (part.valueTruncated) throw new HttpError(413, `field "${part.fieldname}" is too long`);
@@ -59,6 +66,7 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
     // busboy: "Unexpected end of form", "Malformed part header", …: the client sent a broken body.
     throw new HttpError(400, `malformed multipart body: ${e.message}`);
   }
+  if (seen === 0) throw new HttpError(400, `the multipart body is empty: no fields or files${req.headers['content-length'] === '0' ? ' (0 bytes)' : ''}`);
   return { files, fields };
 }
 

@@ -296,7 +296,8 @@ export const createAttributeSchema = {
       ),
     },
   },
-  response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 409, 413, 415, 503) },
+  security: [{ adminToken: [] }],
+  response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 401, 403, 409, 413, 415, 429, 503) },
 };
 export const listAttributesSchema = { tags: ['attributes'], summary: 'List attributes', response: { 200: AttributeList, ...errors(503) } };
 export const getAttributeSchema = {
@@ -310,7 +311,8 @@ export const deleteAttributeSchema = {
   tags: ['attributes'],
   summary: 'Delete a user attribute (built-ins cannot be deleted)',
   params: AttributeParams,
-  response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 403, 404, 503) },
+  security: [{ adminToken: [] }],
+  response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404, 429, 503) },
 };
 
 export const metricsSchema = {

@@ -7,9 +7,6 @@ import { loadConfig } from './config.ts';
 const config = loadConfig();
 const app = await buildApp({ config, logger: { level: config.logLevel } });
 
-// Node's own limits against slow clients (Fastify sets requestTimeout and keepAliveTimeout).
-app.server.headersTimeout = config.headersTimeoutMs;
-
 app.glow.ready.catch((err: Error) => {
   // Without a model nothing can be served: fail loudly so the supervisor sees it.
   app.log.fatal(err.message);

@@ -3,13 +3,21 @@
 import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
-import { Batcher } from './batcher.ts';
+import type { onRequestAsyncHookHandler } from 'fastify';
+import { Batcher, type Admission, type Op } from './batcher.ts';
 import type { Config } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
 import { InferenceClient } from './inference-client.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { ModelInfo } from './worker-protocol.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by GlowService.admit on routes that use the model. */
+    admission: Admission | null;
+  }
+}
 
 export type ServiceState = 'loading' | 'ready' | 'failed';
 
@@ -42,7 +50,7 @@ export class GlowService {
     this.metrics = createMetrics({
       queueDepth: (op) => this.batcher.depth(op),
       attributeCounts: async () => (this.current ? this.current.catalog.counts() : { builtin: 0, user: 0 }),
-      numTensors: () => this.client.numTensors,
+      numTensors: () => this.client.liveTensors(),
     });
     this.batcher = new Batcher(this.client, config, this.metrics.observer);
     this.ready = this.start();
@@ -67,6 +75,19 @@ export class GlowService {
       this.failure = err as Error;
       throw err;
     }
+  }
+
+  /**
+   * onRequest hook for routes that use the model: 503 + Retry-After at once when the queue is
+   * full, else the request is admitted (req.admission; see Batcher.admit) until its response is done.
+   */
+  admit(op: Op): onRequestAsyncHookHandler {
+    return async (req, reply) => {
+      const admission = this.batcher.admit(op);
+      req.admission = admission;
+      // 'close' fires when the response is done or the connection died, whichever comes first.
+      reply.raw.once('close', () => this.batcher.release(admission));
+    };
   }
 
   /** The loaded model, or a 503 while it loads (or when it cannot be loaded). */
@@ -109,8 +130,9 @@ export class GlowService {
     const out = new Float32Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      // 1e309 parses to Infinity; float32 overflow (|v| > 3.4e38) too.
-      if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isFinite((out[i] = v))) throw new HttpError(400, `${what}[${i}] is not a finite number`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, `${what}[${i}] is not a finite number`); // 1e309 parses to Infinity
+      out[i] = v;
+      if (!Number.isFinite(out[i])) throw new HttpError(400, `${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
   }

@@ -38,6 +38,6 @@ if (!existsSync(`${dir}/manifest.json`)) {
     t.ok(slice, 'the manifest records a slice figure (npm run eval -- --write)');
     const { bpd } = await evaluateBpd(glow, test, { limit: slice.images });
     t.ok(Math.abs(bpd - slice.bpd) <= 0.02, `${bpd.toFixed(4)} vs ${slice.bpd} on ${slice.images} images`);
-    t.ok(manifest.testBpd! < 2, `test bpd ${manifest.testBpd} is a trained model's, not an untrained one's (~8)`);
+    t.ok(manifest.testBpd! < 3, `test bpd ${manifest.testBpd} is a trained model's, not an untrained one's (~8)`);
   });
 }

@@ -69,15 +69,15 @@ t.test('conflicts, replace and bad input', async (t) => {
   t.equal((await app.inject('/attributes')).json().attributes.length, 1);
 
   const cases: [string, object, number, RegExp][] = [
-    ['path in name', json({ name: '../etc/passwd', positive: [img], negative: [other] }), 400, /must match pattern/],
-    ['SQL quote in name', json({ name: "x'; DROP TABLE attributes;--", positive: [img], negative: [other] }), 400, /must match pattern/],
-    ['unicode name', json({ name: 'smilé', positive: [img], negative: [other] }), 400, /must match pattern/],
-    ['10 KB name', json({ name: 'a'.repeat(10_000), positive: [img], negative: [other] }), 400, /must match pattern/],
-    ['upper case', json({ name: 'Smile', positive: [img], negative: [other] }), 400, /must match pattern/],
+    ['path in name', json({ name: '../etc/passwd', positive: [img], negative: [other] }), 400, /not a valid attribute name/],
+    ['SQL quote in name', json({ name: "x'; DROP TABLE attributes;--", positive: [img], negative: [other] }), 400, /not a valid attribute name/],
+    ['unicode name', json({ name: 'smilé', positive: [img], negative: [other] }), 400, /not a valid attribute name/],
+    ['10 KB name', json({ name: 'a'.repeat(10_000), positive: [img], negative: [other] }), 400, /not a valid attribute name/],
+    ['upper case', json({ name: 'Smile', positive: [img], negative: [other] }), 400, /not a valid attribute name/],
     ['empty positive set', json({ name: 'e', positive: [], negative: [other] }), 400, /fewer than 1/],
     ['latent of wrong length', json({ name: 'w', positive: [[1, 2, 3]], negative: [other] }), 400, /positive\[0\] has 3 values/],
     ['null in set', json({ name: 'n', positive: [null], negative: [other] }), 400, /must be/],
-    ['form: bad name', await multipart([['name', '../x'], ['positive', { data: Buffer.from(img, 'base64') }], ['negative', { data: Buffer.from(other, 'base64') }]]), 400, /is invalid/],
+    ['form: bad name', await multipart([['name', '../x'], ['positive', { data: Buffer.from(img, 'base64') }], ['negative', { data: Buffer.from(other, 'base64') }]]), 400, /not a valid attribute name/],
     ['form: empty negative', await multipart([['name', 'ok'], ['positive', { data: Buffer.from(img, 'base64') }]]), 400, /negative set is empty/],
     ['form: not an image', await multipart([['name', 'ok'], ['positive', { data: Buffer.from('nope') }], ['negative', { data: Buffer.from(other, 'base64') }]]), 415, /positive file #1 is not a readable image/],
   ];

@@ -81,7 +81,7 @@ t.test('POST /encode', async (t) => {
       ['not base64', json({ images: ['%%%not base64%%%'] }), 400, /base64/],
       ['JSON latent instead of image', json({ images: [[1, 2, 3]] }), 400, /string/],
       ['wrong multipart field', await multipart([['picture', { data: png0 }]]), 400, /unexpected file field "picture"/],
-      ['multipart without file', await multipart([]), 400, /no file field "image"/],
+      ['multipart without file', await multipart([]), 400, /the multipart body is empty: no fields or files/],
       ['too many files', await multipart(Array.from({ length: 65 }, () => ['image', { data: png0 }] as [string, { data: Buffer }])), 413, /too many files/],
     ];
     for (const [name, req, status, message] of cases) {

@@ -98,6 +98,55 @@ t.test('a full queue answers 503 with Retry-After; the batcher recovers', async 
   t.equal((await b.encode([img(3)]))[0].eps[0], 6);
 });
 
+t.test("a full queue still takes an admitted request's follow-up (its decode after its encode)", async (t) => {
+  const runner = new FakeRunner();
+  runner.delayMs = 30;
+  const b = new Batcher(runner, { ...opts, maxQueue: 4 });
+  const admission = { admitted: false };
+  const first = b.encode([img(1)], admission); // admitted; goes to the worker
+  t.equal(admission.admitted, true);
+  await new Promise((r) => setTimeout(r, 10));
+  const filler = b.encode(Array.from({ length: 4 }, (_, i) => img(i))); // the queue is now full
+  const stranger = await b.decode([Float32Array.of(1, 1)]).catch((e) => e);
+  t.type(stranger, UnavailableError, 'a new request is refused');
+  const followUp = b.decode([Float32Array.of(2, 2)], 'decode', admission);
+  t.same(Array.from((await followUp)[0]), [3, 3], "the admitted request's follow-up is not");
+  await Promise.all([first, filler]);
+});
+
+t.test('admit() refuses at the door while queue + reserved slots are full; admitted requests are always queued', async (t) => {
+  const runner = new FakeRunner();
+  runner.delayMs = 30;
+  const rejected: string[] = [];
+  const b = new Batcher(runner, { ...opts, maxQueue: 3, maxDelayMs: 0 }, { rejected: (op: Op, reason) => rejected.push(`${op}:${reason}`) });
+  const first = b.encode([img(1)]); // in the worker for 30 ms
+  await new Promise((r) => setTimeout(r, 10));
+  const filler = b.encode([img(1), img(2)]); // 2 queued
+  const a = b.admit('encode'); // 2 + 0 reserved < 3: in, holding one slot
+  t.same(a, { admitted: true, reserved: true });
+  const door = (() => {
+    try {
+      b.admit('sample');
+    } catch (e) {
+      return e as UnavailableError;
+    }
+  })();
+  t.type(door, UnavailableError, 'the next one is refused at the door (2 queued + 1 reserved)');
+  t.ok(Number(door?.headers['retry-after']) >= 1);
+  const stranger = await b.encode([img(3)]).catch((e) => e);
+  t.type(stranger, UnavailableError, 'a submission without admission cannot take the reserved slot');
+  const admitted = b.encode([img(4), img(5), img(6)], a); // brings 3 items for its 1 slot: still taken
+  t.equal(a.reserved, false, 'the slot became real items');
+  t.same(rejected, ['sample:full', 'encode:full']);
+  t.same((await admitted).map((r) => r.eps[0]), [8, 10, 12]);
+  await Promise.all([first, filler]);
+  const later = b.admit('sample');
+  b.release(later);
+  b.release(later); // idempotent
+  t.doesNotThrow(() => b.release(later));
+  t.same([b.admit('decode'), b.admit('decode'), b.admit('decode')].length, 3, 'all three slots are free again');
+});
+
 t.test('items that waited past queueTimeoutMs are dropped with 503', async (t) => {
   const runner = new FakeRunner();
   runner.delayMs = 60;

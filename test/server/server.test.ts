@@ -1,12 +1,47 @@
 // The real entry point over real HTTP: start, serve, and shut down gracefully on SIGTERM.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { mnistPng, tempDir, tinyModelDir } from '../fixtures/app.ts';
 
-t.test('npm start entry point: serves over HTTP; SIGTERM -> readyz 503, in-flight finish, exit 0', async (t) => {
+/**
+ * Opens a raw connection, writes `chunks` (the last one is left hanging) and resolves with what the
+ * server sent back and how long it kept the socket open.
+ */
+function rawClient(port: number, chunks: string[]): Promise<{ reply: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let reply = '';
+    const s = net.connect(port, '127.0.0.1', () => {
+      for (const c of chunks) s.write(c);
+    });
+    s.setEncoding('utf8');
+    s.on('data', (d) => (reply += d));
+    s.on('close', () => resolve({ reply, ms: performance.now() - t0 }));
+    s.on('error', reject);
+    setTimeout(() => {
+      s.destroy();
+      reject(new Error(`server kept a stalled connection open for 10 s; got ${JSON.stringify(reply)}`));
+    }, 10_000).unref();
+  });
+}
+
+t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503, in-flight finish, exit 0', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GLOW_MODEL_DIR: await tinyModelDir(), GLOW_DATA_DIR: tempDir(t), GLOW_SHUTDOWN_DELAY_MS: '300', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      GLOW_MODEL_DIR: await tinyModelDir(),
+      GLOW_DATA_DIR: tempDir(t),
+      GLOW_SHUTDOWN_DELAY_MS: '300',
+      // Short timeouts so slow clients can be shown the door within the test.
+      GLOW_HEADERS_TIMEOUT_MS: '500',
+      GLOW_REQUEST_TIMEOUT_MS: '1000',
+      GLOW_KEEPALIVE_TIMEOUT_MS: '400',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => {
@@ -45,6 +80,19 @@ t.test('npm start entry point: serves over HTTP; SIGTERM -> readyz 503, in-fligh
   t.equal(bad.status, 400);
   t.match(await bad.json(), { statusCode: 400, error: 'Bad Request' });
 
+  // Slow clients cannot hold connections: headers that never finish, a body that never finishes,
+  // an idle keep-alive connection.
+  const slowHeaders = await rawClient(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n']);
+  t.match(slowHeaders.reply, /^HTTP\/1\.1 408/, 'unfinished headers -> 408');
+  t.ok(slowHeaders.ms >= 400 && slowHeaders.ms < 3000, `closed after ${slowHeaders.ms.toFixed(0)} ms (headers timeout 500 ms)`);
+  const slowBody = await rawClient(port, ['POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n', '{"latents": [[0.1,']);
+  t.match(slowBody.reply, /^HTTP\/1\.1 408/, 'unfinished body -> 408');
+  t.ok(slowBody.ms >= 900 && slowBody.ms < 4000, `closed after ${slowBody.ms.toFixed(0)} ms (request timeout 1000 ms)`);
+  const idle = await rawClient(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n']);
+  t.match(idle.reply, /^HTTP\/1\.1 200/);
+  t.match(idle.reply, /Connection: keep-alive/i);
+  t.ok(idle.ms >= 300 && idle.ms < 3000, `idle keep-alive connection closed after ${idle.ms.toFixed(0)} ms (keep-alive timeout 400 ms)`);
+
   // Requests in flight when SIGTERM arrives still complete.
   const inflight = Array.from({ length: 6 }, (_, i) => fetch(`${base}/sample?n=64&seed=${i}`).then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength })));
   await new Promise((r) => setTimeout(r, 5));
@@ -53,6 +101,8 @@ t.test('npm start entry point: serves over HTTP; SIGTERM -> readyz 503, in-fligh
   const ready = await fetch(`${base}/readyz`);
   t.equal(ready.status, 503, 'readyz turns 503 first');
   t.equal((await ready.json()).status, 'stopping');
+  // While load balancers take note (GLOW_SHUTDOWN_DELAY_MS), requests are still served.
+  t.equal((await fetch(`${base}/sample?seed=9`)).status, 200, 'still serving during the shutdown delay');
   const done = await Promise.all(inflight);
   t.same(
     done.map((d) => d.status),

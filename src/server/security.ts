@@ -1,0 +1,94 @@
+// Who may change things, and what browsers are told: the admin token for writes, security headers
+// (@fastify/helmet), optional CORS (@fastify/cors) and optional per-client rate limiting
+// (@fastify/rate-limit). CORS and rate limiting are off unless configured.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { Config } from './config.ts';
+import { HttpError } from './errors.ts';
+
+/** The OpenAPI security scheme name used by the write routes. */
+export const ADMIN_SCHEME = 'adminToken';
+
+/**
+ * onRequest hook for write routes: with GLOW_ADMIN_TOKEN set, `Authorization: Bearer <token>` is
+ * required (401 without one, 403 with a wrong one). Runs before the body is read, so an
+ * unauthenticated upload costs nothing. Both sides are hashed to 32 bytes first, so the comparison
+ * is constant-time and does not reveal the token's length either.
+ */
+export function adminGuard(token: string | undefined): onRequestAsyncHookHandler {
+  const want = token === undefined ? undefined : sha256(token);
+  return async (req: FastifyRequest) => {
+    if (!want) return;
+    const header = req.headers.authorization;
+    const challenge = { 'www-authenticate': 'Bearer realm="glow-serve"' };
+    if (!header) throw new HttpError(401, 'this operation needs the admin token: send "Authorization: Bearer <token>"', challenge);
+    const m = /^Bearer +(\S+) *$/i.exec(header);
+    if (!m) throw new HttpError(401, 'the Authorization header must be "Bearer <token>"', challenge);
+    if (!timingSafeEqual(sha256(m[1]), want)) throw new HttpError(403, 'the admin token is not valid', { 'www-authenticate': 'Bearer realm="glow-serve", error="invalid_token"' });
+  };
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Routes never rate limited: probes and scrapes must keep working when a client is throttled. */
+const UNLIMITED = new Set(['/healthz', '/readyz', '/metrics']);
+
+export async function registerSecurity(app: FastifyInstance, config: Config): Promise<void> {
+  const corsOn = config.corsOrigins.length > 0;
+  await app.register(helmet, {
+    // The page at / loads only its own files; images are data: URLs (and blob: for uploads/canvas).
+    // No inline script or style anywhere, so no 'unsafe-inline'. /docs (swagger-ui) sets its own
+    // hash-based policy. No upgrade-insecure-requests: the server is often reached over plain HTTP
+    // (loopback, inside a cluster) and that directive would break every sub-request there.
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'", 'data:', 'blob:'],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'self'"],
+        formAction: ["'self'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // With CORS on, other origins are meant to read our replies (including PNGs in <img>).
+    crossOriginResourcePolicy: { policy: corsOn ? 'cross-origin' : 'same-origin' },
+  });
+
+  if (corsOn) {
+    const any = config.corsOrigins.includes('*');
+    await app.register(cors, {
+      origin: any ? '*' : config.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'Accept'],
+      exposedHeaders: ['X-Seed', 'X-Image-Count', 'Retry-After', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      maxAge: 600,
+      strictPreflight: true,
+    });
+  }
+
+  if (config.rateLimitMax > 0) {
+    const seconds = config.rateLimitWindowMs / 1000;
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      // Before the body is read; keyed by req.ip (set GLOW_TRUST_PROXY behind a proxy).
+      hook: 'onRequest',
+      allowList: (req) => UNLIMITED.has(req.routeOptions.url ?? ''),
+      errorResponseBuilder: (_req, ctx) =>
+        new HttpError(429, `rate limit exceeded: at most ${ctx.max} requests per ${seconds} s from one client; retry in ${ctx.after}`, {
+          'retry-after': String(Math.max(1, Math.ceil(ctx.ttl / 1000))),
+        }),
+    });
+  }
+}
