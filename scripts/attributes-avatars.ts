@@ -7,13 +7,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUILTIN_FILE, encodeBuiltinAttributes, weightsFingerprint } from '../src/attributes/builtin.ts';
+import { BUILTIN_FILE, encodeBuiltinAttributes } from '../src/attributes/builtin.ts';
 import type { AttributeRecord } from '../src/attributes/store.ts';
 import { addScaled, direction, linspace, norm } from '../src/attributes/vectors.ts';
-import { ATTRIBUTES, avatarLabels, avatarOptions, initRenderer, renderAvatars, splitSeeds } from '../src/data/avatars.ts';
+import { ATTRIBUTES, avatarLabels, avatarOptions, renderAvatars, splitSeeds } from '../src/data/avatars.ts';
+import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { decodeLatents, encodePixels } from '../src/eval/latents.ts';
-import { initBackend } from '../src/glow/backend.ts';
-import { WEIGHTS_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
+import { writeFileAtomic } from '../src/glow/checkpoint.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -29,14 +29,10 @@ const { values: args } = parseArgs({
 });
 
 const log = (m: string) => console.log(m);
-await initBackend(undefined, log);
-await initRenderer();
 const modelDir = args.model!;
-const { glow, manifest } = await loadCheckpoint(modelDir);
+const { glow, manifest, fingerprint } = await openAvatarsModel(modelDir, log);
 const { height, width, channels } = glow.config;
-if (channels !== 3 || height !== width) throw new Error(`${modelDir} is a ${height}×${width}×${channels} model, not one trained on the avatars (square RGB)`);
 if (!manifest.dataset.startsWith('avatars')) log(`note: ${modelDir} was trained on ${manifest.dataset}, not the avatars`);
-const fingerprint = await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE));
 const batch = Number(args.batch);
 
 // The first N training faces, rendered from their seeds (the same pixels as the cached training split).

@@ -10,12 +10,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadBuiltinAttributes, weightsFingerprint } from '../src/attributes/builtin.ts';
-import { ATTRIBUTE_NAMES, initRenderer } from '../src/data/avatars.ts';
+import { loadBuiltinAttributes } from '../src/attributes/builtin.ts';
+import { ATTRIBUTE_NAMES } from '../src/data/avatars.ts';
+import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
 import { chooseAlpha, edit, parseAlphas, renderPairs, score } from '../src/eval/manipulation.ts';
-import { initBackend } from '../src/glow/backend.ts';
-import { WEIGHTS_FILE, loadCheckpoint } from '../src/glow/checkpoint.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -32,13 +31,10 @@ const { values: args } = parseArgs({
 });
 
 const log = (m: string) => console.log(m);
-await initBackend(undefined, log);
-await initRenderer();
 const modelDir = args.model!;
-const { glow, manifest } = await loadCheckpoint(modelDir);
+const { glow, manifest, fingerprint } = await openAvatarsModel(modelDir, log);
 const { height, width, channels } = glow.config;
-if (channels !== 3 || height !== width) throw new Error(`${modelDir} is a ${height}×${width}×${channels} model, not one trained on the avatars (square RGB)`);
-const { attributes: builtins, warnings } = await loadBuiltinAttributes(modelDir, glow.latentDim, await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE)));
+const { attributes: builtins, warnings } = await loadBuiltinAttributes(modelDir, glow.latentDim, fingerprint);
 for (const w of warnings) log(`warning: ${w}`);
 const wanted = args.attributes ? args.attributes.split(',') : ATTRIBUTE_NAMES.filter((a) => builtins.has(a));
 for (const a of wanted) {
