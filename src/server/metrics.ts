@@ -3,6 +3,9 @@
 import client from 'prom-client';
 import type { BatcherObserver, Op } from './batcher.ts';
 
+/** Seconds, 1 ms to 10 s: HTTP requests and model calls share one scale. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export interface Metrics {
   registry: client.Registry;
   httpDuration: client.Histogram<'route' | 'method' | 'status_code'>;
@@ -35,14 +38,14 @@ export function createMetrics(sources: MetricSources): Metrics {
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration by route template, method and status code',
     labelNames: ['route', 'method', 'status_code'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [registry],
   });
   const inferenceDuration = new client.Histogram({
     name: 'glow_inference_duration_seconds',
     help: 'Model compute time per batch inside the inference worker, by operation',
     labelNames: ['operation'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [registry],
   });
   const batchSize = new client.Histogram({
