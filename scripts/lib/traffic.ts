@@ -16,7 +16,9 @@ export async function scrape(base: string): Promise<Scrape> {
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+    // Summed over models: the key has every label but `model` (e.g. glow_queue_depth{operation="encode"}).
+    const key = line.slice(0, i).replace(/model="[^"]*",?/, '').replace(/,\}$/, '}').replace(/\{\}$/, '');
+    m.set(key, (m.get(key) ?? 0) + Number(line.slice(i + 1)));
   }
   return m;
 }

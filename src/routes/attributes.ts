@@ -13,10 +13,10 @@ import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listA
 export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   // Writes need the admin token when one is configured; checked before the body is read.
-  const admin = adminGuard(app.glow.config.adminToken);
+  const admin = adminGuard(app.models.config.adminToken);
 
-  app.post('/attributes', { schema: createAttributeSchema, onRequest: [admin, app.glow.admit('encode')] }, async (req, reply) => {
-    const { catalog } = app.glow.requireReady();
+  app.post('/attributes', { schema: createAttributeSchema, onRequest: [admin, app.models.admit('encode')] }, async (req, reply) => {
+    const { catalog } = req.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let name: string;
     let description: string | undefined;
@@ -26,11 +26,11 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
       const body = req.body as CreateAttributeBody;
       name = body.name;
       description = body.description;
-      positive = body.positive.map((it, i) => fromJsonItem(app.glow, it, `positive[${i}]`));
-      negative = body.negative.map((it, i) => fromJsonItem(app.glow, it, `negative[${i}]`));
+      positive = body.positive.map((it, i) => fromJsonItem(req.glow, it, `positive[${i}]`));
+      negative = body.negative.map((it, i) => fromJsonItem(req.glow, it, `negative[${i}]`));
     } else {
-      const max = app.glow.config.maxSetFiles;
-      const form = await multipartFor(req, app.glow, { files: { positive: max, negative: max }, fields: ['name', 'description'] }, 2 * max);
+      const max = req.glow.config.maxSetFiles;
+      const form = await multipartFor(req, req.glow, { files: { positive: max, negative: max }, fields: ['name', 'description'] }, 2 * max);
       const field = form.fields.get('name');
       if (field === undefined) throw new HttpError(400, 'missing field "name"');
       name = field;
@@ -45,8 +45,8 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     if (!req.query.replace && (await catalog.get(name))) throw new HttpError(409, `attribute "${name}" already exists; add ?replace=true to overwrite it`);
 
     const what = (set: string) => (i: number) => (kind === 'json' ? `${set}[${i}]` : `${set} file #${i + 1}`);
-    const pos = await toLatents(app.glow, positive, what('positive'), req.admission);
-    const neg = await toLatents(app.glow, negative, what('negative'), req.admission);
+    const pos = await toLatents(req.glow, positive, what('positive'), req.admission);
+    const neg = await toLatents(req.glow, negative, what('negative'), req.admission);
     const vector = direction(pos, neg);
     const record = { name, vector, positive: pos.length, negative: neg.length, norm: norm(vector), createdAt: new Date().toISOString(), ...(description ? { description } : {}) };
     const result = await catalog.create(record, req.query.replace ?? false);
@@ -55,13 +55,13 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     return { ...meta, source: 'user' as const };
   });
 
-  app.get('/attributes', { schema: listAttributesSchema }, async () => {
-    const { info, catalog } = app.glow.requireReady();
+  app.get('/attributes', { schema: listAttributesSchema }, async (req) => {
+    const { info, catalog } = req.glow.requireReady();
     return { model: info.name, attributes: await catalog.list() };
   });
 
   app.get('/attributes/:name', { schema: getAttributeSchema }, async (req) => {
-    const { catalog } = app.glow.requireReady();
+    const { catalog } = req.glow.requireReady();
     const rec = await catalog.get(req.params.name);
     if (!rec) throw new HttpError(404, `unknown attribute "${req.params.name}"`);
     const { vector, ...meta } = rec;
@@ -69,7 +69,7 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
   });
 
   app.delete('/attributes/:name', { schema: deleteAttributeSchema, onRequest: admin }, async (req, reply) => {
-    const { catalog } = app.glow.requireReady();
+    const { catalog } = req.glow.requireReady();
     await catalog.delete(req.params.name);
     return reply.status(204).send(null);
   });

@@ -9,11 +9,11 @@ import { MAX_IMAGES, decodeSchema, type DecodeBody } from '../server/schemas.ts'
 export default async function decodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/decode', { schema: decodeSchema, onRequest: app.glow.admit('decode') }, async (req, reply) => {
-    const { size, info } = app.glow.requireReady();
+  app.post('/decode', { schema: decodeSchema, onRequest: app.models.admit('decode') }, async (req, reply) => {
+    const { size, info } = req.glow.requireReady();
     const kind = bodyKind(req, ['json', 'float32']);
-    const latents = kind === 'json' ? (req.body as DecodeBody).latents.map((l, i) => app.glow.latent(l, `latents[${i}]`)) : rawLatents(req.body as Buffer, info.latentDim);
-    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
+    const latents = kind === 'json' ? (req.body as DecodeBody).latents.map((l, i) => req.glow.latent(l, `latents[${i}]`)) : rawLatents(req.body as Buffer, info.latentDim);
+    const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) return { images: await base64Pngs(images, size, scale) };
     return sendPng(reply, images, size, { scale });

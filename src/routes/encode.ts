@@ -10,20 +10,20 @@ import { GlowService } from '../server/service.ts';
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/encode', { schema: encodeSchema, onRequest: app.glow.admit('encode') }, async (req) => {
-    const { info } = app.glow.requireReady();
+  app.post('/encode', { schema: encodeSchema, onRequest: app.models.admit('encode') }, async (req) => {
+    const { info } = req.glow.requireReady();
     const kind = bodyKind(req, ['multipart', 'image', 'json']);
     let buffers: Uint8Array[];
     if (kind === 'image') buffers = [req.body as Buffer];
     else if (kind === 'json') buffers = (req.body as EncodeJsonBody).images.map((s, i) => GlowService.base64(s, `images[${i}]`));
     else {
-      const form = await multipartFor(req, app.glow, { files: { image: Math.min(MAX_IMAGES, app.glow.config.maxFiles) }, fields: [] });
+      const form = await multipartFor(req, req.glow, { files: { image: Math.min(MAX_IMAGES, req.glow.config.maxFiles) }, fields: [] });
       buffers = form.files.get('image') ?? [];
       if (buffers.length === 0) throw new HttpError(400, 'no file field "image" in the form');
     }
     const name = (i: number) => (kind === 'json' ? `images[${i}]` : buffers.length > 1 ? `image #${i + 1}` : 'image');
-    const decoded = await app.glow.decodeImages(buffers, name);
-    const encoded = await app.glow.batcher.encode(decoded.map((d) => d.pixels), req.admission);
+    const decoded = await req.glow.decodeImages(buffers, name);
+    const encoded = await req.glow.batcher.encode(decoded.map((d) => d.pixels), req.admission);
     return {
       model: info.name,
       items: encoded.map((e, i) => ({ latent: toNumbers(e.eps), bpd: e.bpd, resized: decoded[i].resized, original: decoded[i].original })),

@@ -6,13 +6,18 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
   // Alive as long as the event loop answers, model or not.
   app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' as const }));
 
+  // Ready when every served model is loaded, warm and has a live worker: a replica that cannot
+  // answer for one of its models should not get traffic for any.
   app.get('/readyz', { schema: readySchema }, async (_req, reply) => {
-    const g = app.glow;
     // Draining first: a load balancer stops routing here while in-flight requests finish.
-    if (g.stopping) return reply.status(503).send({ status: 'stopping', message: 'shutting down' });
-    if (g.state === 'ready' && g.client.ready) return { status: 'ready' as const };
-    if (g.state === 'ready') return reply.status(503).send({ status: 'loading', message: 'inference worker is restarting' });
-    if (g.state === 'failed') return reply.status(503).send({ status: 'failed', message: g.failure?.message.split('\n')[0] ?? 'model failed to load' });
-    return reply.status(503).send({ status: 'loading', message: 'model is loading' });
+    if (app.models.stopping) return reply.status(503).send({ status: 'stopping', message: 'shutting down' });
+    const services = [...app.models.services.values()];
+    const failed = services.find((g) => g.state === 'failed');
+    if (failed) return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failure?.message.split('\n')[0] ?? 'model failed to load'}` });
+    const loading = services.find((g) => g.state !== 'ready');
+    if (loading) return reply.status(503).send({ status: 'loading', message: `model ${loading.name} is loading` });
+    const restarting = services.find((g) => !g.client.ready);
+    if (restarting) return reply.status(503).send({ status: 'loading', message: `inference worker of ${restarting.name} is restarting` });
+    return { status: 'ready' as const };
   });
 }

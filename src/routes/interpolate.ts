@@ -12,26 +12,26 @@ import { GlowService } from '../server/service.ts';
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/interpolate', { schema: interpolateSchema, onRequest: app.glow.admit('decode') }, async (req, reply) => {
-    const { size } = app.glow.requireReady();
+  app.post('/interpolate', { schema: interpolateSchema, onRequest: app.models.admit('decode') }, async (req, reply) => {
+    const { size } = req.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let ends: ImageOrLatent[];
     let steps: number;
     if (kind === 'json') {
       const body = req.body as InterpolateBody;
-      ends = [endpoint(app.glow, body.from, 'from'), endpoint(app.glow, body.to, 'to')];
+      ends = [endpoint(req.glow, body.from, 'from'), endpoint(req.glow, body.to, 'to')];
       steps = body.steps ?? 8;
     } else {
-      const form = await multipartFor(req, app.glow, { files: { from: 1, to: 1 }, fields: ['steps'] });
+      const form = await multipartFor(req, req.glow, { files: { from: 1, to: 1 }, fields: ['steps'] });
       const from = form.files.get('from')?.[0];
       const to = form.files.get('to')?.[0];
       if (!from || !to) throw new HttpError(400, 'the form needs two files: "from" and "to"');
       ends = [{ image: from }, { image: to }];
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
     }
-    const [a, b] = await toLatents(app.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission);
+    const [a, b] = await toLatents(req.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission);
     const latents = lerpSteps(a, b, steps);
-    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
+    const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };

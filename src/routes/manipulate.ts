@@ -19,8 +19,8 @@ const Edits = Type.Array(Edit, { minItems: 1, maxItems: 16 });
 export default async function manipulateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/manipulate', { schema: manipulateSchema, onRequest: app.glow.admit('encode') }, async (req, reply) => {
-    const { size, catalog } = app.glow.requireReady();
+  app.post('/manipulate', { schema: manipulateSchema, onRequest: app.models.admit('encode') }, async (req, reply) => {
+    const { size, catalog } = req.glow.requireReady();
     const kind = bodyKind(req, ['json', 'multipart']);
     let input: ImageOrLatent;
     let edits: EditT[];
@@ -28,11 +28,11 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     if (kind === 'json') {
       const body = req.body as Static<typeof ManipulateBody>;
       if ((body.image ? 1 : 0) + (body.latent ? 1 : 0) !== 1) throw new HttpError(400, 'send exactly one of "image" or "latent"');
-      input = body.latent ? { latent: app.glow.latent(body.latent, 'latent') } : { image: GlowService.base64(body.image!, 'image') };
+      input = body.latent ? { latent: req.glow.latent(body.latent, 'latent') } : { image: GlowService.base64(body.image!, 'image') };
       edits = body.edits;
       steps = body.steps;
     } else {
-      const form = await multipartFor(req, app.glow, { files: { image: 1 }, fields: ['attribute', 'alpha', 'steps', 'edits'] });
+      const form = await multipartFor(req, req.glow, { files: { image: 1 }, fields: ['attribute', 'alpha', 'steps', 'edits'] });
       const image = form.files.get('image')?.[0];
       if (!image) throw new HttpError(400, 'no file field "image" in the form');
       input = { image };
@@ -41,11 +41,11 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     }
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
-    const [eps] = await toLatents(app.glow, [input], () => 'image', req.admission);
+    const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);
     const scales = steps ? linspace(-1, 1, steps) : [1];
     const alphas = scales.map((s) => edits.map((e) => s * e.alpha));
     const latents = alphas.map((row) => addScaled(eps, row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! }))));
-    const images = await app.glow.batcher.decode(latents, 'decode', req.admission);
+    const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), alphas, edits };

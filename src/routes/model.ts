@@ -1,28 +1,34 @@
-// What is being served: architecture, checkpoint and backend.
+// What is being served: architecture, checkpoint and backend of one model (?model=, else the default).
 import type { FastifyInstance } from 'fastify';
+import type { GlowService } from '../server/service.ts';
 import { modelSchema } from '../server/schemas.ts';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/model', { schema: modelSchema }, async () => {
-    const { info } = app.glow.requireReady();
-    const c = info.config;
-    const { maxBatch, maxDelayMs, maxQueue } = app.glow.config;
-    return {
-      name: info.name,
-      dataset: info.dataset,
-      image: { height: c.height, width: c.width, channels: c.channels },
-      latentDim: info.latentDim,
-      levels: c.levels,
-      depth: c.depth,
-      hidden: c.hidden,
-      coupling: c.coupling,
-      nBits: c.nBits,
-      parameterCount: info.parameterCount,
-      steps: info.steps,
-      testBpd: info.testBpd,
-      backend: info.backend,
-      checkpoint: info.fingerprint.slice(0, 16),
-      batching: { maxBatch, maxDelayMs, maxQueue },
-    };
-  });
+  app.get('/model', { schema: modelSchema }, async (req) => describeModel(req.glow, app.models.defaultName));
+}
+
+/** GET /model's reply; 503 while the model loads. */
+export function describeModel(glow: GlowService, defaultName: string) {
+  const { info } = glow.requireReady();
+  const c = info.config;
+  const { maxBatch, maxDelayMs, maxQueue } = glow.config;
+  return {
+    model: glow.name,
+    default: glow.name === defaultName,
+    name: info.name,
+    dataset: info.dataset,
+    image: { height: c.height, width: c.width, channels: c.channels },
+    latentDim: info.latentDim,
+    levels: c.levels,
+    depth: c.depth,
+    hidden: c.hidden,
+    coupling: c.coupling,
+    nBits: c.nBits,
+    parameterCount: info.parameterCount,
+    steps: info.steps,
+    testBpd: info.testBpd,
+    backend: info.backend,
+    checkpoint: info.fingerprint.slice(0, 16),
+    batching: { maxBatch, maxDelayMs, maxQueue },
+  };
 }

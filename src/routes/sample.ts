@@ -11,14 +11,14 @@ import { sampleSchema } from '../server/schemas.ts';
 export default async function sampleRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get('/sample', { schema: sampleSchema, onRequest: app.glow.admit('sample') }, async (req, reply) => {
-    const { info, size } = app.glow.requireReady();
+  app.get('/sample', { schema: sampleSchema, onRequest: app.models.admit('sample') }, async (req, reply) => {
+    const { info, size } = req.glow.requireReady();
     const { t = 0.7, n = 1, format, scale } = req.query;
     const seed = req.query.seed ?? randomInt(0, 2 ** 32 - 1);
     const d = info.latentDim;
     const all = normalArray(n * d, seed, t);
     const latents = Array.from({ length: n }, (_, i) => all.subarray(i * d, (i + 1) * d));
-    const images = await app.glow.batcher.decode(latents, 'sample', req.admission);
+    const images = await req.glow.batcher.decode(latents, 'sample', req.admission);
     reply.header('x-seed', String(seed));
     if (wantsJson(req, format)) {
       return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), seed, t };

@@ -18,18 +18,19 @@ import interpolateRoutes from '../routes/interpolate.ts';
 import manipulateRoutes from '../routes/manipulate.ts';
 import metricsRoutes from '../routes/metrics.ts';
 import modelRoutes from '../routes/model.ts';
+import modelsRoutes from '../routes/models.ts';
 import pageRoutes from '../routes/page.ts';
 import sampleRoutes from '../routes/sample.ts';
-import { loadConfig, type Config } from './config.ts';
+import { loadConfig, servedModels, type Config } from './config.ts';
 import { HttpError } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
 import { ADMIN_SCHEME, registerSecurity } from './security.ts';
-import { GlowService } from './service.ts';
+import { ModelRegistry } from './models.ts';
 import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    glow: GlowService;
+    models: ModelRegistry;
   }
 }
 
@@ -72,26 +73,26 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.addSchema(ErrorResponse);
 
   const log = (level: 'info' | 'warn' | 'error', msg: string) => app.log[level](msg);
+  const specs = servedModels(config);
   const store = opts.store ?? (await openStore(config, log));
-  const service = new GlowService(config, store, log);
-  app.decorate('glow', service);
+  const models = new ModelRegistry(config, specs, store, log);
+  app.decorate('models', models);
+  app.decorateRequest('glow', null as never);
   app.decorateRequest('admission', null);
+  app.addHook('onRequest', models.resolve);
 
   app.addHook('onClose', async () => {
     // In-flight HTTP requests are finished by now; anything still queued is answered first.
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.shutdownTimeoutMs)));
-    await Promise.race([service.batcher.drain(), timeout]);
-    clearTimeout(timer);
-    service.batcher.failAll(new HttpError(503, 'server is shutting down'));
-    await service.close();
+    await models.drain(config.shutdownTimeoutMs, new HttpError(503, 'server is shutting down'));
+    await models.close();
     await store.close();
   });
 
   app.addHook('onResponse', async (req, reply) => {
     // The route template, not the URL: unmatched paths share one label so scanners cannot blow up cardinality.
     const route = req.routeOptions.url ?? 'unmatched';
-    service.metrics.httpDuration.observe({ route, method: req.method, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const labels = { route, method: req.method, status_code: String(reply.statusCode), model: req.glow?.name ?? '' };
+    models.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err: FastifyError & { headers?: Record<string, string> }, req, reply) => {
@@ -160,6 +161,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);
+  await app.register(modelsRoutes);
   await app.register(metricsRoutes);
   await app.register(sampleRoutes);
   await app.register(encodeRoutes);
@@ -172,7 +174,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   await app.ready();
   if (opts.waitForModel) {
     try {
-      await service.ready;
+      await models.ready;
     } catch (err) {
       await app.close();
       throw err;

@@ -1,12 +1,24 @@
 // Server configuration from the environment. Every knob has a default so `npm start` works bare.
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendChoice } from '../glow/backend.ts';
+
+/** One served checkpoint: `name` is what `?model=` takes (the directory's name). */
+export interface ModelSpec {
+  name: string;
+  dir: string;
+}
 
 export interface Config {
   port: number;
   host: string;
-  /** Checkpoint directory served (manifest + weights + optional built-in attributes). */
-  modelDir: string;
+  /**
+   * The checkpoints served, the default (no `?model=`) first: GLOW_MODELS (names under
+   * GLOW_MODELS_DIR, or paths), else every checkpoint directory in GLOW_MODELS_DIR (`models/`).
+   */
+  models: ModelSpec[];
+  /** GLOW_MODEL_DIR: serve this one checkpoint only (overrides `models`). */
+  modelDir?: string;
   /** Where the attribute database lives (SQLite). */
   dataDir: string;
   /** PostgreSQL URL (DATABASE_URL): when set, the attribute store is shared there instead of SQLite in dataDir. */
@@ -60,7 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
-    modelDir: path.resolve(env.GLOW_MODEL_DIR || 'models/mnist'),
+    models: modelSpecs(env),
+    modelDir: env.GLOW_MODEL_DIR ? path.resolve(env.GLOW_MODEL_DIR) : undefined,
     dataDir: path.resolve(env.GLOW_DATA_DIR || './data'),
     databaseUrl: env.DATABASE_URL || undefined,
     maxBatch: int(env, 'GLOW_MAX_BATCH', 64, 1, 4096),
@@ -92,6 +105,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`GLOW_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed GLOW_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
   }
   return config;
+}
+
+/** The served checkpoints, in order (see Config.models). Checked when the app starts, not here. */
+function modelSpecs(env: NodeJS.ProcessEnv): ModelSpec[] {
+  const root = path.resolve(env.GLOW_MODELS_DIR || 'models');
+  const named = list(env.GLOW_MODELS);
+  let specs: ModelSpec[];
+  if (named.length > 0) {
+    specs = named.map((entry) => {
+      const dir = entry.includes('/') ? path.resolve(entry) : path.join(root, entry);
+      return { name: path.basename(dir), dir };
+    });
+  } else {
+    const dirs = existsSync(root)
+      ? readdirSync(root, { withFileTypes: true })
+          .filter((d) => d.isDirectory() && existsSync(path.join(root, d.name, 'manifest.json')))
+          .map((d) => d.name)
+          .sort()
+      : [];
+    // The listing has no order of its own: GLOW_DEFAULT_MODEL (default mnist, the first shipped model) leads.
+    const lead = env.GLOW_DEFAULT_MODEL || 'mnist';
+    if (dirs.includes(lead)) dirs.unshift(...dirs.splice(dirs.indexOf(lead), 1));
+    specs = dirs.map((name) => ({ name, dir: path.join(root, name) }));
+  }
+  const seen = new Set<string>();
+  for (const { name } of specs) {
+    if (!MODEL_NAME.test(name)) throw new Error(`model name "${name}" (a checkpoint directory's name) must match ${MODEL_NAME}`);
+    if (seen.has(name)) throw new Error(`GLOW_MODELS names "${name}" twice`);
+    seen.add(name);
+  }
+  return specs;
+}
+
+export const MODEL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/** The checkpoints to serve: GLOW_MODEL_DIR alone when set, else `models`. */
+export function servedModels(config: Config): ModelSpec[] {
+  if (config.modelDir) {
+    // Any directory may be given here (a temp dir, a mount): its name is made a valid model name.
+    const name = path.basename(config.modelDir).toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 64) || 'model';
+    return [{ name, dir: config.modelDir }];
+  }
+  if (config.models.length === 0) throw new Error('no checkpoint to serve: models/ holds none (train one with `npm run train`), or set GLOW_MODELS or GLOW_MODEL_DIR');
+  return config.models;
 }
 
 function list(v: string | undefined): string[] {

@@ -38,11 +38,15 @@ export const Format = Type.Optional(
     description: 'Reply format; overrides the Accept header (image/png or application/json)',
   }),
 );
+/** Every route that uses a model takes ?model= (GET /models lists them; absent = the default). */
+export const ModelParam = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Which model (GET /models); the default when absent' }));
+export const ModelQuery = Type.Object({ model: ModelParam });
+
 export const Scale = Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Nearest-neighbour upscaling of PNG replies' });
 
 // Parameters with defaults are Optional so the OpenAPI document does not call them required;
 // ajv's useDefaults still fills them in before the handler runs.
-export const ImageReplyQuery = Type.Object({ format: Format, scale: Type.Optional(Scale) });
+export const ImageReplyQuery = Type.Object({ model: ModelParam, format: Format, scale: Type.Optional(Scale) });
 
 const PngReply = { description: 'PNG image (a grid or strip when several)', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } };
 
@@ -68,7 +72,9 @@ export const ReadyResponse = Type.Object({
 });
 
 export const ModelResponse = Type.Object({
-  name: Type.String(),
+  model: Type.String({ description: 'What ?model= takes' }),
+  default: Type.Boolean({ description: 'Served when a request names no model' }),
+  name: Type.String({ description: 'Name in the checkpoint manifest' }),
   dataset: Type.String(),
   image: Type.Object({ height: Type.Integer(), width: Type.Integer(), channels: Type.Integer() }),
   latentDim: Type.Integer({ description: 'Length of every latent' }),
@@ -87,11 +93,27 @@ export const ModelResponse = Type.Object({
 
 export const healthSchema = { tags: ['health'], summary: 'Liveness', response: { 200: HealthResponse } };
 export const readySchema = { tags: ['health'], summary: 'Readiness: 200 once the model is loaded and warmed', response: { 200: ReadyResponse, 503: ReadyResponse } };
-export const modelSchema = { tags: ['model'], summary: 'The model being served', response: { 200: ModelResponse, ...errors(503) } };
+export const ModelState = Type.Union([Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')]);
+export const ModelsResponse = Type.Object({
+  default: Type.String(),
+  models: Type.Array(
+    Type.Object({
+      ...Type.Partial(ModelResponse).properties,
+      model: Type.String(),
+      default: Type.Boolean(),
+      state: ModelState,
+      message: Type.Optional(Type.String({ description: 'Why a model failed to load' })),
+    }),
+  ),
+});
+
+export const modelSchema = { tags: ['model'], summary: 'One model being served', querystring: ModelQuery, response: { 200: ModelResponse, ...errors(404, 503) } };
+export const modelsSchema = { tags: ['model'], summary: 'Every model being served, the default first', response: { 200: ModelsResponse } };
 
 // ---------- sample ----------
 
 export const SampleQuery = Type.Object({
+  model: ModelParam,
   t: Type.Optional(Type.Number({ minimum: 0, maximum: 1.5, default: 0.7, description: 'Temperature: ε ~ N(0, t²)' })),
   n: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, default: 1 })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'Same seed, same images; random when absent' })),
@@ -112,7 +134,7 @@ export const sampleSchema = {
   summary: 'Random samples at temperature t',
   querystring: SampleQuery,
   produces: ['image/png', 'application/json'],
-  response: { 200: pngOrJson(SampleJson, 'The samples'), ...errors(400, 503) },
+  response: { 200: pngOrJson(SampleJson, 'The samples'), ...errors(400, 404, 503) },
 };
 
 // ---------- encode ----------
@@ -141,6 +163,7 @@ const multipartImages = (fields: Record<string, unknown>, required: string[]) =>
 export const encodeSchema = {
   tags: ['latent'],
   summary: 'Image(s) -> latents and exact bits/dim',
+  querystring: ModelQuery,
   description: 'Body: multipart/form-data with one or more file fields `image`, a raw image (image/png, image/jpeg, image/webp), or JSON {images:[base64…]}.',
   body: {
     content: {
@@ -151,7 +174,7 @@ export const encodeSchema = {
       'image/webp': { schema: { type: 'string', format: 'binary' } },
     },
   },
-  response: { 200: EncodeResponse, ...errors(400, 413, 415, 503) },
+  response: { 200: EncodeResponse, ...errors(400, 404, 413, 415, 503) },
 };
 
 // ---------- decode ----------
@@ -167,7 +190,7 @@ export const decodeSchema = {
   description: 'Body: JSON {latents:[[…]…]}, or application/octet-stream with n·latentDim little-endian float32 values.',
   body: { content: { 'application/json': { schema: DecodeBody }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
   produces: ['image/png', 'application/json'],
-  response: { 200: pngOrJson(ImagesJson, 'The decoded images'), ...errors(400, 413, 415, 503) },
+  response: { 200: pngOrJson(ImagesJson, 'The decoded images'), ...errors(400, 404, 413, 415, 503) },
 };
 
 // ---------- interpolate ----------
@@ -199,7 +222,7 @@ export const interpolateSchema = {
     },
   },
   produces: ['image/png', 'application/json'],
-  response: { 200: pngOrJson(InterpolateJson, 'A strip from `from` to `to`'), ...errors(400, 413, 415, 503) },
+  response: { 200: pngOrJson(InterpolateJson, 'A strip from `from` to `to`'), ...errors(400, 404, 413, 415, 503) },
 };
 
 // ---------- manipulate ----------
@@ -261,9 +284,9 @@ export const CreateAttributeBody = Type.Object({
 });
 export type CreateAttributeBody = Static<typeof CreateAttributeBody>;
 
-export const CreateAttributeQuery = Type.Object({ replace: Type.Optional(Type.Boolean({ default: false })) });
+export const CreateAttributeQuery = Type.Object({ model: ModelParam, replace: Type.Optional(Type.Boolean({ default: false })) });
 export const AttributeParams = Type.Object({ name: AttributeName });
-export const AttributeGetQuery = Type.Object({ vector: Type.Optional(Type.Boolean({ default: false })) });
+export const AttributeGetQuery = Type.Object({ model: ModelParam, vector: Type.Optional(Type.Boolean({ default: false })) });
 
 export const AttributeInfo = Type.Object({
   name: Type.String(),
@@ -299,7 +322,7 @@ export const createAttributeSchema = {
   security: [{ adminToken: [] }],
   response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 401, 403, 409, 413, 415, 429, 503) },
 };
-export const listAttributesSchema = { tags: ['attributes'], summary: 'List attributes', response: { 200: AttributeList, ...errors(503) } };
+export const listAttributesSchema = { tags: ['attributes'], summary: "List a model's attributes", querystring: ModelQuery, response: { 200: AttributeList, ...errors(404, 503) } };
 export const getAttributeSchema = {
   tags: ['attributes'],
   summary: 'One attribute (the vector with ?vector=true)',
@@ -311,6 +334,7 @@ export const deleteAttributeSchema = {
   tags: ['attributes'],
   summary: 'Delete a user attribute (built-ins cannot be deleted)',
   params: AttributeParams,
+  querystring: ModelQuery,
   security: [{ adminToken: [] }],
   response: { 204: Type.Null({ description: 'Deleted' }), ...errors(400, 401, 403, 404, 429, 503) },
 };

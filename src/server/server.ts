@@ -7,7 +7,7 @@ import { loadConfig } from './config.ts';
 const config = loadConfig();
 const app = await buildApp({ config, logger: { level: config.logLevel } });
 
-app.glow.ready.catch((err: Error) => {
+app.models.ready.catch((err: Error) => {
   // Without a model nothing can be served: fail loudly so the supervisor sees it.
   app.log.fatal(err.message);
   process.exit(1);
@@ -17,7 +17,7 @@ let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  app.glow.stopping = true;
+  app.models.stopping = true;
   app.log.info(`${signal}: draining (readyz now 503)`);
   const hardStop = setTimeout(() => {
     app.log.error(`shutdown took over ${config.shutdownTimeoutMs} ms; exiting anyway`);

@@ -1,20 +1,21 @@
-// The model-facing state shared by the routes: the worker, the batcher, the attribute catalog and
-// the metrics, plus input checks that need the model's geometry (latent length, image size).
+// One served model: its worker, its batcher and its attribute catalog, plus the input checks that
+// need the model's geometry (latent length, image size). ModelRegistry (models.ts) holds one per model.
 import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
-import type { onRequestAsyncHookHandler } from 'fastify';
-import { Batcher, type Admission, type Op } from './batcher.ts';
-import type { Config } from './config.ts';
+import { Batcher, type Admission } from './batcher.ts';
+import type { Config, ModelSpec } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
 import { InferenceClient } from './inference-client.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import type { Metrics, ModelSource } from './metrics.ts';
 import type { ModelInfo } from './worker-protocol.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by GlowService.admit on routes that use the model. */
+    /** The model this request addresses (?model=, else the default); set by ModelRegistry.resolve. */
+    glow: GlowService;
+    /** Set by ModelRegistry.admit on routes that use the model. */
     admission: Admission | null;
   }
 }
@@ -29,30 +30,26 @@ export interface Ready {
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
-export class GlowService {
+export class GlowService implements ModelSource {
   state: ServiceState = 'loading';
-  /** Set on SIGTERM before the server stops accepting: /readyz answers 503 from then on. */
-  stopping = false;
   failure: Error | undefined;
+  readonly name: string;
   readonly client: InferenceClient;
   readonly batcher: Batcher;
-  readonly metrics: Metrics;
   /** Resolves when the model is loaded, warmed and the attributes are available. */
   readonly ready: Promise<Ready>;
   private current: Ready | undefined;
 
   constructor(
     readonly config: Config,
+    private readonly spec: ModelSpec,
     private readonly store: AttributeStore,
+    private readonly metrics: Metrics,
     private readonly log: Log,
   ) {
-    this.client = new InferenceClient({ modelDir: config.modelDir, backend: config.backend, callTimeoutMs: config.inferenceTimeoutMs, log });
-    this.metrics = createMetrics({
-      queueDepth: (op) => this.batcher.depth(op),
-      attributeCounts: async () => (this.current ? this.current.catalog.counts() : { builtin: 0, user: 0 }),
-      numTensors: () => this.client.liveTensors(),
-    });
-    this.batcher = new Batcher(this.client, config, this.metrics.observer);
+    this.name = spec.name;
+    this.client = new InferenceClient({ modelDir: spec.dir, backend: config.backend, callTimeoutMs: config.inferenceTimeoutMs, log });
+    this.batcher = new Batcher(this.client, config, metrics.observer(spec.name));
     this.ready = this.start();
     // Callers that never await `ready` (the routes use requireReady) must not see an unhandled rejection.
     this.ready.catch(() => {});
@@ -61,14 +58,14 @@ export class GlowService {
   private async start(): Promise<Ready> {
     try {
       const info = await this.client.whenReady();
-      const { attributes, warnings } = await loadBuiltinAttributes(this.config.modelDir, info.latentDim, info.fingerprint);
-      for (const w of warnings) this.log('warn', w);
+      const { attributes, warnings } = await loadBuiltinAttributes(this.spec.dir, info.latentDim, info.fingerprint);
+      for (const w of warnings) this.log('warn', `${this.name}: ${w}`);
       const catalog = new AttributeCatalog(this.store, { model: info.name, checkpoint: info.fingerprint }, info.latentDim, attributes);
-      this.metrics.modelInfo.set({ name: info.name, dataset: info.dataset, backend: info.backend }, 1);
+      this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend }, 1);
       const { height, width, channels } = info.config;
       this.current = { info, catalog, size: { height, width, channels } };
       this.state = 'ready';
-      this.log('info', `serving ${info.name}: ${attributes.size} built-in attributes`);
+      this.log('info', `serving ${this.name} (${info.dataset}, ${this.spec.dir}): ${attributes.size} built-in attributes`);
       return this.current;
     } catch (err) {
       this.state = 'failed';
@@ -77,24 +74,11 @@ export class GlowService {
     }
   }
 
-  /**
-   * onRequest hook for routes that use the model: 503 + Retry-After at once when the queue is
-   * full, else the request is admitted (req.admission; see Batcher.admit) until its response is done.
-   */
-  admit(op: Op): onRequestAsyncHookHandler {
-    return async (req, reply) => {
-      const admission = this.batcher.admit(op);
-      req.admission = admission;
-      // 'close' fires when the response is done or the connection died, whichever comes first.
-      reply.raw.once('close', () => this.batcher.release(admission));
-    };
-  }
-
   /** The loaded model, or a 503 while it loads (or when it cannot be loaded). */
   requireReady(): Ready {
     if (this.current) return this.current;
-    if (this.state === 'failed') throw new UnavailableError(`model could not be loaded: ${this.failure?.message.split('\n')[0]}`, 60);
-    throw new UnavailableError('model is still loading; retry shortly', 2);
+    if (this.state === 'failed') throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failure?.message.split('\n')[0]}`, 60);
+    throw new UnavailableError(`model ${this.name} is still loading; retry shortly`, 2);
   }
 
   /**
@@ -135,6 +119,18 @@ export class GlowService {
       if (!Number.isFinite(out[i])) throw new HttpError(400, `${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
+  }
+
+  queueDepth(op: Parameters<Batcher['depth']>[0]): number {
+    return this.batcher.depth(op);
+  }
+
+  async attributeCounts(): Promise<{ builtin: number; user: number }> {
+    return this.current ? this.current.catalog.counts() : { builtin: 0, user: 0 };
+  }
+
+  numTensors(): number | Promise<number> {
+    return this.client.liveTensors();
   }
 
   async close(): Promise<void> {

@@ -166,7 +166,7 @@ t.test('the probed and scraped paths are served by the app', async (t) => {
   const early = await app.inject({ url: container.readinessProbe.httpGet.path });
   t.ok([200, 503].includes(early.statusCode), `${container.readinessProbe.httpGet.path} exists (${early.statusCode} while loading)`);
 
-  await app.glow.ready;
+  await app.models.ready;
   const ready = await app.inject({ url: container.readinessProbe.httpGet.path });
   t.equal(ready.statusCode, 200, 'readiness passes once the model is loaded');
   const metrics = await app.inject({ url: pod.metadata.annotations['prometheus.io/path'] });

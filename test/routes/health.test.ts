@@ -13,16 +13,16 @@ t.test('healthz answers at once; readyz is 503 until the model is loaded and war
   const sample = await app.inject('/sample');
   t.equal(sample.statusCode, 503);
   t.ok(Number(sample.headers['retry-after']) >= 1);
-  await app.glow.ready;
+  await app.models.ready;
   t.same((await app.inject('/readyz')).json(), { status: 'ready' });
-  app.glow.stopping = true;
+  app.models.stopping = true;
   t.equal((await app.inject('/readyz')).json().status, 'stopping');
 });
 
 t.test('a checkpoint that cannot be loaded: readyz says failed, model routes 503', async (t) => {
   const app = await buildApp({ config: { modelDir: tempDir(t, 'glow-serve-empty-'), dataDir: tempDir(t) } });
   t.teardown(() => app.close());
-  await t.rejects(app.glow.ready);
+  await t.rejects(app.models.ready);
   const r = await app.inject('/readyz');
   t.equal(r.statusCode, 503);
   t.equal(r.json().status, 'failed');

@@ -35,8 +35,10 @@ async function formReq(url: string, parts: Part[]): Promise<Req> {
   const { payload, headers } = await multipart(parts);
   return { method: 'POST', url, payload, headers };
 }
+/** One sample's value; `labels` as written without the model label, e.g. '{operation="encode"}'. */
 function metric(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+  const unlabelled = (l: string) => l.replace(/model="[^"]*",?/, '').replace(/,\}/, '}').replace('{}', '');
+  const line = text.split('\n').map(unlabelled).find((l) => l.startsWith(`${name}${labels} `));
   return line ? Number(line.split(' ').pop()) : NaN;
 }
 async function scrape(app: FastifyInstance): Promise<string> {
@@ -333,7 +335,7 @@ t.test('bad input: a specific 4xx for every endpoint × input, and the server is
   const after = await scrape(app);
   t.equal(metric(after, 'glow_worker_tensors'), tensorsBefore, `worker tensor count back to ${tensorsBefore}`);
   for (const op of ['encode', 'decode', 'sample']) t.equal(metric(after, 'glow_queue_depth', `{operation="${op}"}`), 0, `nothing queued for ${op}`);
-  t.equal(app.glow.batcher.reservedSlots, 0, 'every refused request gave back its admission slot');
+  t.equal(app.models.get().batcher.reservedSlots, 0, 'every refused request gave back its admission slot');
   const fiveHundreds = after.split('\n').filter((l) => l.startsWith('http_request_duration_seconds_count') && /status_code="5/.test(l));
   t.same(fiveHundreds, [], 'no request got a 5xx');
   const sample = await app.inject('/sample?n=4&seed=3');
@@ -389,5 +391,5 @@ t.test('a client that hangs up in the middle of an upload does not hurt the serv
   t.equal(enc.status, 200, 'still encodes');
   const text = await (await fetch(`${base}/metrics`)).text();
   t.notOk(/http_request_duration_seconds_count\{[^}]*status_code="5/.test(text), 'no 5xx recorded');
-  t.equal(app.glow.batcher.reservedSlots, 0, 'hung-up requests gave back their admission slots');
+  t.equal(app.models.get().batcher.reservedSlots, 0, 'hung-up requests gave back their admission slots');
 });

@@ -5,7 +5,8 @@ import { loadConfig } from '../../src/server/config.ts';
 t.test('defaults match the documented ones', async (t) => {
   const c = loadConfig({});
   t.match(c, { port: 8080, host: '0.0.0.0', maxBatch: 64, maxDelayMs: 5, bodyLimit: 10 * 1024 * 1024, backend: 'auto' });
-  t.equal(c.modelDir, path.resolve('models/mnist'));
+  t.equal(c.modelDir, undefined);
+  t.same(c.models[0], { name: 'mnist', dir: path.resolve('models/mnist') }, 'every checkpoint in models/, the shipped MNIST one first (the default)');
   t.equal(c.dataDir, path.resolve('data'));
 });
 

@@ -6,9 +6,9 @@ import { makeApp, tinyModelDir } from '../fixtures/app.ts';
 t.test('a crashed worker is respawned; readyz is 503 meanwhile and requests succeed after', async (t) => {
   const app = await makeApp(t);
   const before = (await app.inject('/sample?seed=4')).rawPayload;
-  const restarted = new Promise((r) => app.glow.client.once('ready', r));
+  const restarted = new Promise((r) => app.models.get().client.once('ready', r));
   // Simulate a crash: kill the worker thread behind the client's back.
-  await (app.glow.client as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await (app.models.get().client as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
   t.equal((await app.inject('/readyz')).statusCode, 503);
   // Queued work waits for the new worker rather than failing.
   const during = app.inject('/sample?seed=4');

@@ -10,7 +10,7 @@ t.test('a full queue answers 503 + Retry-After and nothing else; admitted reques
   await app.inject({ method: 'POST', url: '/attributes', ...json({ name: 'load', positive: [new Array(784).fill(0.1)], negative: [new Array(784).fill(0)] }) });
   const png = (await mnistPng(0)).toString('base64');
   const before = (await app.inject('/metrics')).payload;
-  const tensors = (text: string) => Number(/^glow_worker_tensors (\S+)$/m.exec(text)?.[1]);
+  const tensors = (text: string) => Number(/^glow_worker_tensors\{[^}]*\} (\S+)$/m.exec(text)?.[1]);
 
   const requests = Array.from({ length: 60 }, (_, i) => {
     if (i % 3 === 0) return app.inject(`/sample?seed=${i}`);
@@ -32,9 +32,9 @@ t.test('a full queue answers 503 + Retry-After and nothing else; admitted reques
   t.comment(`${ok} ok (${manipulated} /manipulate), ${busy.length} × 503`);
 
   t.equal((await app.inject('/healthz')).statusCode, 200);
-  t.equal(app.glow.batcher.reservedSlots, 0, 'no admission slot left behind');
+  t.equal(app.models.get().batcher.reservedSlots, 0, 'no admission slot left behind');
   const after = (await app.inject('/metrics')).payload;
   t.equal(tensors(after), tensors(before), 'worker tensors unchanged');
-  t.match(after, /glow_queue_rejections_total\{operation="\w+",reason="full"\} [1-9]/);
+  t.match(after, /glow_queue_rejections_total\{model="[^"]+",operation="\w+",reason="full"\} [1-9]/);
   t.equal((await app.inject('/sample?seed=1')).statusCode, 200, 'serves normally once the burst is over');
 });

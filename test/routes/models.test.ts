@@ -1,0 +1,112 @@
+// Several models in one server: GET /models, ?model= on every route, attributes and metrics per model.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { buildApp } from '../../src/server/app.ts';
+import { loadConfig } from '../../src/server/config.ts';
+import { json, mnistPng, tempDir, type Tap } from '../fixtures/app.ts';
+import { makeTinyCheckpoint } from '../fixtures/model.ts';
+
+async function twoModels(t: Tap): Promise<string> {
+  const root = tempDir(t, 'glow-serve-models-');
+  await makeTinyCheckpoint(path.join(root, 'alpha'), 'alpha', 7);
+  await makeTinyCheckpoint(path.join(root, 'beta'), 'beta', 8);
+  mkdirSync(path.join(root, 'not-a-checkpoint')); // no manifest: not listed
+  return root;
+}
+
+t.test('GLOW_MODELS_DIR lists every checkpoint directory; GLOW_MODELS picks and orders them', async (t) => {
+  const root = await twoModels(t);
+  t.same(
+    loadConfig({ GLOW_MODELS_DIR: root }).models.map((m) => m.name),
+    ['alpha', 'beta'],
+  );
+  t.same(
+    loadConfig({ GLOW_MODELS_DIR: root, GLOW_DEFAULT_MODEL: 'beta' }).models.map((m) => m.name),
+    ['beta', 'alpha'],
+    'GLOW_DEFAULT_MODEL leads the listing',
+  );
+  const picked = loadConfig({ GLOW_MODELS_DIR: root, GLOW_MODELS: 'beta,alpha' }).models;
+  t.same(picked, [{ name: 'beta', dir: path.join(root, 'beta') }, { name: 'alpha', dir: path.join(root, 'alpha') }]);
+  t.throws(() => loadConfig({ GLOW_MODELS_DIR: root, GLOW_MODELS: 'alpha,alpha' }), /twice/);
+  t.throws(() => loadConfig({ GLOW_MODELS: 'Bad Name' }), /must match/);
+});
+
+t.test('one server, two models', async (t) => {
+  const root = await twoModels(t);
+  const app = await buildApp({ config: { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t) }, waitForModel: true });
+  t.teardown(() => app.close());
+
+  const list = (await app.inject('/models')).json();
+  t.equal(list.default, 'alpha');
+  t.same(
+    list.models.map((m: { model: string; state: string; default: boolean; name: string }) => [m.model, m.state, m.default, m.name]),
+    [
+      ['alpha', 'ready', true, 'alpha'],
+      ['beta', 'ready', false, 'beta'],
+    ],
+  );
+  t.equal(list.models[1].latentDim, 784);
+
+  t.equal((await app.inject('/model')).json().model, 'alpha', 'no ?model= is the default');
+  t.equal((await app.inject('/model?model=beta')).json().model, 'beta');
+  const unknown = await app.inject('/sample?model=gamma');
+  t.equal(unknown.statusCode, 404);
+  t.match(unknown.json().message, /unknown model "gamma".*alpha, beta/);
+  t.equal((await app.inject('/sample?model=alpha&model=beta')).statusCode, 400, 'model given twice');
+
+  // Different weights, different samples for one seed; each model is deterministic.
+  const sample = async (model: string) => (await app.inject(`/sample?model=${model}&seed=5&format=json`)).json().images[0];
+  t.not(await sample('alpha'), await sample('beta'));
+  t.equal(await sample('beta'), await sample('beta'));
+
+  // Encode goes through the named model: beta's latent decodes back to the same pixels in beta only.
+  const png = await mnistPng(3);
+  const enc = async (model: string) =>
+    (await app.inject({ method: 'POST', url: `/encode?model=${model}`, payload: png, headers: { 'content-type': 'image/png' } })).json();
+  const [a, b] = [await enc('alpha'), await enc('beta')];
+  t.equal(b.model, 'beta');
+  t.not(a.items[0].latent[0], b.items[0].latent[0], 'each model has its own latents');
+
+  // Attributes belong to one model.
+  const created = await app.inject({ method: 'POST', url: '/attributes?model=beta', ...json({ name: 'only-beta', positive: [b.items[0].latent], negative: [new Array(784).fill(0)] }) });
+  t.equal(created.statusCode, 201);
+  t.same((await app.inject('/attributes?model=beta')).json().attributes.map((x: { name: string }) => x.name), ['only-beta']);
+  t.same((await app.inject('/attributes')).json().attributes, [], 'alpha does not see it');
+  t.equal((await app.inject({ method: 'POST', url: '/manipulate', ...json({ latent: a.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }) })).statusCode, 404);
+  const edited = await app.inject({ method: 'POST', url: '/manipulate?model=beta', ...json({ latent: b.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }) });
+  t.equal(edited.statusCode, 200);
+
+  // Metrics: per-model series for both.
+  const text = (await app.inject('/metrics')).payload;
+  t.match(text, /glow_model_info\{model="alpha",name="alpha"/);
+  t.match(text, /glow_model_info\{model="beta",name="beta"/);
+  t.match(text, /glow_images_processed_total\{model="beta",operation="encode"\} 1/);
+  t.match(text, /glow_attributes\{model="beta",source="user"\} 1/);
+  t.match(text, /glow_attributes\{model="alpha",source="user"\} 0/);
+  t.match(text, /glow_worker_tensors\{model="alpha"\} [1-9]/);
+  t.match(text, /http_request_duration_seconds_count\{route="\/sample",method="GET",status_code="200",model="beta"\}/);
+  t.same((await app.inject('/readyz')).json(), { status: 'ready' });
+});
+
+t.test('a model that cannot load: listed as failed, the server not ready, the other model still serves', async (t) => {
+  const root = await twoModels(t);
+  mkdirSync(path.join(root, 'broken'));
+  const config = { ...loadConfig({ GLOW_MODELS_DIR: root, GLOW_MODELS: `alpha,${path.join(root, 'broken')}` }), dataDir: tempDir(t) };
+  const app = await buildApp({ config });
+  t.teardown(() => app.close());
+  await t.rejects(app.models.ready);
+  await app.models.get('alpha').ready;
+  const list = (await app.inject('/models')).json();
+  t.same(
+    list.models.map((m: { model: string; state: string }) => [m.model, m.state]),
+    [
+      ['alpha', 'ready'],
+      ['broken', 'failed'],
+    ],
+  );
+  t.match(list.models[1].message, /could not be loaded/);
+  t.equal((await app.inject('/readyz')).statusCode, 503);
+  t.equal((await app.inject('/sample?model=broken')).statusCode, 503);
+  t.equal((await app.inject('/sample')).statusCode, 200);
+});
