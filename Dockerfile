@@ -8,7 +8,8 @@
 #   docker run --rm -p 8080:8080 glow-serve
 #   docker run --rm --gpus all -p 8080:8080 glow-serve:gpu
 #
-# Both serve the checkpoint shipped in models/ (GLOW_MODEL_DIR) as the non-root user 1000 and keep
+# Both serve every checkpoint shipped in models/ (GLOW_MODELS_DIR; mnist is the default, ?model=avatars
+# the faces) as the non-root user 1000 and keep
 # the attribute database in /app/data (mount a volume there to keep user-made attributes).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -58,7 +59,7 @@ RUN groupadd --gid 1000 glow && useradd --uid 1000 --gid glow --create-home --sh
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
-    GLOW_MODEL_DIR=/app/models/mnist \
+    GLOW_MODELS_DIR=/app/models \
     GLOW_DATA_DIR=/app/data \
     GLOW_BACKEND=auto
 WORKDIR /app
@@ -77,7 +78,7 @@ FROM ${NODE_IMAGE} AS cpu
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
-    GLOW_MODEL_DIR=/app/models/mnist \
+    GLOW_MODELS_DIR=/app/models \
     GLOW_DATA_DIR=/app/data \
     GLOW_BACKEND=auto
 WORKDIR /app

@@ -32,6 +32,12 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '64' },
     lr: { type: 'string', default: '1e-3' },
     warmup: { type: 'string', default: '500' },
+    // Linear learning-rate decay, by step so a resumed run follows the same schedule: from
+    // --decay-start over --decay-steps down to --decay-to × lr, then constant. Stored in the
+    // manifest; given again on --resume it replaces the stored one.
+    'decay-start': { type: 'string' },
+    'decay-steps': { type: 'string', default: '2000' },
+    'decay-to': { type: 'string', default: '0.1' },
     clip: { type: 'string', default: '50' },
     steps: { type: 'string' },
     'time-budget': { type: 'string' },
@@ -100,7 +106,28 @@ if (args.resume) {
   log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
 }
 
-const training = manifest.training as { batch: number; lr: number; warmup: number; clip: number; seed: number; lrScale: number; skippedSteps: number; seconds: number; history: unknown[] };
+interface Decay {
+  start: number;
+  steps: number;
+  to: number;
+}
+const training = manifest.training as { batch: number; lr: number; warmup: number; clip: number; seed: number; lrScale: number; skippedSteps: number; seconds: number; history: unknown[]; decay?: Decay };
+if (args['decay-start'] !== undefined) {
+  const decay = { start: Number(args['decay-start']), steps: Number(args['decay-steps']), to: Number(args['decay-to']) };
+  if (!(Number.isInteger(decay.start) && decay.start >= 0 && Number.isInteger(decay.steps) && decay.steps >= 1 && decay.to > 0 && decay.to <= 1)) {
+    throw new Error('--decay-start must be a step ≥ 0, --decay-steps ≥ 1, --decay-to in (0, 1]');
+  }
+  training.decay = decay;
+  log(`learning rate: ${training.lr} until step ${decay.start}, then linearly to ${training.lr * decay.to} at step ${decay.start + decay.steps}`);
+}
+
+/** Learning rate of a step: warm-up, the NaN guard's scale, and the decay. */
+function learningRate(step: number): number {
+  const warm = Math.min(1, (step + 1) / training.warmup);
+  const d = training.decay;
+  const decay = d ? 1 - (1 - d.to) * Math.min(1, Math.max(0, step - d.start) / d.steps) : 1;
+  return training.lr * training.lrScale * warm * decay;
+}
 // A resumed run keeps the batch size it started with: the data order depends on it.
 const B = training.batch;
 const nBits = manifest.config.nBits;
@@ -188,8 +215,7 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
   } else {
     const clipScale = norm > training.clip ? training.clip / norm : 1;
     const clipped = clipScale === 1 ? named : new Map([...named].map(([n, g]) => [n, tf.mul(g, clipScale)]));
-    const lr = training.lr * training.lrScale * Math.min(1, (step + 1) / training.warmup);
-    adam.apply(clipped, lr);
+    adam.apply(clipped, learningRate(step));
     if (clipped !== named) for (const g of clipped.values()) g.dispose();
     emaBpd = Number.isNaN(emaBpd) ? loss : 0.98 * emaBpd + 0.02 * loss;
   }

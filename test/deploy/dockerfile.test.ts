@@ -58,8 +58,8 @@ t.test('both images: production install, non-root, health check, model, entry po
     const cmd = JSON.parse(s.lines.find((l) => l.startsWith('CMD'))!.slice(3)) as string[];
     t.equal(cmd[0], 'node', `${s.name}: node is PID 1, so SIGTERM reaches the server`);
     t.ok(existsSync(path.join(ROOT, cmd.at(-1)!)), `${s.name}: ${cmd.at(-1)} exists`);
-    const modelDir = /GLOW_MODEL_DIR=(\S+)/.exec(s.lines.join(' '))?.[1];
-    t.equal(modelDir, '/app/models/mnist', `${s.name}: serves the shipped checkpoint`);
+    const modelsDir = /GLOW_MODELS_DIR=(\S+)/.exec(s.lines.join(' '))?.[1];
+    t.equal(modelsDir, '/app/models', `${s.name}: serves the shipped checkpoints`);
     t.ok(s.lines.some((l) => /COPY --from=app \/app/.test(l)), `${s.name}: has the application files`);
   }
   for (const l of stage('app').lines.filter((l) => l.startsWith('COPY'))) {
