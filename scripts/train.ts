@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
-import { Manifest, loadCheckpoint, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
+import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { toModelUnits } from '../src/glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
@@ -20,7 +20,7 @@ import { Progress } from '../src/train/progress.ts';
 
 const { values: args } = parseArgs({
   options: {
-    dataset: { type: 'string', default: 'mnist' },
+    dataset: { type: 'string' }, // default mnist; on --resume, the checkpoint's
     name: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean', default: false },
@@ -53,9 +53,12 @@ const { values: args } = parseArgs({
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const backend = await initBackend((args.backend ?? process.env.GLOW_BACKEND ?? 'auto') as never, log);
-const dataset = args.dataset!;
-const name = args.name ?? dataset;
+const name = args.name ?? args.dataset ?? 'mnist';
 const outDir = args.out ?? path.join('models', name);
+// A resumed run trains on the checkpoint's dataset; naming another one is a mistake, not a switch.
+const resumedDataset = args.resume && existsSync(path.join(outDir, 'manifest.json')) ? (await readManifest(outDir)).dataset : undefined;
+if (resumedDataset && args.dataset && args.dataset !== resumedDataset) throw new Error(`--resume: ${outDir} was trained on ${resumedDataset}, not ${args.dataset}`);
+const dataset = resumedDataset ?? args.dataset ?? 'mnist';
 const batch = Number(args.batch);
 const seed = Number(args.seed);
 const train = loadDataset(dataset, 'train');

@@ -56,8 +56,8 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
   });
 
   app.get('/attributes', { schema: listAttributesSchema }, async (req) => {
-    const { info, catalog } = req.glow.requireReady();
-    return { model: info.name, attributes: await catalog.list() };
+    const { catalog } = req.glow.requireReady();
+    return { model: req.glow.name, attributes: await catalog.list() };
   });
 
   app.get('/attributes/:name', { schema: getAttributeSchema }, async (req) => {

@@ -25,7 +25,7 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
     const decoded = await req.glow.decodeImages(buffers, name);
     const encoded = await req.glow.batcher.encode(decoded.map((d) => d.pixels), req.admission);
     return {
-      model: info.name,
+      model: req.glow.name,
       items: encoded.map((e, i) => ({ latent: toNumbers(e.eps), bpd: e.bpd, resized: decoded[i].resized, original: decoded[i].original })),
     };
   });

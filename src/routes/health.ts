@@ -13,7 +13,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     if (app.models.stopping) return reply.status(503).send({ status: 'stopping', message: 'shutting down' });
     const services = [...app.models.services.values()];
     const failed = services.find((g) => g.state === 'failed');
-    if (failed) return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failure?.message.split('\n')[0] ?? 'model failed to load'}` });
+    if (failed) return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failureMessage ?? 'model failed to load'}` });
     const loading = services.find((g) => g.state !== 'ready');
     if (loading) return reply.status(503).send({ status: 'loading', message: `model ${loading.name} is loading` });
     const restarting = services.find((g) => !g.client.ready);

@@ -10,7 +10,7 @@ export default async function modelsRoutes(app: FastifyInstance): Promise<void> 
     models: [...app.models.services.values()].map((g) =>
       g.state === 'ready'
         ? { state: g.state, ...describeModel(g, app.models.defaultName) }
-        : { state: g.state, model: g.name, default: g.name === app.models.defaultName, ...(g.failure ? { message: g.failure.message.split('\n')[0] } : {}) },
+        : { state: g.state, model: g.name, default: g.name === app.models.defaultName, ...(g.failureMessage ? { message: g.failureMessage } : {}) },
     ),
   }));
 }

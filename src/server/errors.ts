@@ -7,6 +7,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** A stable machine-readable reason (the reply's `code`), for clients that must tell 503s apart. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -19,8 +21,8 @@ export class HttpError extends Error {
 
 /** 503 with Retry-After: queue full, timed out in the queue, model loading or shutting down. */
 export class UnavailableError extends HttpError {
-  constructor(message: string, retryAfterSeconds: number) {
-    super(503, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+  constructor(message: string, retryAfterSeconds: number, code?: string) {
+    super(503, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }, code);
     this.name = 'UnavailableError';
   }
 }

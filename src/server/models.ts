@@ -40,9 +40,14 @@ export class ModelRegistry {
     return service;
   }
 
-  /** App-wide onRequest hook: req.glow is the model of `?model=` (before any route hook runs). */
+  /**
+   * App-wide onRequest hook (before any route hook runs): on routes whose query schema takes
+   * `model`, req.glow is the model of `?model=`. Other routes (the page, /healthz, /models, …)
+   * ignore the parameter, so a stale ?model= in a bookmark still loads the page.
+   */
   readonly resolve: onRequestAsyncHookHandler = async (req) => {
-    req.glow = this.get(modelParam(req));
+    const query = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    if (query?.properties?.model) req.glow = this.get(modelParam(req));
   };
 
   /**

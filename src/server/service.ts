@@ -77,8 +77,13 @@ export class GlowService implements ModelSource {
   /** The loaded model, or a 503 while it loads (or when it cannot be loaded). */
   requireReady(): Ready {
     if (this.current) return this.current;
-    if (this.state === 'failed') throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failure?.message.split('\n')[0]}`, 60);
-    throw new UnavailableError(`model ${this.name} is still loading; retry shortly`, 2);
+    if (this.state === 'failed') throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failureMessage}`, 60, 'MODEL_FAILED');
+    throw new UnavailableError(`model ${this.name} is still loading; retry shortly`, 2, 'MODEL_LOADING');
+  }
+
+  /** Why the model failed to load, for clients: the first line, server paths cut to their last part. */
+  get failureMessage(): string | undefined {
+    return this.failure?.message.split('\n')[0].replace(/(?:\/[^\s/'":,]+)+\/([^\s/'":,]+)/g, '…/$1');
   }
 
   /**

@@ -25,7 +25,7 @@ t.test('an attribute built with POST survives a restart, is listed, then deleted
 
   const second = await makeApp(t, { dataDir });
   const list = (await second.inject('/attributes')).json();
-  t.equal(list.model, 'tiny');
+  t.equal(list.model, second.models.defaultName);
   t.same(list.attributes.map((a: { name: string }) => a.name), ['thin']);
   const again = (await second.inject('/attributes/thin?vector=true')).json();
   t.same(again.vector, vector, 'exactly the same vector after the restart');

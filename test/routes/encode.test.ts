@@ -12,7 +12,7 @@ t.test('POST /encode', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/encode', ...(await multipart([['image', { data: png0 }]])) });
     t.equal(res.statusCode, 200);
     const body = res.json();
-    t.equal(body.model, 'tiny');
+    t.equal(body.model, app.models.defaultName, 'the name ?model= takes');
     t.equal(body.items.length, 1);
     const [item] = body.items;
     t.equal(item.latent.length, 784);

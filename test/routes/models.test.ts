@@ -54,6 +54,8 @@ t.test('one server, two models', async (t) => {
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json().message, /unknown model "gamma".*alpha, beta/);
   t.equal((await app.inject('/sample?model=alpha&model=beta')).statusCode, 400, 'model given twice');
+  // Routes that use no model ignore the parameter: a bookmark with a removed model still loads the page.
+  for (const url of ['/?model=gamma', '/healthz?model=gamma', '/models?model=gamma']) t.equal((await app.inject(url)).statusCode, 200, url);
 
   // Different weights, different samples for one seed; each model is deterministic.
   const sample = async (model: string) => (await app.inject(`/sample?model=${model}&seed=5&format=json`)).json().images[0];
@@ -106,7 +108,11 @@ t.test('a model that cannot load: listed as failed, the server not ready, the ot
     ],
   );
   t.match(list.models[1].message, /could not be loaded/);
+  t.notMatch(list.models[1].message, root, 'no server path in what clients see');
   t.equal((await app.inject('/readyz')).statusCode, 503);
-  t.equal((await app.inject('/sample?model=broken')).statusCode, 503);
+  const broken = await app.inject('/sample?model=broken');
+  t.equal(broken.statusCode, 503);
+  t.equal(broken.json().code, 'MODEL_FAILED', 'told apart from a model that is still loading');
+  t.notMatch(broken.json().message, root);
   t.equal((await app.inject('/sample')).statusCode, 200);
 });

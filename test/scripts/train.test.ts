@@ -13,9 +13,10 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const TINY = ['--levels', '2', '--depth', '1', '--hidden', '8', '--batch', '8', '--init-images', '64', '--warmup', '2', '--eval-every', '1000000', '--skip-final-eval', '--backend', 'cpu'];
 
 async function train(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', '--dataset', 'mnist', ...TINY, ...args], { cwd: ROOT, timeout: 120_000 });
+  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', ...TINY, ...args], { cwd: ROOT, timeout: 120_000, env: { ...process.env, ...env } });
   return stdout;
 }
+let env: Record<string, string> = {};
 
 t.test('stop and --resume give the weights of an uninterrupted run, learning-rate decay included', async (t) => {
   const dir = tempDir(t, 'glow-serve-train-');
@@ -24,7 +25,7 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
 
   const log = await train('--out', straight, '--steps', '6', ...decay);
   t.match(log, /then linearly to 0\.0002 at step 5/);
-  await train('--out', resumed, '--steps', '3', ...decay);
+  await train('--out', resumed, '--dataset', 'mnist', '--steps', '3', ...decay);
   await train('--out', resumed, '--resume', '--steps', '6'); // the schedule comes from the manifest
 
   const manifest = (d: string) => JSON.parse(readFileSync(path.join(d, 'manifest.json'), 'utf8'));
@@ -34,4 +35,16 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
     t.ok(readFileSync(path.join(straight, file)).equals(readFileSync(path.join(resumed, file))), `${file}: identical bytes`);
   }
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
+});
+
+t.test('--resume trains on the dataset of the checkpoint, and refuses another', async (t) => {
+  const dir = tempDir(t, 'glow-serve-train-');
+  // A few generated faces, cached in the temp dir.
+  env = { GLOW_CACHE_DIR: path.join(dir, 'cache'), GLOW_AVATARS_TRAIN: '64', GLOW_AVATARS_TEST: '16' };
+  t.teardown(() => void (env = {}));
+  const out = path.join(dir, 'faces');
+  await train('--dataset', 'avatars', '--out', out, '--steps', '1');
+  await train('--out', out, '--resume', '--steps', '2'); // no --dataset: still the faces
+  t.equal(JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')).steps, 2);
+  await t.rejects(train('--out', out, '--resume', '--dataset', 'mnist', '--steps', '3'), /trained on avatars, not mnist/);
 });
