@@ -35,6 +35,8 @@ class ApiError extends Error {
     this.status = status;
     this.title = title;
     this.kind = kind;
+    /** The server's own message (without the advice added for people). */
+    this.detail = message;
   }
 }
 
@@ -71,7 +73,10 @@ async function api(path, { method, json, body, type, retries = 2, raw = false } 
       await sleep(retryAfter * 1000);
       continue;
     }
-    throw explain(res.status, message, retryAfter);
+    const err = explain(res.status, message, retryAfter);
+    err.detail = message;
+    err.code = data?.code;
+    throw err;
   }
 }
 
@@ -120,24 +125,29 @@ function numberParam(name, min, max, integer = false) {
 }
 const png = (b64) => `data:image/png;base64,${b64}`;
 
-/** Runs `fn` now, or once more after the run in flight: sliders stay live without piling up requests. */
+/**
+ * Runs `fn` now, or once more after the run in flight: sliders stay live without piling up requests.
+ * The promise returned settles when the last run asked for is done.
+ */
 function coalesced(fn) {
-  let running = false;
+  let running = null;
   let again = false;
-  return async function run() {
+  return function run() {
     if (running) {
       again = true;
-      return;
+      return running;
     }
-    running = true;
-    try {
-      do {
-        again = false;
-        await fn();
-      } while (again);
-    } finally {
-      running = false;
-    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await fn();
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
   };
 }
 
@@ -178,6 +188,27 @@ function syncUrl() {
   history.replaceState(null, '', `${location.pathname}?${p}`);
 }
 
+// ---------------------------------------------------------------- wording
+
+/** What the model's images are, by dataset: the page's texts follow the model being shown. */
+const WORDING = {
+  mnist: { one: 'digit', many: 'digits', aOne: 'a digit', subject: 'handwriting' },
+  'fashion-mnist': { one: 'garment', many: 'garments', aOne: 'a garment', subject: 'clothing' },
+  avatars: { one: 'face', many: 'faces', aOne: 'a face', subject: 'cartoon faces' },
+  'avatars-64': { one: 'face', many: 'faces', aOne: 'a face', subject: 'cartoon faces' },
+};
+const NEUTRAL = { one: 'image', many: 'images', aOne: 'an image', subject: 'images' };
+
+function words() {
+  return WORDING[state.info?.dataset] ?? NEUTRAL;
+}
+
+/** Fills every `data-word` span (one, many, aOne, subject) with the current model's word. */
+function applyWording() {
+  const w = words();
+  document.querySelectorAll('[data-word]').forEach((node) => (node.textContent = w[node.dataset.word] ?? node.textContent));
+}
+
 // ---------------------------------------------------------------- toasts
 
 function toast(kind, title, message, { key, ttl = 8000 } = {}) {
@@ -206,26 +237,45 @@ function toast(kind, title, message, { key, ttl = 8000 } = {}) {
 async function loadModelInfo() {
   const meta = $('#model-meta');
   const banner = $('#banner');
+  const wanted = state.model;
+  state.info = null;
   for (;;) {
+    let info;
+    let err;
     try {
-      state.info = await api('/model', { retries: 0 });
-      break;
-    } catch (err) {
-      if (err.status !== 503) {
-        meta.replaceChildren(el('span', { class: 'pulse bad' }), 'model unavailable');
-        report(err);
-        throw err;
-      }
-      banner.textContent = 'The model is still loading. The page starts by itself as soon as it is ready.';
-      banner.hidden = false;
-      await sleep(2000);
+      info = await api('/model', { retries: 0 });
+    } catch (e) {
+      err = e;
     }
+    if (state.model !== wanted) throw new Error('superseded'); // another model was picked meanwhile
+    if (!err) {
+      state.info = info;
+      break;
+    }
+    if (err.status === 404 && state.model) {
+      // A bookmarked model the server no longer has: carry on with the default one.
+      toast('warn', 'Model not found', `${capital(err.detail)}. Showing the default model instead.`);
+      state.model = '';
+      syncUrl();
+      return loadModelInfo();
+    }
+    // 503 means loading (retry) unless the model failed to load, which retrying will not fix.
+    if (err.status !== 503 || err.code === 'MODEL_FAILED') {
+      banner.hidden = true;
+      meta.replaceChildren(el('span', { class: 'pulse bad' }), 'model unavailable');
+      report(err);
+      throw err;
+    }
+    banner.textContent = 'The model is still loading. The page starts by itself as soon as it is ready.';
+    banner.hidden = false;
+    await sleep(2000);
   }
   banner.hidden = true;
   const i = state.info;
+  applyWording();
   const parts = [
-    el('b', {}, i.name),
-    `${i.image.height}×${i.image.width}${i.image.channels === 1 ? ' grey' : ''}`,
+    el('b', {}, i.model ?? i.name),
+    `${i.image.height}×${i.image.width}${i.image.channels === 1 ? ' grey' : ' RGB'}`,
     i.testBpd != null ? `${i.testBpd.toFixed(3)} bits/dim on test` : null,
     `${(i.parameterCount / 1e6).toFixed(2)} M parameters`,
     `${i.backend}`,
@@ -233,41 +283,44 @@ async function loadModelInfo() {
   const line = [el('span', { class: 'pulse ok' })];
   parts.forEach((p, k) => line.push(...(k ? [el('span', { class: 'sep' }, '·'), p] : [p])));
   meta.replaceChildren(...line);
-  meta.title = `${i.dataset}: ${i.levels} levels × ${i.depth} steps, ${i.coupling} coupling, hidden ${i.hidden}, trained ${i.steps} steps`;
+  meta.title = `${i.name !== (i.model ?? i.name) ? `checkpoint ${i.name}, ` : ''}${i.dataset}: ${i.levels} levels × ${i.depth} steps, ${i.coupling} coupling, hidden ${i.hidden}, trained ${i.steps} steps`;
 }
 
-/** The picker shows only when the server has GET /models (several models served at once). */
+/**
+ * The model picker, filled from GET /models; a 404 there means a server of one model without the
+ * endpoint, and the picker stays hidden. With a single model it shows, disabled.
+ */
 async function loadModels() {
-  let spec;
-  try {
-    const res = await fetch('/openapi.json');
-    spec = res.ok ? await res.json() : null;
-  } catch {
-    spec = null;
-  }
-  if (!spec?.paths?.['/models']) return;
   let list;
   try {
-    const res = await api('/models', { raw: true });
-    list = (Array.isArray(res) ? res : res.models ?? []).map((m) => (typeof m === 'string' ? m : m.name)).filter(Boolean);
+    // raw: /models lists every model, whatever ?model= the page has.
+    list = (await api('/models', { raw: true, retries: 0 })).models;
   } catch (err) {
-    report(err);
+    if (err.status !== 404) report(err);
     return;
   }
-  if (list.length === 0) return;
+  if (!list?.length) return;
   const select = $('#model-select');
-  const active = state.model || state.info?.name;
-  select.replaceChildren(...list.map((name) => el('option', { value: name, selected: name === active }, name)));
+  const active = state.model || state.info?.model;
+  select.replaceChildren(
+    ...list.map((m) => {
+      let label = m.model;
+      if (m.dataset && m.dataset !== m.model) label += ` · ${m.dataset}`;
+      if (m.state !== 'ready') label += ` (${m.state})`;
+      return el('option', { value: m.model, selected: m.model === active, disabled: m.state === 'failed', title: m.message }, label);
+    }),
+  );
   select.disabled = list.length < 2;
   $('#model-picker').hidden = false;
-  select.addEventListener('change', () => switchModel(select.value));
 }
 
 async function switchModel(name) {
   state.model = name;
   state.ends = { a: null, b: null };
   state.alphas.clear();
+  state.attributes = [];
   state.seed = randomSeed();
+  delete document.body.dataset.ready;
   syncUrl();
   clearPad();
   setCurrent(null);
@@ -278,7 +331,8 @@ async function switchModel(name) {
   } catch {
     return;
   }
-  await Promise.all([loadAttributes(), refreshSamples()]);
+  await Promise.all([loadModels(), loadAttributes(), refreshSamples()]);
+  if (state.model === name) document.body.dataset.ready = 'true';
 }
 
 // ---------------------------------------------------------------- samples
@@ -286,12 +340,13 @@ async function switchModel(name) {
 const refreshSamples = coalesced(async () => {
   const grid = $('#samples');
   setBusy(grid, true);
-  const { t, seed } = state;
+  const { t, seed, model } = state;
   try {
     const res = await api(`/sample?n=${N_SAMPLES}&t=${t}&seed=${seed}`);
+    if (state.model !== model) return; // another model was picked meanwhile; its batch follows
     state.samples = res.images.map((b64, i) => ({ src: png(b64), latent: res.latents[i] }));
     renderSamples();
-    Object.assign(grid.dataset, { state: 'ready', seed: String(seed), t: String(t) });
+    Object.assign(grid.dataset, { state: 'ready', seed: String(seed), t: String(t), model: state.info?.model ?? '' });
     syncUrl();
     // Something to look at in the blend section straight away.
     if (!state.ends.a && !state.ends.b && state.samples.length >= 2) {
@@ -451,12 +506,27 @@ function wirePad() {
   });
 }
 
+/** Brightness of the RGBA pixel at byte `i` (Rec. 709 weights), so coloured ink counts too. */
+function luma(d, i) {
+  return 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+}
+
 /**
- * The pad as the model expects a digit (MNIST's own preprocessing): the ink's bounding box scaled
- * to fit 20×20, placed in a 28×28 black image with its centre of mass in the middle.
+ * The pad at the model's size. A grey model gets MNIST's own preprocessing: the ink's bounding box
+ * scaled to fit 20×20 (of 28×28), placed in a black image with its centre of mass in the middle.
+ * A colour model gets the whole pad scaled down, colours kept. The server converts the PNG to the
+ * model's channels (and would resize it too).
  */
 function padToModelCanvas() {
-  const size = state.info?.image ?? { height: 28, width: 28 };
+  const size = state.info?.image ?? { height: 28, width: 28, channels: 1 };
+  if (size.channels !== 1) {
+    const out = el('canvas', { width: size.width, height: size.height });
+    const octx = out.getContext('2d');
+    octx.imageSmoothingEnabled = true;
+    octx.imageSmoothingQuality = 'high';
+    octx.drawImage(pad, 0, 0, size.width, size.height);
+    return out;
+  }
   const { data, width, height } = padCtx.getImageData(0, 0, pad.width, pad.height);
   let x0 = width;
   let y0 = height;
@@ -464,7 +534,7 @@ function padToModelCanvas() {
   let y1 = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (data[(y * width + x) * 4] > 24) {
+      if (luma(data, (y * width + x) * 4) > 24) {
         if (x < x0) x0 = x;
         if (x > x1) x1 = x;
         if (y < y0) y0 = y;
@@ -490,7 +560,7 @@ function padToModelCanvas() {
   let my = 0;
   for (let y = 0; y < sh; y++) {
     for (let x = 0; x < sw; x++) {
-      const v = sd[(y * sw + x) * 4];
+      const v = luma(sd, (y * sw + x) * 4);
       mass += v;
       mx += v * (x + 0.5);
       my += v * (y + 0.5);
@@ -519,7 +589,9 @@ const encodePad = coalesced(async () => {
     const item = enc.items[0];
     const dec = await api('/decode', { json: { latents: [item.latent] } });
     document.querySelectorAll('.tile.selected').forEach((t) => t.classList.remove('selected'));
-    setCurrent({ latent: item.latent, src: png(dec.images[0]), bpd: item.bpd, blob, label: 'Your drawing, centred and scaled to 28×28 like MNIST' });
+    const { height, width, channels } = state.info.image;
+    const how = channels === 1 ? `centred and scaled to ${height}×${width} like MNIST` : `scaled to ${height}×${width}`;
+    setCurrent({ latent: item.latent, src: png(dec.images[0]), bpd: item.bpd, blob, label: `Your drawing, ${how}` });
   } catch (err) {
     report(err);
   } finally {
@@ -589,8 +661,10 @@ function renderCurrent() {
 // ---------------------------------------------------------------- attributes
 
 async function loadAttributes(highlight) {
+  const { model } = state;
   try {
     const res = await api('/attributes');
+    if (state.model !== model) return; // another model was picked meanwhile
     state.attributes = res.attributes;
   } catch (err) {
     report(err);
@@ -718,7 +792,7 @@ const refreshBlend = coalesced(async () => {
   const strip = $('#strip');
   const { a, b } = state.ends;
   if (!a || !b) {
-    strip.replaceChildren(el('p', { class: 'empty-note' }, 'Pick A and B: the A / B buttons on a sample, or “Use as A / B” under your digit.'));
+    strip.replaceChildren(el('p', { class: 'empty-note' }, `Pick A and B: the A / B buttons on a sample, or “Use as A / B” under your ${words().one}.`));
     return;
   }
   setBusy(strip, true);
@@ -822,7 +896,7 @@ function wireTeach() {
     button.textContent = 'Creating…';
     try {
       const created = await api('/attributes', { method: 'POST', body: form });
-      toast('ok', 'Attribute ready', `“${created.name}” from ${created.positive} + ${created.negative} images. Its slider is in “Your digit”.`, { ttl: 6000 });
+      toast('ok', 'Attribute ready', `“${created.name}” from ${created.positive} + ${created.negative} images. Its slider is in “Your ${words().one}”.`, { ttl: 6000 });
       for (const set of ['positive', 'negative']) {
         state.sets[set].forEach((item) => URL.revokeObjectURL(item.url));
         state.sets[set] = [];
@@ -875,6 +949,8 @@ function wireControls() {
     refreshBlend();
   });
 
+  $('#model-select').addEventListener('change', (e) => switchModel(e.target.value));
+
   $('#use-a').addEventListener('click', () => state.current && setEnd('a', state.current));
   $('#use-b').addEventListener('click', () => state.current && setEnd('b', state.current));
   $('#reset-edits').addEventListener('click', () => {
@@ -895,6 +971,7 @@ async function start() {
   try {
     await loadModelInfo();
   } catch {
+    await loadModels(); // another model may still work
     return;
   }
   await Promise.all([loadModels(), loadAttributes(), refreshSamples()]);

@@ -1,7 +1,8 @@
 // The page at `/` in a real browser: Debian's chromium driven by playwright-core (never a downloaded
 // browser) against the app listening on loopback. Moves the temperature slider, draws a digit,
 // teaches an attribute from uploaded images and moves its slider, checks the error messages, and
-// asserts that the images change and that the console stays clean. Saves a screenshot.
+// asserts that the images change and that the console stays clean. Saves a screenshot. Then a
+// second server with two models: the model picker switches between them and survives a reload.
 //
 // The shipped checkpoint (models/mnist) is used when present, so the screenshot shows real digits
 // and is written to docs/page.png; without it a tiny untrained checkpoint stands in and the
@@ -67,19 +68,18 @@ async function main(): Promise<void> {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(STEP_TIMEOUT);
 
-  const problems: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console.${msg.type()}: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  const problems = watch(page);
+  // What ?model= calls the one checkpoint (servedModels() derives it from the directory's name).
+  const modelName: string = (await app.inject({ url: '/model' })).json().model;
 
   await t.test('loads with a grid of samples and the model line', async (t) => {
     await page.goto(`${base}/?seed=20181107&t=0.7`);
     await page.waitForSelector('body[data-ready="true"]');
     t.equal(await page.locator('#samples img[src^="data:image/png"]').count(), 32, '32 samples shown');
     t.match(await page.textContent('#model-meta'), /28×28/, 'model line names the image size');
-    t.equal(await page.isHidden('#model-picker'), true, 'no model picker without GET /models');
+    t.equal(await page.isVisible('#model-picker'), true, 'the model picker shows (GET /models exists)');
+    t.equal(await page.isDisabled('#model-select'), true, 'but is disabled: there is one model');
+    t.same(await optionValues(page), [modelName], `its one option is ${modelName}`);
     await page.waitForFunction(() => document.querySelectorAll('#strip img').length === 7);
     t.pass('blend strip between the first two samples: 7 images between A and B (9 steps)');
   });
@@ -188,6 +188,87 @@ async function main(): Promise<void> {
     await page.screenshot({ path: screenshot, fullPage: true });
     t.ok(existsSync(screenshot), `saved ${path.relative(ROOT, screenshot) || screenshot}`);
   });
+
+  await t.test('two models: the picker switches between them', async (t) => {
+    // The same first checkpoint as "mnist" (the default), and a tiny one with other weights.
+    const second = await makeTinyCheckpoint(path.join(tmp, 'second'), 'second', 8);
+    const multi: FastifyInstance = await buildApp({
+      config: { models: [{ name: 'mnist', dir: modelDir }, { name: 'second', dir: second }], dataDir: path.join(tmp, 'data-multi') },
+      waitForModel: true,
+    });
+    cleanup.splice(1, 0, () => multi.close()); // closed after the browser, like the first server
+    const multiBase = await multi.listen({ host: '127.0.0.1', port: 0 });
+
+    const page2 = await context.newPage();
+    page2.setDefaultTimeout(STEP_TIMEOUT);
+    const problems2 = watch(page2);
+    const apiCalls: string[] = [];
+    page2.on('request', (req) => {
+      const url = new URL(req.url());
+      if (['/model', '/sample', '/attributes', '/interpolate', '/encode', '/decode'].includes(url.pathname)) apiCalls.push(`${url.pathname}${url.search}`);
+    });
+
+    await page2.goto(`${multiBase}/?seed=20181107&t=0.7`);
+    await page2.waitForSelector('body[data-ready="true"]');
+    t.equal(await page2.isVisible('#model-picker'), true, 'the picker shows');
+    t.equal(await page2.isEnabled('#model-select'), true, 'and is enabled');
+    t.same(await optionValues(page2), ['mnist', 'second'], 'one option per model, the default first');
+    t.equal(await page2.inputValue('#model-select'), 'mnist', 'the default model is selected');
+    t.equal(await page2.textContent('#model-meta b'), 'mnist', 'the model line names it');
+    t.match(await page2.textContent('h1'), /handwriting/, 'MNIST wording');
+    const before = await srcs(page2, '#samples img');
+
+    apiCalls.length = 0;
+    await page2.selectOption('#model-select', 'second');
+    await page2.waitForSelector('body[data-ready="true"] #samples[data-model="second"]');
+    await waitIdle(page2, '#samples');
+    const after = await srcs(page2, '#samples img');
+    t.equal(after.length, 32, '32 samples');
+    const changed = after.filter((s, i) => s !== before[i]).length;
+    t.ok(changed >= 24, `${changed}/32 samples changed with the model`);
+    t.equal(await page2.textContent('#model-meta b'), 'second', 'the model line names the second model');
+    t.equal(new URL(page2.url()).searchParams.get('model'), 'second', 'the page URL keeps ?model=second');
+    const calls = apiCalls.filter((c) => /^\/(model|sample|attributes)\?/.test(c));
+    t.ok(calls.some((c) => c.startsWith('/sample?')) && calls.some((c) => c.startsWith('/model?')), `model info and samples were fetched: ${calls.join(' ')}`);
+    t.same(calls.filter((c) => new URLSearchParams(c.slice(c.indexOf('?'))).get('model') !== 'second'), [], 'every call after the switch names ?model=second');
+    await page2.waitForFunction(() => document.querySelectorAll('#strip img').length === 7);
+    t.pass("the blend strip is rebuilt from the second model's samples");
+
+    // A drawing is encoded by the second model too.
+    apiCalls.length = 0;
+    await drawSeven(page2);
+    await page2.waitForFunction(() => /^\d+\.\d{3}$/.test(document.querySelector('#bpd')!.textContent ?? ''));
+    await waitIdle(page2, '#recon-fig');
+    const encodes = apiCalls.filter((c) => c.startsWith('/encode') || c.startsWith('/decode'));
+    t.ok(encodes.length >= 2 && encodes.every((c) => c.endsWith('?model=second')), `the drawing went to the second model: ${encodes.join(' ')}`);
+
+    // A reload keeps the choice (the page reads ?model= from its URL).
+    apiCalls.length = 0;
+    await page2.reload();
+    await page2.waitForSelector('body[data-ready="true"]');
+    t.equal(await page2.inputValue('#model-select'), 'second', 'after a reload the second model is still selected');
+    t.equal(await page2.textContent('#model-meta b'), 'second', 'and shown');
+    t.ok(apiCalls.some((c) => c.startsWith('/sample?') && c.includes('model=second')), 'and sampled');
+
+    t.same(problems2, [], 'console, page errors and failed requests');
+    await page2.close();
+  });
+}
+
+/** Collects console errors and warnings, page errors and failed requests. */
+function watch(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console.${msg.type()}: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  return problems;
+}
+
+/** The values of the model picker's options. */
+function optionValues(page: Page): Promise<string[]> {
+  return page.$$eval('#model-select option', (options) => options.map((o) => (o as HTMLOptionElement).value));
 }
 
 /** The src of every image under `sel`. */
