@@ -61,3 +61,14 @@ t.test('/metrics after traffic has every metric; 32 concurrent encodes are batch
   t.equal(metric(text, 'http_request_duration_seconds_count', { route: '/encode', method: 'POST', status_code: '200' }), 32);
   t.equal(metric(text, 'http_request_duration_seconds_count', { route: '/sample', method: 'GET', status_code: '400' }), 1);
 });
+
+t.test('a store that is down does not take /metrics with it: only its attribute gauge is left out', async (t) => {
+  const down = () => Promise.reject(new Error('connection refused'));
+  const store = { list: down, get: down, put: down, delete: down, count: down, close: async () => {} };
+  const app = await makeApp(t, {}, { store });
+  const res = await app.inject('/metrics');
+  t.equal(res.statusCode, 200);
+  t.notMatch(res.payload, /^glow_attributes\{/m);
+  t.match(res.payload, /^glow_worker_tensors\{/m, 'the other metrics are there');
+  t.equal((await app.inject('/attributes')).statusCode, 500, 'the attribute routes do fail');
+});

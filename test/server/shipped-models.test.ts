@@ -1,0 +1,35 @@
+// `npm start` on a fresh clone: the real entry point with no model settings serves every checkpoint
+// committed in models/, each with its built-in attributes (which must match the weights: a
+// checkpoint retrained without re-running its attributes script fails here), MNIST the default.
+import { readdirSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import t from 'tap';
+import { tempDir } from '../fixtures/app.ts';
+import { killHard, startServer } from '../fixtures/server-process.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const shipped = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(path.join(ROOT, 'models', d, 'manifest.json')));
+
+t.test('the shipped models, served together', async (t) => {
+  t.ok(shipped.includes('mnist'), 'models/mnist is shipped');
+  const server = await startServer({ GLOW_DATA_DIR: tempDir(t), DATABASE_URL: '', GLOW_MODELS: '', GLOW_MODEL_DIR: '', GLOW_MODELS_DIR: '' }, { timeoutMs: 180_000 });
+  t.teardown(() => killHard(server));
+  const get = async (url: string) => (await fetch(`${server.base}${url}`)).json();
+
+  const list = await get('/models');
+  t.equal(list.default, 'mnist');
+  t.same(list.models.map((m: { model: string }) => m.model).sort(), [...shipped].sort(), 'every checkpoint in models/');
+  for (const m of list.models) {
+    t.equal(m.state, 'ready', `${m.model} ready`);
+    t.ok(m.testBpd > 0, `${m.model}: test bpd ${m.testBpd} in its manifest`);
+    const png = await fetch(`${server.base}/sample?model=${m.model}&t=0.7&seed=3`);
+    t.equal(png.status, 200);
+    const meta = await sharp(Buffer.from(await png.arrayBuffer())).metadata();
+    t.same([meta.width, meta.height, meta.channels === 1 ? 1 : 3], [m.image.width, m.image.height, m.image.channels], `${m.model}: a sample of the model's size`);
+    const attributes = (await get(`/attributes?model=${m.model}`)).attributes.filter((a: { source: string }) => a.source === 'builtin');
+    t.ok(attributes.length > 0, `${m.model}: ${attributes.length} built-in attributes, made for these weights`);
+  }
+  server.child.kill('SIGTERM');
+  t.equal((await server.exited).code, 0);
+});
