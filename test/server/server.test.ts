@@ -1,9 +1,8 @@
 // The real entry point over real HTTP: start, serve, and shut down gracefully on SIGTERM.
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { createInterface } from 'node:readline';
 import t from 'tap';
 import { mnistPng, tempDir, tinyModelDir } from '../fixtures/app.ts';
+import { killHard, startServer } from '../fixtures/server-process.ts';
 
 /**
  * Opens a raw connection, writes `chunks` (the last one is left hanging) and resolves with what the
@@ -28,42 +27,19 @@ function rawClient(port: number, chunks: string[]): Promise<{ reply: string; ms:
 }
 
 t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503, in-flight finish, exit 0', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      GLOW_MODEL_DIR: await tinyModelDir(),
-      GLOW_DATA_DIR: tempDir(t),
-      GLOW_SHUTDOWN_DELAY_MS: '300',
-      // Short timeouts so slow clients can be shown the door within the test.
-      GLOW_HEADERS_TIMEOUT_MS: '500',
-      GLOW_REQUEST_TIMEOUT_MS: '1000',
-      GLOW_KEEPALIVE_TIMEOUT_MS: '400',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const server = await startServer({
+    GLOW_MODEL_DIR: await tinyModelDir(),
+    GLOW_DATA_DIR: tempDir(t),
+    GLOW_SHUTDOWN_DELAY_MS: '300',
+    // Short timeouts so slow clients can be shown the door within the test.
+    GLOW_HEADERS_TIMEOUT_MS: '500',
+    GLOW_REQUEST_TIMEOUT_MS: '1000',
+    GLOW_KEEPALIVE_TIMEOUT_MS: '400',
+    LOG_LEVEL: 'info',
   });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const logs: string[] = [];
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      logs.push(line);
-      const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`server exited early with ${code}: ${logs.join('\n')}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-
+  t.teardown(() => killHard(server));
+  const { base, port, child, logs } = server;
   t.equal((await fetch(`${base}/healthz`)).status, 200);
-  for (let i = 0; (await fetch(`${base}/readyz`)).status !== 200; i++) {
-    if (i > 300) throw new Error('not ready after 30 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 
   const sample = await fetch(`${base}/sample?t=0.7&n=4&seed=1`);
   t.equal(sample.status, 200);
@@ -109,6 +85,6 @@ t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503
     [200, 200, 200, 200, 200, 200],
     'in-flight requests finished',
   );
-  t.equal(await exited, 0, 'exit code 0');
+  t.equal((await server.exited).code, 0, 'exit code 0');
   t.ok(logs.some((l) => l.includes('shut down cleanly')));
 });
