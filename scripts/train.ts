@@ -14,6 +14,7 @@ import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { toModelUnits } from '../src/glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
 import { Adam } from '../src/train/adam.ts';
+import { Polyak } from '../src/train/polyak.ts';
 import { evaluateBpd } from '../src/train/evaluate.ts';
 import { parseDuration } from '../src/train/duration.ts';
 import { Progress } from '../src/train/progress.ts';
@@ -38,6 +39,8 @@ const { values: args } = parseArgs({
     'decay-start': { type: 'string' },
     'decay-steps': { type: 'string', default: '2000' },
     'decay-to': { type: 'string', default: '0.1' },
+    // Polyak averaging of the weights (0 = off): the average is what is evaluated and shipped.
+    polyak: { type: 'string', default: '0.999' },
     clip: { type: 'string', default: '50' },
     steps: { type: 'string' },
     'time-budget': { type: 'string' },
@@ -68,11 +71,13 @@ const pixelsPerImage = train.height * train.width * train.channels;
 let glow: Glow;
 let manifest: Manifest;
 let adam: Adam;
+let trainingState: Map<string, { data: Float32Array; shape: number[] }> | undefined;
 if (args.resume) {
   if (!existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`--resume: no checkpoint in ${outDir}`);
   ({ glow, manifest } = await loadCheckpoint(outDir));
   adam = new Adam(glow.params);
-  adam.restore(await readTrainingState(outDir, manifest.steps));
+  trainingState = await readTrainingState(outDir, manifest.steps);
+  adam.restore(trainingState);
   if (adam.step !== manifest.steps) throw new Error(`optimiser is at step ${adam.step}, the manifest at ${manifest.steps}`);
   log(`resumed ${outDir} at step ${manifest.steps} (${manifest.imagesSeen} images seen, test bpd ${manifest.testBpd ?? 'n/a'})`);
 } else {
@@ -114,7 +119,45 @@ interface Decay {
   steps: number;
   to: number;
 }
-const training = manifest.training as { batch: number; lr: number; warmup: number; clip: number; seed: number; lrScale: number; skippedSteps: number; seconds: number; history: unknown[]; decay?: Decay };
+const training = manifest.training as {
+  batch: number;
+  lr: number;
+  warmup: number;
+  clip: number;
+  seed: number;
+  lrScale: number;
+  skippedSteps: number;
+  seconds: number;
+  history: unknown[];
+  decay?: Decay;
+  polyak?: number;
+  polyakUpdates?: number;
+};
+// A checkpoint from before averaging existed starts averaging when resumed.
+training.polyak ??= Number(args.polyak);
+if (!(training.polyak >= 0 && training.polyak < 1)) throw new Error('--polyak must be in [0, 1)');
+const polyak = training.polyak > 0 ? new Polyak(glow.params, training.polyak) : undefined;
+if (polyak && trainingState) {
+  // The weights file holds the averaged weights; the training weights are "raw.<param>" in the state.
+  const raw = new Map([...trainingState].filter(([k]) => k.startsWith('raw.')).map(([k, a]) => [k.slice(4), a] as const));
+  polyak.restore(raw, training.polyakUpdates ?? 0);
+}
+
+/** Runs `fn` with the weights that are evaluated and shipped: the averaged ones when averaging is on. */
+async function withShippedWeights<T>(fn: (raw?: Map<string, tf.Tensor>) => Promise<T>): Promise<T> {
+  if (!polyak) {
+    glow.weightsChanged();
+    return fn();
+  }
+  try {
+    return await polyak.withAveraged(async (raw) => {
+      glow.weightsChanged(); // the cached W⁻¹ of the 1×1 convolutions
+      return fn(raw);
+    });
+  } finally {
+    glow.weightsChanged();
+  }
+}
 if (args['decay-start'] !== undefined) {
   const decay = { start: Number(args['decay-start']), steps: Number(args['decay-steps']), to: Number(args['decay-to']) };
   if (!(Number.isInteger(decay.start) && decay.start >= 0 && Number.isInteger(decay.steps) && decay.steps >= 1 && decay.to > 0 && decay.to <= 1)) {
@@ -178,20 +221,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   });
 
 async function checkpoint(reason: string): Promise<void> {
-  glow.weightsChanged();
   training.seconds = secondsAtStart + (Date.now() - started) / 1000;
+  training.polyakUpdates = polyak?.updates;
   manifest.date = new Date().toISOString();
   manifest.backend = backend;
   const state = adam.state();
-  await saveCheckpoint(outDir, glow, manifest, state);
+  await withShippedWeights(async (raw) => {
+    for (const [name, t] of raw ?? []) state.set(`raw.${name}`, t);
+    await saveCheckpoint(outDir, glow, manifest, state);
+  });
   state.get('step')!.dispose();
   lastCheckpoint = Date.now();
   log(`checkpoint (${reason}): ${outDir} at step ${manifest.steps}`);
 }
 
 async function quickEval(): Promise<number> {
-  glow.weightsChanged();
-  const { bpd } = await evaluateBpd(glow, test, { limit: evalImages, seed: 12345 });
+  const { bpd } = await withShippedWeights(() => evaluateBpd(glow, test, { limit: evalImages, seed: 12345 }));
   return bpd;
 }
 
@@ -219,6 +264,7 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
     const clipScale = norm > training.clip ? training.clip / norm : 1;
     const clipped = clipScale === 1 ? named : new Map([...named].map(([n, g]) => [n, tf.mul(g, clipScale)]));
     adam.apply(clipped, learningRate(step));
+    polyak?.update();
     if (clipped !== named) for (const g of clipped.values()) g.dispose();
     emaBpd = Number.isNaN(emaBpd) ? loss : 0.98 * emaBpd + 0.02 * loss;
   }
@@ -250,7 +296,7 @@ progress.clear();
 if (!args['skip-final-eval']) {
   glow.weightsChanged();
   log(`evaluating on all ${test.count} test images…`);
-  const { bpd, count } = await evaluateBpd(glow, test, { seed: 12345 });
+  const { bpd, count } = await withShippedWeights(() => evaluateBpd(glow, test, { seed: 12345 }));
   manifest.testBpd = Number(bpd.toFixed(4));
   manifest.testImages = count;
   log(`test bpd: ${bpd.toFixed(4)} (${count} images)`);

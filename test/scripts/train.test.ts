@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { decodeSafetensors } from '../../src/glow/safetensors.ts';
 import { tempDir } from '../fixtures/app.ts';
 
 const run = promisify(execFile);
@@ -34,6 +35,13 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   for (const file of ['weights.safetensors', 'training-state.safetensors']) {
     t.ok(readFileSync(path.join(straight, file)).equals(readFileSync(path.join(resumed, file))), `${file}: identical bytes`);
   }
+  // Polyak averaging: the weights file holds the average, the training state the raw weights.
+  const { tensors } = decodeSafetensors(readFileSync(path.join(straight, 'training-state.safetensors')));
+  const weights = decodeSafetensors(readFileSync(path.join(straight, 'weights.safetensors'))).tensors;
+  const name = 'levels.0.steps.0.coupling.conv1.kernel';
+  t.ok(weights.has(name) && tensors.has(`raw.${name}`), `raw.${name} in the training state`);
+  t.not(weights.get(name)!.data[0], tensors.get(`raw.${name}`)!.data[0], 'the shipped weights are the average, not the raw ones');
+  t.equal(manifest(straight).training.polyakUpdates, 6);
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
 });
 
