@@ -247,6 +247,9 @@ let windowStart = Date.now();
 let imagesPerSecond = 0;
 
 while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRequested) {
+  // WASM's data() resolves as a microtask, so without a macrotask turn a SIGTERM would wait for
+  // the next checkpoint's file I/O (minutes) to be noticed.
+  await new Promise((resolve) => setImmediate(resolve));
   const step = manifest.steps;
   const idx = batchIndices(step);
   const x = toModelUnits(batchPixels(train, idx), [B, train.height, train.width, train.channels], nBits, uniformArray(B * pixelsPerImage, training.seed * 1_000_003 + step));

@@ -1,7 +1,8 @@
 // scripts/train.ts end to end on a tiny model: a run stopped and resumed ends with exactly the
 // weights of a run that never stopped (data order, noise, Adam state and the learning-rate
 // schedule all continue), and a finished run refuses to be overwritten.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -55,4 +56,25 @@ t.test('--resume trains on the dataset of the checkpoint, and refuses another', 
   await train('--out', out, '--resume', '--steps', '2'); // no --dataset: still the faces
   t.equal(JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')).steps, 2);
   await t.rejects(train('--out', out, '--resume', '--dataset', 'mnist', '--steps', '3'), /trained on avatars, not mnist/);
+});
+
+t.test('SIGTERM is noticed within a step on the WASM backend: the run saves and exits', async (t) => {
+  const out = path.join(tempDir(t, 'glow-serve-train-'), 'stopped');
+  const args = [...TINY.slice(0, -2), '--backend', 'wasm', '--dataset', 'mnist', '--out', out, '--time-budget', '30s', '--checkpoint-every', '10m'];
+  const child = spawn(process.execPath, ['--import=tsx', 'scripts/train.ts', ...args], { cwd: ROOT, env: { ...process.env, GLOW_WASM_THREADS: '1' } });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (/step 50 /.test(line)) resolve();
+    });
+    child.on('exit', () => reject(new Error(lines.join('\n'))));
+  });
+  const sent = Date.now();
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+  t.ok(Date.now() - sent < 10_000, `exited ${Date.now() - sent} ms after SIGTERM`);
+  t.match(lines.join('\n'), /checkpoint \(stop requested\)/);
 });
