@@ -6,7 +6,8 @@
 // attribute (rows: test images; columns: alpha from −alpha to +alpha, the original in the middle).
 // Strip rows: for digit-A-to-B, test images of class A; for to-K, test images of other classes; for
 // the pixel attributes, --strip-images. Class directions span a whole class-mean difference, so
-// their strips go further (--class-alpha) than the pixel attributes' (--alpha).
+// their strips go further (--class-alpha; twice that for to-K, a class mean minus the overall mean,
+// about half a class-to-class difference) than the pixel attributes' (--alpha).
 //   npm run attributes -- --model models/mnist --per-class 300 --alpha 1 --class-alpha 1.5 --strips docs/attributes
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -90,7 +91,7 @@ const ofClass = (c: number) => all.filter((i) => labels[i] === c);
 for (const c of classes) {
   const v = mean(ofClass(c).map((i) => eps[i]));
   for (let k = 0; k < v.length; k++) v[k] -= overall[k];
-  add(`to-${c}`, ofClass(c), all, `towards class ${c}: class mean ε minus the overall mean`, v, { rows: (k) => k !== c, alpha: classAlpha });
+  add(`to-${c}`, ofClass(c), all, `towards class ${c}: class mean ε minus the overall mean`, v, { rows: (k) => k !== c, alpha: 2 * classAlpha });
 }
 if (manifest.dataset === 'mnist') {
   for (const [a, b] of PAIRS)
@@ -139,5 +140,5 @@ for (const r of records) {
   const file = path.join(args.strips!, `${manifest.name}-${r.name}.png`);
   await writeFile(file, await imagesToPng(images, { height, width, channels }, { cols: alphas.length, scale: 2 }));
 }
-log(`wrote ${records.length} strips to ${args.strips} (${args.steps} columns from −α to +α: α ${args.alpha} for the pixel attributes, ${classAlpha} for the class directions)`);
+log(`wrote ${records.length} strips to ${args.strips} (${args.steps} columns from −α to +α: α ${args.alpha} for the pixel attributes, ${classAlpha} for the digit pairs, ${2 * classAlpha} for to-K)`);
 process.exit(0);
