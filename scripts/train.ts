@@ -297,7 +297,6 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
 }
 progress.clear();
 if (!args['skip-final-eval']) {
-  glow.weightsChanged();
   log(`evaluating on all ${test.count} test images…`);
   const { bpd, count } = await withShippedWeights(() => evaluateBpd(glow, test, { seed: 12345 }));
   manifest.testBpd = Number(bpd.toFixed(4));

@@ -11,7 +11,11 @@ export type Scrape = Map<string, number>;
 
 /** /metrics as a map from "name{labels}" to value. */
 export async function scrape(base: string): Promise<Scrape> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  return parseMetrics(await (await fetch(`${base}/metrics`)).text());
+}
+
+/** Prometheus text as a map from "name{labels}" to value, summed over the `model` label. */
+export function parseMetrics(text: string): Scrape {
   const m: Scrape = new Map();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;

@@ -3,7 +3,7 @@
 import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
-import { Batcher, type Admission } from './batcher.ts';
+import { Batcher, type Admission, type Op } from './batcher.ts';
 import type { Config, ModelSpec } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
@@ -126,7 +126,7 @@ export class GlowService implements ModelSource {
     return out;
   }
 
-  queueDepth(op: Parameters<Batcher['depth']>[0]): number {
+  queueDepth(op: Op): number {
     return this.batcher.depth(op);
   }
 

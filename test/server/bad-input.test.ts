@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { makeApp, mnistPng, multipart, type Part } from '../fixtures/app.ts';
 import { png16, pngHeaderOnly } from '../fixtures/images.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
+import { parseMetrics } from '../../scripts/lib/traffic.ts';
 
 interface Req {
   method?: 'GET' | 'POST' | 'DELETE';
@@ -35,11 +36,9 @@ async function formReq(url: string, parts: Part[]): Promise<Req> {
   const { payload, headers } = await multipart(parts);
   return { method: 'POST', url, payload, headers };
 }
-/** One sample's value; `labels` as written without the model label, e.g. '{operation="encode"}'. */
+/** One sample's value, summed over models; `labels` without the model label, e.g. '{operation="encode"}'. */
 function metric(text: string, name: string, labels = ''): number {
-  const unlabelled = (l: string) => l.replace(/model="[^"]*",?/, '').replace(/,\}/, '}').replace('{}', '');
-  const line = text.split('\n').map(unlabelled).find((l) => l.startsWith(`${name}${labels} `));
-  return line ? Number(line.split(' ').pop()) : NaN;
+  return parseMetrics(text).get(`${name}${labels}`) ?? NaN;
 }
 async function scrape(app: FastifyInstance): Promise<string> {
   return (await app.inject('/metrics')).payload;

@@ -3,6 +3,7 @@
 // were let in are finished, and the server is fine afterwards.
 import t from 'tap';
 import { json, makeApp, mnistPng } from '../fixtures/app.ts';
+import { parseMetrics } from '../../scripts/lib/traffic.ts';
 
 t.test('a full queue answers 503 + Retry-After and nothing else; admitted requests finish', async (t) => {
   // A long batching delay keeps items queued, so the 4-item queue is full most of the time.
@@ -10,7 +11,7 @@ t.test('a full queue answers 503 + Retry-After and nothing else; admitted reques
   await app.inject({ method: 'POST', url: '/attributes', ...json({ name: 'load', positive: [new Array(784).fill(0.1)], negative: [new Array(784).fill(0)] }) });
   const png = (await mnistPng(0)).toString('base64');
   const before = (await app.inject('/metrics')).payload;
-  const tensors = (text: string) => Number(/^glow_worker_tensors\{[^}]*\} (\S+)$/m.exec(text)?.[1]);
+  const tensors = (text: string) => parseMetrics(text).get('glow_worker_tensors') ?? NaN;
 
   const requests = Array.from({ length: 60 }, (_, i) => {
     if (i % 3 === 0) return app.inject(`/sample?seed=${i}`);
@@ -34,6 +35,7 @@ t.test('a full queue answers 503 + Retry-After and nothing else; admitted reques
   t.equal((await app.inject('/healthz')).statusCode, 200);
   t.equal(app.models.get().batcher.reservedSlots, 0, 'no admission slot left behind');
   const after = (await app.inject('/metrics')).payload;
+  t.ok(tensors(before) > 0, 'the tensor gauge is read');
   t.equal(tensors(after), tensors(before), 'worker tensors unchanged');
   t.match(after, /glow_queue_rejections_total\{model="[^"]+",operation="\w+",reason="full"\} [1-9]/);
   t.equal((await app.inject('/sample?seed=1')).statusCode, 200, 'serves normally once the burst is over');
