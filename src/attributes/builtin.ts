@@ -21,7 +21,12 @@ export interface BuiltinLoad {
 
 /** sha256 (hex) of a checkpoint's weights file: identifies the latent space directions belong to. */
 export async function weightsFingerprint(weightsFile: string): Promise<string> {
-  return createHash('sha256').update(await readFile(weightsFile)).digest('hex');
+  return fingerprintOf(await readFile(weightsFile));
+}
+
+/** The same, of the weights file's bytes. */
+export function fingerprintOf(weights: Uint8Array): string {
+  return createHash('sha256').update(weights).digest('hex');
 }
 
 /** Reads the built-ins; a missing file is no error (a new checkpoint has none yet). */

@@ -61,14 +61,27 @@ export async function readManifest(dir: string): Promise<Manifest> {
   return JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
 }
 
-export async function loadCheckpoint(dir: string): Promise<{ glow: Glow; manifest: Manifest }> {
-  const manifest = await readManifest(dir);
-  const { tensors, metadata } = decodeSafetensors(await readFile(path.join(dir, WEIGHTS_FILE)));
+/** A checkpoint as read from disk: what the server's inference worker loads, so a respawned worker
+ * gets the very weights its predecessor had even if the files have been replaced since. */
+export interface CheckpointFiles {
+  manifest: Manifest;
+  weights: Uint8Array;
+}
+
+export async function readCheckpointFiles(dir: string): Promise<CheckpointFiles> {
+  return { manifest: await readManifest(dir), weights: await readFile(path.join(dir, WEIGHTS_FILE)) };
+}
+
+/** The model of a checkpoint read by readCheckpointFiles; `source` names it in errors. */
+export function checkpointFromFiles({ manifest, weights }: CheckpointFiles, source: string): { glow: Glow; manifest: Manifest } {
+  // A Buffer that crossed to a worker thread arrives as a plain Uint8Array.
+  const { tensors, metadata } = decodeSafetensors(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
+  // Files written by a trainer at different steps (the manifest is renamed in last) never mix.
   if (metadata.steps !== undefined && Number(metadata.steps) !== manifest.steps)
-    throw new Error(`${dir}: weights are from step ${metadata.steps} but the manifest says ${manifest.steps}`);
+    throw new Error(`${source}: weights are from step ${metadata.steps} but the manifest says ${manifest.steps}`);
   const glow = new Glow(manifest.config);
   try {
-    assignAll(new Map([...glow.params, ...glow.buffers]), tensors, dir);
+    assignAll(new Map([...glow.params, ...glow.buffers]), tensors, source);
   } catch (err) {
     glow.dispose();
     throw err;
@@ -76,6 +89,10 @@ export async function loadCheckpoint(dir: string): Promise<{ glow: Glow; manifes
   glow.markInitialized();
   glow.weightsChanged();
   return { glow, manifest };
+}
+
+export async function loadCheckpoint(dir: string): Promise<{ glow: Glow; manifest: Manifest }> {
+  return checkpointFromFiles(await readCheckpointFiles(dir), dir);
 }
 
 /** Loads a training-state file (optimiser moments), checking it belongs to the manifest's step. */

@@ -1,10 +1,15 @@
 // GET /models: every model this server has, the default first, with its state (a model that is
 // still loading or failed is listed, with what GET /model would say once it is ready).
+// POST /models/:model/reload: the model's checkpoint loaded from disk again (after training), without downtime.
 import type { FastifyInstance } from 'fastify';
-import { modelsSchema } from '../server/schemas.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { adminGuard } from '../server/security.ts';
+import { modelsSchema, reloadSchema } from '../server/schemas.ts';
+import type { ModelInfo } from '../server/worker-protocol.ts';
 import { describeModel } from './model.ts';
 
-export default async function modelsRoutes(app: FastifyInstance): Promise<void> {
+export default async function modelsRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/models', { schema: modelsSchema }, async () => ({
     default: app.models.defaultName,
     models: [...app.models.services.values()].map((g) =>
@@ -13,4 +18,10 @@ export default async function modelsRoutes(app: FastifyInstance): Promise<void> 
         : { state: g.state, model: g.name, default: g.name === app.models.defaultName, ...(g.failureMessage ? { message: g.failureMessage } : {}) },
     ),
   }));
+
+  app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.models.config.adminToken) }, async (req) => {
+    const { previous, current, seconds } = await app.models.reload(req.params.model);
+    const loaded = (i: ModelInfo) => ({ steps: i.steps, testBpd: i.testBpd, checkpoint: i.fingerprint.slice(0, 16) });
+    return { model: req.params.model, previous: previous ? loaded(previous) : null, current: loaded(current), seconds: Number(seconds.toFixed(3)) };
+  });
 }

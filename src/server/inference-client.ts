@@ -2,6 +2,7 @@
 // it when it dies (the calls in flight fail; queued work waits for the new worker).
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { readCheckpointFiles, type CheckpointFiles } from '../glow/checkpoint.ts';
 import { UnavailableError } from './errors.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.ts';
 
@@ -22,7 +23,7 @@ export interface Runner {
   decode(n: number, latents: Float32Array): Promise<DecodeBatchResult>;
 }
 
-export interface InferenceClientOptions extends WorkerInit {
+export interface InferenceClientOptions extends Omit<WorkerInit, 'checkpoint'> {
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** Delay before respawning a crashed worker. */
   restartDelayMs?: number;
@@ -47,10 +48,19 @@ export class InferenceClient extends EventEmitter implements Runner {
   private closed = false;
   private isReady = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  private checkpoint: CheckpointFiles | undefined;
 
   constructor(private readonly opts: InferenceClientOptions) {
     super();
-    this.spawn();
+    // Read once: a respawned worker serves the same weights even if a trainer has replaced the
+    // files since (the attribute catalog is keyed by this load's fingerprint; see ModelRegistry.reload).
+    readCheckpointFiles(opts.modelDir).then(
+      (files) => {
+        this.checkpoint = files;
+        if (!this.closed) this.spawn();
+      },
+      (err: Error) => this.fail(err.message),
+    );
   }
 
   get ready(): boolean {
@@ -132,7 +142,7 @@ export class InferenceClient extends EventEmitter implements Runner {
   }
 
   private spawn(): void {
-    const init: WorkerInit = { modelDir: this.opts.modelDir, backend: this.opts.backend };
+    const init: WorkerInit = { modelDir: this.opts.modelDir, checkpoint: this.checkpoint!, backend: this.opts.backend };
     // The worker is TypeScript: register tsx's loader inside the worker before importing it. (Under
     // Node 20 an inherited `--import tsx` does not apply to a worker's entry module.)
     const code = `import(${JSON.stringify(TSX_API)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
@@ -166,10 +176,7 @@ export class InferenceClient extends EventEmitter implements Runner {
         this.emit('ready', msg.info);
         return;
       case 'init-error':
-        this.fatal = new Error(`model could not be loaded from ${this.opts.modelDir}: ${msg.message}`);
-        this.log('error', this.fatal.message);
-        this.failWaiters(this.fatal);
-        this.emit('fatal', this.fatal);
+        this.fail(msg.message);
         return;
       case 'log':
         this.log('info', msg.message);
@@ -183,6 +190,14 @@ export class InferenceClient extends EventEmitter implements Runner {
         else p.resolve(msg);
       }
     }
+  }
+
+  /** The model cannot be loaded at all (bad checkpoint): no point respawning. */
+  private fail(why: string): void {
+    this.fatal = new Error(`model could not be loaded from ${this.opts.modelDir}: ${why}`);
+    this.log('error', this.fatal.message);
+    this.failWaiters(this.fatal);
+    this.emit('fatal', this.fatal);
   }
 
   private failPending(err: Error): void {

@@ -4,9 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../glow/backend.ts';
-import path from 'node:path';
-import { weightsFingerprint } from '../attributes/builtin.ts';
-import { WEIGHTS_FILE, loadCheckpoint } from '../glow/checkpoint.ts';
+import { fingerprintOf } from '../attributes/builtin.ts';
+import { checkpointFromFiles } from '../glow/checkpoint.ts';
 import type { Glow } from '../glow/glow.ts';
 import { fromModelUnits, toModelUnits } from '../glow/pixels.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse } from './worker-protocol.ts';
@@ -20,8 +19,8 @@ function post(msg: WorkerResponse, transfer: ArrayBuffer[] = []): void {
 
 async function init(opts: WorkerInit): Promise<Glow> {
   const backend = await initBackend(opts.backend, (message) => post({ kind: 'log', message }));
-  const { glow, manifest } = await loadCheckpoint(opts.modelDir);
-  const fingerprint = await weightsFingerprint(path.join(opts.modelDir, WEIGHTS_FILE));
+  const { glow, manifest } = checkpointFromFiles(opts.checkpoint, opts.modelDir);
+  const fingerprint = fingerprintOf(opts.checkpoint.weights);
   const { height, width, channels, nBits } = glow.config;
   // Warm-up: the first call on a backend compiles/allocates; do it before /readyz says yes.
   const x = toModelUnits(new Uint8Array(height * width * channels), [1, height, width, channels], nBits);

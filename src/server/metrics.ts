@@ -3,6 +3,7 @@
 // label (the name ?model= takes); HTTP durations carry it too, empty for requests without a model.
 import client from 'prom-client';
 import type { BatcherObserver, Op } from './batcher.ts';
+import type { ModelInfo } from './worker-protocol.ts';
 
 /** Seconds, 1 ms to 10 s: HTTP requests and model calls share one scale. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -17,6 +18,10 @@ export interface Metrics {
   imagesProcessed: client.Counter<'model' | 'operation'>;
   queueRejections: client.Counter<'model' | 'operation' | 'reason'>;
   modelInfo: client.Gauge<'model' | 'name' | 'dataset' | 'backend'>;
+  modelSteps: client.Gauge<'model'>;
+  reloads: client.Counter<'model' | 'result'>;
+  /** After a reload: drops the previous load's info series when its labels differ from the new one's. */
+  forgetModelInfo(model: string, previous: ModelInfo, current: ModelInfo): void;
   attributes: client.Gauge<'model' | 'source'>;
   tensors: client.Gauge<'model'>;
   /** The batcher's callbacks for one model. */
@@ -97,6 +102,23 @@ export function createMetrics(sources: MetricSources): Metrics {
     labelNames: ['model', 'name', 'dataset', 'backend'] as const,
     registers: [registry],
   });
+  const modelSteps = new client.Gauge({
+    name: 'glow_model_steps',
+    help: 'Training steps of the checkpoint being served (changes when a reload brings newer weights)',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
+  const reloads = new client.Counter({
+    name: 'glow_model_reloads_total',
+    help: 'Checkpoint reloads (POST /models/:model/reload, SIGHUP), by result (ok, failed)',
+    labelNames: ['model', 'result'] as const,
+    registers: [registry],
+  });
+  const infoLabels = (model: string, i: ModelInfo) => ({ model, name: i.name, dataset: i.dataset, backend: i.backend });
+  const forgetModelInfo = (model: string, previous: ModelInfo, current: ModelInfo) => {
+    const [a, b] = [infoLabels(model, previous), infoLabels(model, current)];
+    if (a.name !== b.name || a.dataset !== b.dataset || a.backend !== b.backend) modelInfo.remove(a);
+  };
   const attributes = new client.Gauge({
     name: 'glow_attributes',
     help: 'Attribute directions available per model, by source (builtin, user)',
@@ -140,5 +162,5 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
   });
 
-  return { registry, httpDuration, inferenceDuration, batchSize, queueWait, queueDepth, imagesProcessed, queueRejections, modelInfo, attributes, tensors, observer };
+  return { registry, httpDuration, inferenceDuration, batchSize, queueWait, queueDepth, imagesProcessed, queueRejections, modelInfo, modelSteps, reloads, forgetModelInfo, attributes, tensors, observer };
 }

@@ -5,9 +5,10 @@ import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { AttributeStore } from '../attributes/store.ts';
 import type { Op } from './batcher.ts';
 import type { Config, ModelSpec } from './config.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, UnavailableError } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { GlowService } from './service.ts';
+import type { ModelInfo } from './worker-protocol.ts';
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -19,12 +20,13 @@ export class ModelRegistry {
   stopping = false;
   /** Resolves when every model is loaded and warm; rejects when one cannot be loaded. */
   readonly ready: Promise<void>;
+  private readonly reloading = new Set<string>();
 
   constructor(
     readonly config: Config,
     specs: ModelSpec[],
-    store: AttributeStore,
-    log: Log,
+    private readonly store: AttributeStore,
+    private readonly log: Log,
   ) {
     this.metrics = createMetrics({ models: () => [...this.services.values()] });
     for (const spec of specs) this.services.set(spec.name, new GlowService(config, spec, store, this.metrics, log));
@@ -45,10 +47,50 @@ export class ModelRegistry {
    * `model`, req.glow is the model of `?model=`. Other routes (the page, /healthz, /models, …)
    * ignore the parameter, so a stale ?model= in a bookmark still loads the page.
    */
-  readonly resolve: onRequestAsyncHookHandler = async (req) => {
+  readonly resolve: onRequestAsyncHookHandler = async (req, reply) => {
     const query = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
-    if (query?.properties?.model) req.glow = this.get(modelParam(req));
+    if (!query?.properties?.model) return;
+    // The request stays on this load to the end, even if a reload swaps in another meanwhile.
+    const service = this.get(modelParam(req));
+    req.glow = service;
+    service.enter();
+    reply.raw.once('close', () => service.leave());
   };
+
+  /**
+   * Loads a model's checkpoint from disk again, without downtime: the new load is started and
+   * warmed beside the old one, then takes every new request, while requests already on the old
+   * one finish there before it closes. If the new checkpoint cannot be loaded, nothing changes.
+   * User attributes stay tied to the weights they were made with (a retrained model has none yet).
+   */
+  async reload(name: string): Promise<{ previous: ModelInfo | undefined; current: ModelInfo; seconds: number }> {
+    const old = this.get(name);
+    if (this.stopping) throw new UnavailableError('server is shutting down', 5);
+    if (this.reloading.has(old.name)) throw new HttpError(409, `model ${old.name} is already being reloaded`);
+    this.reloading.add(old.name);
+    const started = performance.now();
+    const fresh = new GlowService(this.config, old.spec, this.store, this.metrics, this.log);
+    try {
+      let current: ModelInfo;
+      try {
+        current = (await fresh.ready).info;
+      } catch {
+        await fresh.close();
+        this.metrics.reloads.inc({ model: old.name, result: 'failed' });
+        const serving = old.state === 'ready' ? `; still serving the checkpoint of step ${old.requireReady().info.steps}` : '';
+        throw new HttpError(500, `model ${old.name} could not be reloaded: ${fresh.failureMessage}${serving}`, {}, 'RELOAD_FAILED');
+      }
+      const previous = old.state === 'ready' ? old.requireReady().info : undefined;
+      this.services.set(old.name, fresh);
+      if (previous) this.metrics.forgetModelInfo(old.name, previous, current);
+      this.metrics.reloads.inc({ model: old.name, result: 'ok' });
+      this.log('info', `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`);
+      void old.retire(this.config.shutdownTimeoutMs).catch((err: Error) => this.log('error', `closing the previous load of ${old.name}: ${err.message}`));
+      return { previous, current, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      this.reloading.delete(old.name);
+    }
+  }
 
   /**
    * onRequest hook for routes that use the model: 503 + Retry-After at once when that model's

@@ -1,6 +1,7 @@
 // Entry point (`npm start`): listen, and shut down gracefully. On SIGTERM/SIGINT: /readyz turns 503
 // first, then the server stops accepting, in-flight requests and queued inference finish, the
-// worker and the store close, and the process exits 0.
+// worker and the store close, and the process exits 0. On SIGHUP every model's checkpoint is loaded
+// from disk again without downtime (as POST /models/:model/reload does for one).
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 
@@ -36,6 +37,13 @@ async function shutdown(signal: string): Promise<void> {
   }
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGHUP', () => {
+  app.log.info('SIGHUP: reloading every model from disk');
+  for (const name of app.models.services.keys()) {
+    // A model that cannot be reloaded keeps serving what it had; the reason is logged.
+    app.models.reload(name).catch((err: Error) => app.log.error(err.message));
+  }
+});
 process.on('SIGINT', () => void shutdown('SIGINT'));
 
 try {

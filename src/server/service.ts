@@ -39,10 +39,13 @@ export class GlowService implements ModelSource {
   /** Resolves when the model is loaded, warmed and the attributes are available. */
   readonly ready: Promise<Ready>;
   private current: Ready | undefined;
+  /** Requests addressed to this load that have not finished (see retire). */
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     readonly config: Config,
-    private readonly spec: ModelSpec,
+    readonly spec: ModelSpec,
     private readonly store: AttributeStore,
     private readonly metrics: Metrics,
     private readonly log: Log,
@@ -62,6 +65,7 @@ export class GlowService implements ModelSource {
       for (const w of warnings) this.log('warn', `${this.name}: ${w}`);
       const catalog = new AttributeCatalog(this.store, { model: info.name, checkpoint: info.fingerprint }, info.latentDim, attributes);
       this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend }, 1);
+      this.metrics.modelSteps.set({ model: this.name }, info.steps);
       const { height, width, channels } = info.config;
       this.current = { info, catalog, size: { height, width, channels } };
       this.state = 'ready';
@@ -124,6 +128,32 @@ export class GlowService implements ModelSource {
       if (!Number.isFinite(out[i])) throw new HttpError(400, `${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
+  }
+
+  /** Counts a request that addressed this load until its response is done (ModelRegistry.resolve). */
+  enter(): void {
+    this.active++;
+  }
+
+  leave(): void {
+    if (--this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * After a reload replaced this load: requests already on it finish on it (an encode and its
+   * follow-up decode never see two different weights), at most `timeoutMs`; then it closes.
+   */
+  async retire(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const within = (p: Promise<void>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+      return Promise.race([p, late]).finally(() => clearTimeout(timer));
+    };
+    if (this.active > 0) await within(new Promise<void>((resolve) => this.idleWaiters.push(resolve)));
+    await within(this.batcher.drain()); // work of clients that hung up is still queued
+    this.batcher.failAll(new UnavailableError(`model ${this.name} was reloaded; retry`, 1));
+    await this.close();
   }
 
   queueDepth(op: Op): number {

@@ -1,9 +1,13 @@
 // Messages between the HTTP thread and the inference worker. Pixel and latent buffers are
 // transferred (not copied) in both directions.
+import type { CheckpointFiles } from '../glow/checkpoint.ts';
 import type { GlowConfig } from '../glow/glow.ts';
 
 export interface WorkerInit {
+  /** Where the checkpoint was read from, for messages. */
   modelDir: string;
+  /** Its bytes, read once by the client: every (re)spawned worker serves exactly these weights. */
+  checkpoint: CheckpointFiles;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 }
 

@@ -1,7 +1,8 @@
 // Several models in one server: GET /models, ?model= on every route, attributes and metrics per model.
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { MANIFEST_FILE, WEIGHTS_FILE } from '../../src/glow/checkpoint.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { json, mnistPng, tempDir, type Tap } from '../fixtures/app.ts';
@@ -115,4 +116,70 @@ t.test('a model that cannot load: listed as failed, the server not ready, the ot
   t.equal(broken.json().code, 'MODEL_FAILED', 'told apart from a model that is still loading');
   t.notMatch(broken.json().message, root);
   t.equal((await app.inject('/sample')).statusCode, 200);
+});
+
+/** Replaces the checkpoint files in `dir` with those of a fresh tiny model of another seed (what a trainer's save does). */
+async function retrain(t: Tap, dir: string, seed: number): Promise<void> {
+  const other = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-retrained-'), 'm'), path.basename(dir), seed);
+  for (const f of [WEIGHTS_FILE, MANIFEST_FILE]) copyFileSync(path.join(other, f), path.join(dir, f));
+}
+
+t.test('POST /models/:model/reload: new weights without downtime; requests already running finish on the old ones', async (t) => {
+  const root = await twoModels(t);
+  const app = await buildApp({ config: { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t) }, waitForModel: true });
+  t.teardown(() => app.close());
+  const before = (await app.inject('/model')).json();
+  const sampleBefore = (await app.inject('/sample?seed=3')).rawPayload;
+  const old = app.models.get('alpha');
+
+  await retrain(t, path.join(root, 'alpha'), 99);
+  t.ok((await app.inject('/sample?seed=3')).rawPayload.equals(sampleBefore), 'files replaced on disk: still the loaded weights until a reload');
+
+  // Traffic during the reload: every request is answered, by one set of weights or the other.
+  const png = await mnistPng(2);
+  const traffic = Array.from({ length: 24 }, (_, i) =>
+    i % 2 ? app.inject('/sample?seed=3') : app.inject({ method: 'POST', url: '/interpolate', ...json({ from: { image: png.toString('base64') }, to: { image: png.toString('base64') }, steps: 3 }) }),
+  );
+  const res = await app.inject({ method: 'POST', url: '/models/alpha/reload' });
+  t.equal(res.statusCode, 200, res.payload);
+  const body = res.json();
+  t.equal(body.model, 'alpha');
+  t.equal(body.previous.checkpoint, before.checkpoint);
+  t.not(body.current.checkpoint, before.checkpoint, 'new weights');
+  t.ok(body.seconds > 0);
+  const codes = (await Promise.all(traffic)).map((r) => r.statusCode);
+  t.same([...new Set(codes)], [200], 'no request failed during the reload');
+
+  t.equal((await app.inject('/model')).json().checkpoint, body.current.checkpoint);
+  t.notOk((await app.inject('/sample?seed=3')).rawPayload.equals(sampleBefore), 'new weights, new samples');
+  t.equal((await app.inject('/model?model=beta')).json().checkpoint, (await app.inject('/models')).json().models[1].checkpoint, 'the other model is untouched');
+  t.same((await app.inject('/readyz')).json(), { status: 'ready' });
+  // The old load closes once its requests are done.
+  for (let i = 0; i < 100 && old.client.ready; i++) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(old.client.ready, 'the previous worker is closed');
+  const text = (await app.inject('/metrics')).payload;
+  t.match(text, /glow_model_reloads_total\{model="alpha",result="ok"\} 1/);
+  t.match(text, /glow_model_steps\{model="alpha"\} 0/);
+
+  t.equal((await app.inject({ method: 'POST', url: '/models/gamma/reload' })).statusCode, 404);
+  const [a, b] = await Promise.all([app.inject({ method: 'POST', url: '/models/beta/reload' }), app.inject({ method: 'POST', url: '/models/beta/reload' })]);
+  t.same([a.statusCode, b.statusCode].sort(), [200, 409], 'one reload of a model at a time');
+});
+
+t.test('a reload whose checkpoint cannot be loaded changes nothing', async (t) => {
+  const root = await twoModels(t);
+  const app = await buildApp({ config: { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t), adminToken: 'a-long-admin-token-123' }, waitForModel: true });
+  t.teardown(() => app.close());
+  const before = (await app.inject('/model')).json().checkpoint;
+  writeFileSync(path.join(root, 'alpha', WEIGHTS_FILE), 'not safetensors');
+  t.equal((await app.inject({ method: 'POST', url: '/models/alpha/reload' })).statusCode, 401, 'needs the admin token when one is set');
+  const res = await app.inject({ method: 'POST', url: '/models/alpha/reload', headers: { authorization: 'Bearer a-long-admin-token-123' } });
+  t.equal(res.statusCode, 500);
+  t.equal(res.json().code, 'RELOAD_FAILED');
+  t.match(res.json().message, /could not be reloaded: .*safetensors.*; still serving the checkpoint of step 0/);
+  t.notMatch(res.json().message, root, 'no server path in what clients see');
+  t.equal((await app.inject('/model')).json().checkpoint, before);
+  t.equal((await app.inject('/sample')).statusCode, 200);
+  t.same((await app.inject('/readyz')).json(), { status: 'ready' });
+  t.match((await app.inject('/metrics')).payload, /glow_model_reloads_total\{model="alpha",result="failed"\} 1/);
 });

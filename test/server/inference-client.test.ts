@@ -1,7 +1,11 @@
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
+import { MANIFEST_FILE, WEIGHTS_FILE } from '../../src/glow/checkpoint.ts';
 import { UnavailableError } from '../../src/server/errors.ts';
 import { InferenceClient } from '../../src/server/inference-client.ts';
-import { makeApp, tinyModelDir } from '../fixtures/app.ts';
+import { makeApp, tempDir, tinyModelDir } from '../fixtures/app.ts';
+import { makeTinyCheckpoint } from '../fixtures/model.ts';
 
 t.test('a crashed worker is respawned; readyz is 503 meanwhile and requests succeed after', async (t) => {
   const app = await makeApp(t);
@@ -29,4 +33,24 @@ t.test('a call that exceeds the timeout fails with 503 and the worker is replace
   t.match(log.join('\n'), /did not answer within 1 ms/);
   await client.whenReady();
   t.ok(client.ready, 'a new worker is ready');
+});
+
+t.test('a respawned worker serves the weights the client first read, even if the files were replaced since', async (t) => {
+  const dir = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-respawn-'), 'm'), 'm', 7);
+  const client = new InferenceClient({ modelDir: dir, backend: 'cpu', restartDelayMs: 10 });
+  t.teardown(() => client.close());
+  const first = await client.whenReady();
+  // A trainer saves new weights into the served directory…
+  const other = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-respawn-'), 'm'), 'm', 8);
+  for (const f of [WEIGHTS_FILE, MANIFEST_FILE]) copyFileSync(path.join(other, f), path.join(dir, f));
+  // …and then the worker crashes.
+  const restarted = new Promise<{ fingerprint: string }>((r) => client.once('ready', r));
+  await (client as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  t.equal((await restarted).fingerprint, first.fingerprint, 'same weights: the attribute catalog keyed by them stays right');
+});
+
+t.test('a checkpoint directory that cannot be read fails the client for good', async (t) => {
+  const client = new InferenceClient({ modelDir: path.join(tempDir(t), 'missing'), backend: 'cpu' });
+  t.teardown(() => client.close());
+  await t.rejects(client.whenReady(), /model could not be loaded from .*missing: .*ENOENT/);
 });

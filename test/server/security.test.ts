@@ -51,6 +51,7 @@ t.test('GLOW_ADMIN_TOKEN: writes need the Bearer token (401 without, 403 wrong),
   t.match(doc.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' }, 'OpenAPI security scheme');
   t.same(doc.paths['/attributes'].post.security, [{ adminToken: [] }]);
   t.same(doc.paths['/attributes/{name}'].delete.security, [{ adminToken: [] }]);
+  t.same(doc.paths['/models/{model}/reload'].post.security, [{ adminToken: [] }]);
   t.notOk(doc.paths['/attributes'].get.security, 'reads need nothing');
   t.ok(doc.paths['/attributes'].post.responses['401'] && doc.paths['/attributes'].post.responses['403']);
 });

@@ -1,8 +1,12 @@
 // The real entry point over real HTTP: start, serve, and shut down gracefully on SIGTERM.
+import { copyFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import t from 'tap';
 import { mnistPng, tempDir, tinyModelDir } from '../fixtures/app.ts';
 import { killHard, startServer } from '../fixtures/server-process.ts';
+import { makeTinyCheckpoint } from '../fixtures/model.ts';
+import { MANIFEST_FILE, WEIGHTS_FILE } from '../../src/glow/checkpoint.ts';
 
 /**
  * Opens a raw connection, writes `chunks` (the last one is left hanging) and resolves with what the
@@ -87,4 +91,23 @@ t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503
   );
   t.equal((await server.exited).code, 0, 'exit code 0');
   t.ok(logs.some((l) => l.includes('shut down cleanly')));
+});
+
+t.test('SIGHUP reloads every model from disk without dropping the server', async (t) => {
+  const dir = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-hup-'), 'digits'), 'digits', 7);
+  const server = await startServer({ GLOW_MODEL_DIR: dir, GLOW_DATA_DIR: tempDir(t), LOG_LEVEL: 'info' });
+  t.teardown(() => killHard(server));
+  const checkpoint = async () => ((await (await fetch(`${server.base}/model`)).json()) as { checkpoint: string }).checkpoint;
+  const before = await checkpoint();
+  const other = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-hup-'), 'digits'), 'digits', 8);
+  for (const f of [WEIGHTS_FILE, MANIFEST_FILE]) copyFileSync(path.join(other, f), path.join(dir, f));
+  server.child.kill('SIGHUP');
+  let now = before;
+  for (let i = 0; i < 200 && now === before; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = await checkpoint(); // the server answers throughout
+  }
+  t.not(now, before, 'serving the new weights');
+  t.match(server.logs.join('\n'), /reloaded digits: step 0 → 0/);
+  t.equal((await fetch(`${server.base}/readyz`)).status, 200);
 });
