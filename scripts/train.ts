@@ -277,7 +277,8 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
   windowImages += B;
 
   const now = Date.now();
-  if (now - windowStart > 10_000) {
+  // Over 10 s windows; the first figure as soon as a second has passed.
+  if (now - windowStart > 10_000 || (imagesPerSecond === 0 && now - windowStart > 1000)) {
     imagesPerSecond = windowImages / ((now - windowStart) / 1000);
     windowImages = 0;
     windowStart = now;
