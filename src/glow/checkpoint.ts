@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Glow, GlowConfig } from './glow.ts';
-import { NamedArray, decodeSafetensors, encodeSafetensors } from './safetensors.ts';
+import { NamedArray, decodeSafetensors, encodeSafetensors, safetensorsMetadata } from './safetensors.ts';
 
 /**
  * A checkpoint is a directory: manifest.json (what the model is and how it was trained) and
@@ -68,8 +68,25 @@ export interface CheckpointFiles {
   weights: Uint8Array;
 }
 
-export async function readCheckpointFiles(dir: string): Promise<CheckpointFiles> {
-  return { manifest: await readManifest(dir), weights: await readFile(path.join(dir, WEIGHTS_FILE)) };
+/**
+ * Reads the manifest and the weights of one step. A trainer saving into `dir` writes the weights
+ * first and the manifest last, so a read that lands between the two sees two steps: it is retried
+ * (for up to ~5 s) until both files name the same step. Files that never agree are returned as they
+ * are, for checkpointFromFiles to report.
+ */
+export async function readCheckpointFiles(dir: string, attempts = 25): Promise<CheckpointFiles> {
+  for (let i = 1; ; i++) {
+    const manifest = await readManifest(dir);
+    const weights = await readFile(path.join(dir, WEIGHTS_FILE));
+    let steps: string | undefined;
+    try {
+      steps = safetensorsMetadata(weights).steps;
+    } catch {
+      // not a safetensors file at all: checkpointFromFiles says so
+    }
+    if (steps === undefined || Number(steps) === manifest.steps || i >= attempts) return { manifest, weights };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** The model of a checkpoint read by readCheckpointFiles; `source` names it in errors. */

@@ -32,12 +32,20 @@ export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Re
   return out;
 }
 
-export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedArray>; metadata: Record<string, string> } {
+function readHeader(buf: Buffer): { header: Record<string, any>; base: number } {
   if (buf.length < 8) throw new Error('not a safetensors file: shorter than its header length');
   const headerLength = Number(buf.readBigUInt64LE(0));
   if (8 + headerLength > buf.length) throw new Error('not a safetensors file: header runs past the end');
-  const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, any>;
-  const base = 8 + headerLength;
+  return { header: JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, any>, base: 8 + headerLength };
+}
+
+/** Just the `__metadata__` strings, without copying any tensor. */
+export function safetensorsMetadata(buf: Buffer): Record<string, string> {
+  return readHeader(buf).header.__metadata__ ?? {};
+}
+
+export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedArray>; metadata: Record<string, string> } {
+  const { header, base } = readHeader(buf);
   const tensors = new Map<string, NamedArray>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;

@@ -144,7 +144,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
           [ADMIN_SCHEME]: {
             type: 'http',
             scheme: 'bearer',
-            description: 'GLOW_ADMIN_TOKEN. When the server has one, creating and deleting attributes need it (401 without, 403 wrong); reads never do.',
+            description: 'GLOW_ADMIN_TOKEN. When the server has one, creating and deleting attributes and reloading a model need it (401 without, 403 wrong); reads never do.',
           },
         },
       },

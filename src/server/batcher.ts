@@ -65,6 +65,7 @@ export class Batcher {
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private closedMessage = 'server is shutting down';
   private idleWaiters: (() => void)[] = [];
   /** A waitForRunner() is pending (one is enough). */
   private waiting = false;
@@ -104,9 +105,10 @@ export class Batcher {
     return this.submit(op, latents, admission) as Promise<Uint8Array[]>;
   }
 
-  /** Stops taking work; resolves when everything already accepted has been answered. */
-  async drain(): Promise<void> {
+  /** Stops taking work (what is offered later gets a 503 with `message`); resolves when everything already accepted has been answered. */
+  async drain(message?: string): Promise<void> {
     this.closed = true;
+    if (message) this.closedMessage = message;
     this.schedule();
     if (this.queued === 0 && this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -123,7 +125,7 @@ export class Batcher {
     if (inputs.length === 0) return Promise.resolve([]);
     if (this.closed) {
       this.observer.rejected?.(op, 'closed');
-      return Promise.reject(new UnavailableError('server is shutting down', 5));
+      return Promise.reject(new UnavailableError(this.closedMessage, 5));
     }
     // All-or-nothing per request; an oversized request is still taken when the queue is empty,
     // otherwise it could never run. Admitted requests are taken up to a hard cap of twice the limit.

@@ -108,14 +108,15 @@ export class InferenceClient extends EventEmitter implements Runner {
     }
   }
 
-  async close(): Promise<void> {
+  /** Ends the worker; calls still running fail with `reason`. */
+  async close(reason: Error = new Error('inference worker closed')): Promise<void> {
     this.closed = true;
     this.isReady = false;
     clearTimeout(this.restartTimer);
     const w = this.worker;
     this.worker = undefined;
-    this.failPending(new Error('inference worker closed'));
-    this.failWaiters(new Error('inference worker closed'));
+    this.failPending(reason);
+    this.failWaiters(reason);
     if (w) await w.terminate();
   }
 

@@ -21,6 +21,8 @@ async function init(opts: WorkerInit): Promise<Glow> {
   const backend = await initBackend(opts.backend, (message) => post({ kind: 'log', message }));
   const { glow, manifest } = checkpointFromFiles(opts.checkpoint, opts.modelDir);
   const fingerprint = fingerprintOf(opts.checkpoint.weights);
+  // The bytes are in the model's tensors now; drop workerData's copy (the client keeps one for respawns).
+  delete (opts as Partial<WorkerInit>).checkpoint;
   const { height, width, channels, nBits } = glow.config;
   // Warm-up: the first call on a backend compiles/allocates; do it before /readyz says yes.
   const x = toModelUnits(new Uint8Array(height * width * channels), [1, height, width, channels], nBits);

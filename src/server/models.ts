@@ -21,6 +21,9 @@ export class ModelRegistry {
   /** Resolves when every model is loaded and warm; rejects when one cannot be loaded. */
   readonly ready: Promise<void>;
   private readonly reloading = new Set<string>();
+  /** Loads not in `services`: a reload's new one while it warms up, the old one while it retires. */
+  private readonly offstage = new Set<GlowService>();
+  private closed = false;
 
   constructor(
     readonly config: Config,
@@ -60,36 +63,48 @@ export class ModelRegistry {
   /**
    * Loads a model's checkpoint from disk again, without downtime: the new load is started and
    * warmed beside the old one, then takes every new request, while requests already on the old
-   * one finish there before it closes. If the new checkpoint cannot be loaded, nothing changes.
+   * one finish there (for at most shutdownTimeoutMs) before it closes. If the new checkpoint cannot
+   * be loaded, nothing changes. One reload per model at a time, counting the old load's retirement,
+   * so there are never more than two loads of a model in memory.
    * User attributes stay tied to the weights they were made with (a retrained model has none yet).
    */
   async reload(name: string): Promise<{ previous: ModelInfo | undefined; current: ModelInfo; seconds: number }> {
     const old = this.get(name);
-    if (this.stopping) throw new UnavailableError('server is shutting down', 5);
-    if (this.reloading.has(old.name)) throw new HttpError(409, `model ${old.name} is already being reloaded`);
+    if (this.stopping || this.closed) throw new UnavailableError('server is shutting down', 5);
+    if (this.reloading.has(old.name)) throw new HttpError(409, `model ${old.name} is already being reloaded (or its previous weights are still finishing requests)`);
+    if (old.state === 'loading') throw new HttpError(409, `model ${old.name} is still loading; reload it once it is ready`);
     this.reloading.add(old.name);
     const started = performance.now();
     const fresh = new GlowService(this.config, old.spec, this.store, this.metrics, this.log);
+    this.offstage.add(fresh);
+    let current: ModelInfo;
     try {
-      let current: ModelInfo;
-      try {
-        current = (await fresh.ready).info;
-      } catch {
-        await fresh.close();
-        this.metrics.reloads.inc({ model: old.name, result: 'failed' });
-        const serving = old.state === 'ready' ? `; still serving the checkpoint of step ${old.requireReady().info.steps}` : '';
-        throw new HttpError(500, `model ${old.name} could not be reloaded: ${fresh.failureMessage}${serving}`, {}, 'RELOAD_FAILED');
-      }
-      const previous = old.state === 'ready' ? old.requireReady().info : undefined;
-      this.services.set(old.name, fresh);
-      if (previous) this.metrics.forgetModelInfo(old.name, previous, current);
-      this.metrics.reloads.inc({ model: old.name, result: 'ok' });
-      this.log('info', `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`);
-      void old.retire(this.config.shutdownTimeoutMs).catch((err: Error) => this.log('error', `closing the previous load of ${old.name}: ${err.message}`));
-      return { previous, current, seconds: (performance.now() - started) / 1000 };
-    } finally {
+      current = (await fresh.ready).info;
+      if (this.stopping || this.closed) throw new UnavailableError('server is shutting down', 5);
+    } catch (err) {
+      this.offstage.delete(fresh);
       this.reloading.delete(old.name);
+      await fresh.close();
+      if (err instanceof UnavailableError) throw err;
+      this.metrics.reloads.inc({ model: old.name, result: 'failed' });
+      const serving = old.state === 'ready' ? `; still serving the checkpoint of step ${old.requireReady().info.steps}` : '';
+      throw new HttpError(500, `model ${old.name} could not be reloaded: ${fresh.failureMessage}${serving}`, {}, 'RELOAD_FAILED');
     }
+    const previous = old.state === 'ready' ? old.requireReady().info : undefined;
+    this.services.set(old.name, fresh);
+    this.offstage.delete(fresh);
+    this.offstage.add(old);
+    if (previous) this.metrics.forgetModelInfo(old.name, previous, current);
+    this.metrics.reloads.inc({ model: old.name, result: 'ok' });
+    this.log('info', `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`);
+    void old
+      .retire(this.config.shutdownTimeoutMs)
+      .catch((err: Error) => this.log('error', `closing the previous load of ${old.name}: ${err.message}`))
+      .finally(() => {
+        this.offstage.delete(old);
+        this.reloading.delete(old.name);
+      });
+    return { previous, current, seconds: (performance.now() - started) / 1000 };
   }
 
   /**
@@ -116,8 +131,11 @@ export class ModelRegistry {
     for (const s of this.services.values()) s.batcher.failAll(err);
   }
 
+  /** Closes every load: the served ones, and any still warming up or retiring after a reload. */
   async close(): Promise<void> {
-    await Promise.all([...this.services.values()].map((s) => s.close()));
+    this.closed = true;
+    const reason = new UnavailableError('server is shutting down', 5);
+    await Promise.all([...this.services.values(), ...this.offstage].map((s) => s.close(reason)));
   }
 }
 

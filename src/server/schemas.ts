@@ -130,7 +130,7 @@ export const reloadSchema = {
     'If it cannot be loaded (500, code RELOAD_FAILED) the old one keeps serving. Needs the admin token when one is configured. SIGHUP reloads every model.',
   params: ReloadParams,
   security: [{ adminToken: [] }],
-  response: { 200: ReloadResponse, ...errors(401, 403, 404, 409, 429, 500, 503) },
+  response: { 200: ReloadResponse, ...errors(400, 401, 403, 404, 409, 429, 500, 503) },
 };
 
 // ---------- sample ----------

@@ -141,19 +141,24 @@ export class GlowService implements ModelSource {
 
   /**
    * After a reload replaced this load: requests already on it finish on it (an encode and its
-   * follow-up decode never see two different weights), at most `timeoutMs`; then it closes.
+   * follow-up decode never see two different weights), for at most `timeoutMs`; then it closes and
+   * whatever is still running gets a 503 to retry.
    */
   async retire(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const within = (p: Promise<void>) => {
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        timer.unref(); // a retiring load must not hold the process open
+      });
       return Promise.race([p, late]).finally(() => clearTimeout(timer));
     };
     if (this.active > 0) await within(new Promise<void>((resolve) => this.idleWaiters.push(resolve)));
-    await within(this.batcher.drain()); // work of clients that hung up is still queued
-    this.batcher.failAll(new UnavailableError(`model ${this.name} was reloaded; retry`, 1));
-    await this.close();
+    const gone = new UnavailableError(`model ${this.name} was reloaded; retry`, 1);
+    await within(this.batcher.drain(gone.message)); // work of clients that hung up is still queued
+    this.batcher.failAll(gone);
+    await this.close(gone);
   }
 
   queueDepth(op: Op): number {
@@ -168,7 +173,7 @@ export class GlowService implements ModelSource {
     return this.client.liveTensors();
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
+  async close(reason?: Error): Promise<void> {
+    await this.client.close(reason);
   }
 }

@@ -1,11 +1,11 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { ActNorm } from '../../src/glow/actnorm.ts';
 import { initBackend } from '../../src/glow/backend.ts';
-import { loadCheckpoint, saveCheckpoint, Manifest } from '../../src/glow/checkpoint.ts';
+import { checkpointFromFiles, loadCheckpoint, readCheckpointFiles, saveCheckpoint, Manifest } from '../../src/glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../../src/glow/glow.ts';
 import { InvConv2dLU } from '../../src/glow/invconv.ts';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from '../../src/glow/linalg.ts';
@@ -94,6 +94,26 @@ t.test('a checkpoint with a wrong shape or missing tensor is refused with a clea
   m.config.hidden = 32;
   await import('node:fs/promises').then((fs) => fs.writeFile(manifestPath, JSON.stringify(m)));
   await t.rejects(loadCheckpoint(dir), /has shape/);
+  g.dispose();
+});
+
+t.test('a checkpoint read while a trainer saves into it waits for the manifest to match the weights', async (t) => {
+  const g = new Glow(tiny);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'glow-ckpt-'));
+  const at = (steps: number): Manifest => ({ name: 't', dataset: 'none', config: tiny, steps, imagesSeen: 0, testBpd: null, date: '', backend: 'cpu' });
+  await saveCheckpoint(dir, g, at(5));
+  // Mid-save: the weights of step 6 are in place, the manifest still says step 5 …
+  const manifest = await readFile(path.join(dir, 'manifest.json'), 'utf8');
+  await saveCheckpoint(dir, g, at(6));
+  await writeFile(path.join(dir, 'manifest.json'), manifest);
+  const read = readCheckpointFiles(dir);
+  // … until the trainer renames the new manifest in.
+  await new Promise((r) => setTimeout(r, 300));
+  await saveCheckpoint(dir, g, at(6));
+  t.equal((await read).manifest.steps, 6, 'the read retried and got one step');
+  // Files that never agree are refused by the loader, not returned as a model.
+  await writeFile(path.join(dir, 'manifest.json'), manifest);
+  await t.rejects(async () => checkpointFromFiles(await readCheckpointFiles(dir, 2), dir), /weights are from step 6 but the manifest says 5/);
   g.dispose();
 });
 

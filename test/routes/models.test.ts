@@ -183,3 +183,21 @@ t.test('a reload whose checkpoint cannot be loaded changes nothing', async (t) =
   t.same((await app.inject('/readyz')).json(), { status: 'ready' });
   t.match((await app.inject('/metrics')).payload, /glow_model_reloads_total\{model="alpha",result="failed"\} 1/);
 });
+
+t.test('a reload is refused while the model is still loading, and one cut short by shutdown leaves no worker behind', async (t) => {
+  const root = await twoModels(t);
+  const config = { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t) };
+  const app = await buildApp({ config });
+  const early = await app.inject({ method: 'POST', url: '/models/alpha/reload' });
+  t.equal(early.statusCode, 409);
+  t.match(early.json().message, /still loading/);
+  await app.models.ready;
+  // Shut down while a reload is warming its new worker: the reload fails with 503 and the new
+  // worker is closed with the rest (were it left running, this test process would never exit).
+  const reloading = app.models.reload('alpha').then(
+    () => undefined,
+    (err: { statusCode?: number }) => err,
+  );
+  await app.close();
+  t.equal((await reloading)?.statusCode, 503);
+});
