@@ -23,15 +23,19 @@ COPY public /app/public
 COPY models /app/models
 
 # ---------------------------------------------------------------- CPU: production dependencies
-# A compiler is here only in case a native addon (better-sqlite3) has no prebuilt binary.
+# The compiler builds the native GEMM (native/blas, against OpenBLAS) that npm ci's postinstall makes
+# for the wasm backend's matMul and conv2d, and better-sqlite3 if it has no prebuilt binary.
 FROM ${NODE_IMAGE} AS cpu-deps
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 make g++ \
+ && apt-get install -y --no-install-recommends ca-certificates python3 make g++ libopenblas-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts/build-native.ts ./scripts/
+COPY native/blas/binding.gyp native/blas/gemm.c ./native/blas/
 # tsx is a regular dependency (npm start runs TypeScript directly), so --omit=dev is all we need.
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && test -f native/blas/build/Release/glow_blas.node
 
 # ---------------------------------------------------------------- GPU: Node 20 on the CUDA base
 FROM ${NODE_IMAGE} AS node
@@ -49,6 +53,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci's postinstall (the optional native GEMM) finds no OpenBLAS here and skips it: this image computes with tfjs-node-gpu.
+COPY scripts/build-native.ts ./scripts/
+COPY native/blas/binding.gyp native/blas/gemm.c ./native/blas/
 # tfjs-node-gpu 4.22 runs on libtensorflow 2.9.1 (CUDA 11.2, cuDNN 8), fetched by its install script.
 # GLOW_BACKEND=auto tries it first, so this image computes on the GPU when one is visible.
 RUN npm ci --omit=dev --no-audit --no-fund \
@@ -75,6 +82,10 @@ CMD ["node", "--import", "tsx", "src/server/server.ts"]
 
 # ---------------------------------------------------------------- CPU image (the default target: last)
 FROM ${NODE_IMAGE} AS cpu
+# OpenBLAS's runtime library, for the native GEMM built in cpu-deps.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libopenblas0 \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
@@ -83,6 +94,7 @@ ENV NODE_ENV=production \
     GLOW_BACKEND=auto
 WORKDIR /app
 COPY --from=cpu-deps /app/node_modules ./node_modules
+COPY --from=cpu-deps /app/native/blas/build/Release/glow_blas.node ./native/blas/build/Release/
 COPY --from=app /app ./
 # The node image's own unprivileged user (uid 1000) owns only the data directory.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -1,5 +1,7 @@
 // One run, one machine: the plain matMul rate (the ceiling), the training step's effective
 // GFLOP/s and images/s for the shipped configuration, and encode/decode images/s at batch 1 and 64.
+// With the native GEMM (src/glow/native-blas.ts) the ceiling is its rate, and the matMul and the
+// training step are measured in WASM alone as well, to show what it brings.
 //   npm run bench [-- --model models/mnist --batch 64 --steps 5]
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { readManifest } from '../src/glow/checkpoint.ts';
 import { forwardFlopsPerImage } from '../src/glow/flops.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { normalArray } from '../src/glow/random.ts';
+import { wasmKernelOptions } from '../src/glow/wasm-kernels.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +47,17 @@ const a = tf.randomNormal([m, k]);
 const b = tf.randomNormal([k, n]);
 const mmMs = await time(10, () => tf.matMul(a, b));
 const ceiling = (2 * m * k * n) / mmMs / 1e6;
+const blas = backend === 'wasm' ? wasmKernelOptions.blas : undefined;
+/** `fn` measured with the native GEMM switched off. */
+async function inWasmOnly<T>(fn: () => Promise<T>): Promise<T> {
+  wasmKernelOptions.blas = undefined;
+  try {
+    return await fn();
+  } finally {
+    wasmKernelOptions.blas = blas;
+  }
+}
+const wasmCeiling = blas ? (2 * m * k * n) / (await inWasmOnly(() => time(10, () => tf.matMul(a, b)))) / 1e6 : ceiling;
 
 // 2. A training step (forward + backward, the same work as scripts/train.ts minus the optimiser).
 const glow = new Glow(config);
@@ -51,10 +65,12 @@ const d = config.height * config.width * config.channels;
 const x = tf.tensor4d(normalArray(batch * d, 1, 0.2).map((v) => Math.max(-0.5, Math.min(0.5, v))), [batch, config.height, config.width, config.channels]);
 glow.initialize(x);
 const vars = [...glow.params.values()];
-const stepMs = await time(steps, () => {
+const trainingStep = () => {
   const { value, grads } = tf.variableGrads(() => glow.loss(x), vars);
   return [value, ...Object.values(grads)];
-});
+};
+const stepMs = await time(steps, trainingStep);
+const wasmStepMs = blas ? await inWasmOnly(() => time(steps, trainingStep)) : stepMs;
 const stepFlops = 3 * forwardFlopsPerImage(config) * batch;
 const stepRate = stepFlops / stepMs / 1e6;
 
@@ -70,8 +86,13 @@ for (const nb of [1, 64]) {
   tf.dispose([xb, xs, eps]);
 }
 
-console.log(`backend ${backend}; model ${config.levels} levels × depth ${config.depth}, hidden ${config.hidden}, ${config.coupling}; ${glow.parameterCount()} parameters`);
-console.log(`plain matMul [${m}×${k}]·[${k}×${n}]: ${ceiling.toFixed(1)} GFLOP/s (the ceiling)`);
+const threads = backend === 'wasm' ? ` (${process.env.GLOW_WASM_THREADS ?? 2} threads)` : '';
+console.log(`backend ${backend}${threads}${blas ? ', native OpenBLAS GEMM' : ''}; model ${config.levels} levels × depth ${config.depth}, hidden ${config.hidden}, ${config.coupling}; ${glow.parameterCount()} parameters`);
+console.log(`plain matMul [${m}×${k}]·[${k}×${n}]: ${ceiling.toFixed(1)} GFLOP/s (the ceiling)${blas ? `; in WASM alone ${wasmCeiling.toFixed(1)} GFLOP/s` : ''}`);
 console.log(`training step, batch ${batch}: ${stepMs.toFixed(0)} ms, ${((batch * 1000) / stepMs).toFixed(1)} images/s, ${stepRate.toFixed(1)} GFLOP/s effective = ${((100 * stepRate) / ceiling).toFixed(0)}% of the ceiling`);
+if (blas) {
+  const wasmRate = stepFlops / wasmStepMs / 1e6;
+  console.log(`training step in WASM alone (GLOW_BLAS=off): ${wasmStepMs.toFixed(0)} ms, ${((batch * 1000) / wasmStepMs).toFixed(1)} images/s, ${wasmRate.toFixed(1)} GFLOP/s = ${((100 * wasmRate) / wasmCeiling).toFixed(0)}% of its ceiling; the native GEMM makes a step ${(wasmStepMs / stepMs).toFixed(2)}× faster`);
+}
 for (const r of rates) console.log(r);
 process.exit(0);

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import workerThreads from 'node:worker_threads';
+import { nativeBlas } from './native-blas.ts';
 import * as tf from '@tensorflow/tfjs';
 
 const require = createRequire(import.meta.url);
@@ -77,8 +78,14 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
     for (const w of module.PThread?.runningWorkers ?? []) w.unref();
   }
   log(`backend: wasm, ${wasm.getThreadsCount()} thread(s)`);
-  const { registerWasmKernels } = await import('./wasm-kernels.ts');
+  const { registerWasmKernels, wasmKernelOptions } = await import('./wasm-kernels.ts');
   registerWasmKernels();
+  const blas = nativeBlas();
+  if (blas) {
+    blas.setThreads(threads);
+    wasmKernelOptions.blas = blas;
+    log(`matMul and conv2d: native OpenBLAS GEMM, ${threads} thread(s) (${blas.config().trim()}; GLOW_BLAS=off for pure WASM)`);
+  }
 }
 
 /** GLOW_WASM_THREADS=1..8 (default 2): XNNPACK threads on the wasm backend. 1 loads the plain SIMD build, no workers. */

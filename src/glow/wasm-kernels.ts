@@ -5,10 +5,14 @@
 // op to the fast kernels (plain BatchMatMul, forward Conv2D, Transpose) plus short JS loops over the wasm heap.
 // Unsupported cases fall through to the original kernel, captured with tf.getKernel before replacing it.
 //
+// With the optional native GEMM (native-blas.ts, OpenBLAS; wasmKernelOptions.blas), every matMul and convolution
+// here becomes one sgemm on the wasm heap in place (convolutions through im2col), transposes included.
+//
 // Heap pitfall: any allocation (makeOutput, or calling a kernel) may grow the wasm memory and detach every
 // Float32Array view taken before it, so views are always taken after the last allocation they must survive.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { Blas } from './native-blas.ts';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -16,7 +20,7 @@ type KernelArgs = { inputs: Record<string, TensorInfo>; backend: BackendWasm; at
 type KernelFn = (args: KernelArgs) => TensorInfo | TensorInfo[];
 
 const BACKEND = 'wasm';
-const REPLACED = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Slice', 'SplitV', 'Concat'] as const;
+const REPLACED = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Slice', 'SplitV', 'Concat', 'Sum'] as const;
 const MARK = Symbol.for('glow.wasmKernel');
 /** Original kernel configs (undefined where wasm has none), captured on the first registration; kept on globalThis
  * like the kernel registry itself, so that a second copy of this module still finds them. */
@@ -33,6 +37,10 @@ export const wasmKernelOptions = {
   im2colMaxFloats: 48 * 1024 * 1024,
   filterGrad: 'auto' as 'auto' | 'im2col' | 'conv',
   inputGrad: 'auto' as 'auto' | 'conv' | 'col2im',
+  /** With the native GEMM: expand the input side (im2col) or the output side of a conv; auto = the side with fewer channels. */
+  convSide: 'auto' as 'auto' | 'input' | 'output',
+  /** The native GEMM, when loaded (backend.ts sets it); undefined = everything in WASM. */
+  blas: undefined as Blas | undefined,
 };
 
 /** Registers the replacement kernels for the 'wasm' backend. Idempotent. Call after importing the wasm backend. */
@@ -41,12 +49,14 @@ export function registerWasmKernels(): void {
   if (!tf.getKernel('Conv2D', BACKEND)) throw new Error('registerWasmKernels: the wasm backend is not loaded');
   for (const name of REPLACED) if (!originals.has(name)) originals.set(name, tf.getKernel(name, BACKEND));
   const mine: Record<(typeof REPLACED)[number], KernelFn> = {
+    Conv2D: conv2D,
     Conv2DBackpropFilter: conv2DBackpropFilter,
     Conv2DBackpropInput: conv2DBackpropInput,
     BatchMatMul: batchMatMul,
     Slice: slice,
     SplitV: splitV,
     Concat: concat,
+    Sum: sum,
   };
   for (const name of REPLACED) {
     const orig = originals.get(name);
@@ -77,9 +87,21 @@ const f32 = (backend: BackendWasm, t: TensorInfo): Float32Array => backend.typed
 /** A reshaped alias sharing t's data (the wasm kernels only read dataId and shape). */
 const view = (t: TensorInfo, shape: number[]): TensorInfo => ({ dataId: t.dataId, shape, dtype: t.dtype });
 
-/** Plain (non-transposed) product [1,M,K]·[1,K,N] through XNNPACK: the only fast matmul path in tfjs-backend-wasm. */
+/** Plain (non-transposed) product [1,M,K]·[1,K,N]: native GEMM, else XNNPACK (the only fast matmul path in tfjs-backend-wasm). */
 function plainMatMul(backend: BackendWasm, a: TensorInfo, b: TensorInfo): TensorInfo {
+  const blas = wasmKernelOptions.blas;
+  if (blas) {
+    const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
+    return gemm(blas, backend, a, b, M, N, K, false, false, [1, M, N]);
+  }
   return orig('BatchMatMul')({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+}
+
+/** A new tensor of `shape` holding op(a)·op(b) by the native GEMM (views taken after the allocation). */
+function gemm(blas: Blas, backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, N: number, K: number, ta: boolean, tb: boolean, shape: number[]): TensorInfo {
+  const out = backend.makeOutput(shape, 'float32');
+  blas.gemm(f32(backend, a), f32(backend, b), f32(backend, out), M, N, K, ta, tb, false);
+  return out;
 }
 
 const chunkLongK = (M: number, K: number, N: number): boolean =>
@@ -91,7 +113,7 @@ const chunkLongK = (M: number, K: number, N: number): boolean =>
  * ~1.4x faster (measured at M=N=256..512, K=8k..50k), despite copying the operands once.
  */
 function matMulLongK(backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number): TensorInfo {
-  if (!chunkLongK(M, K, N)) return plainMatMul(backend, view(a, [1, M, K]), view(b, [1, K, N]));
+  if (wasmKernelOptions.blas || !chunkLongK(M, K, N)) return plainMatMul(backend, view(a, [1, M, K]), view(b, [1, K, N]));
   const chunks = Math.ceil(K / wasmKernelOptions.kChunk), kc0 = Math.ceil(K / chunks);
   let acc: TensorInfo | undefined;
   for (let k0 = 0; k0 < K; k0 += kc0) {
@@ -145,6 +167,7 @@ function transpose2D(backend: BackendWasm, t: TensorInfo, rows: number, cols: nu
 function useConvTrick(info: tf.backend_util.Conv2DInfo): boolean {
   const o = wasmKernelOptions;
   if (o.filterGrad !== 'auto') return o.filterGrad === 'conv';
+  if (o.blas) return false; // the im2col GEMM is fast at any shape
   return info.filterHeight * info.filterWidth > 1 && info.outChannels < info.inChannels;
 }
 
@@ -174,6 +197,9 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
     for (const t of [xt, dyt, o]) backend.disposeData(t.dataId);
     return view(dw, filterShape);
   }
+
+  const blas = wasmKernelOptions.blas;
+  if (blas) return view(filterGradBlas(blas, backend, x, dy, info), filterShape);
 
   if (KH === 1 && KW === 1 && pt + pl + pb + pr === 0) {
     // 1x1: im2colᵀ is just xᵀ.
@@ -238,6 +264,149 @@ function im2colT(X: Float32Array, D: Float32Array, n0: number, nc: number, H: nu
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// With the native GEMM, Conv2D forward and its filter gradient are one GEMM each around a JS copy that expands the
+// side with fewer channels KH·KW-fold (the GEMM is cheap; the copy is what costs):
+//  - input side (C ≤ Co): im2col cols[P, KH·KW·C] (row p an output pixel, its receptive field in filter order), so
+//    y[P, Co] = cols · W[KH·KW·C, Co] and dW[KH·KW·C, Co] = colsᵀ · dy[P, Co]. Images are done in chunks so that one
+//    cols buffer stays under im2colMaxFloats.
+//  - output side (C > Co, e.g. a coupling's zero-initialised last conv, 512→12): every input pixel's contribution to
+//    every tap, Z[N·H·W, KH·KW·Co] = x · W'[C, KH·KW·Co], gathered into y (col2im); for dW, dy is spread to the input
+//    positions it depends on, D[N·H·W, KH·KW·Co], and dW'[C, KH·KW·Co] = xᵀ · D.
+
+function outputSide(C: number, Co: number): boolean {
+  const side = wasmKernelOptions.convSide;
+  return side === 'auto' ? C > Co : side === 'output';
+}
+
+/** W[KH, KW, C, Co] → W'[C, KH·KW·Co] (the output-side layout), as a new tensor. */
+function filterToOutputSide(backend: BackendWasm, filter: TensorInfo, KH: number, KW: number, C: number, Co: number): TensorInfo {
+  return transposeKernel(backend, view(filter, [KH * KW, C, Co]), [1, 0, 2]);
+}
+
+function conv2D(args: KernelArgs): TensorInfo {
+  const { inputs: { x, filter }, backend, attrs } = args;
+  const blas = wasmKernelOptions.blas;
+  if (!blas || x.dtype !== 'float32') return orig('Conv2D')(args) as TensorInfo;
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as {
+    strides: number | [number, number]; pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
+    dilations: number | [number, number]; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+    strides, dilations, pad, dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(dataFormat));
+  if (info.dataFormat !== 'channelsLast' || info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1)
+    return orig('Conv2D')(args) as TensorInfo;
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const { top: pt, left: pl, bottom: pb, right: pr } = info.padInfo;
+  if (KH * KW === 1 && pt + pl + pb + pr === 0) return gemm(blas, backend, x, filter, N * H * W, Co, C, false, false, info.outShape);
+  if (outputSide(C, Co)) {
+    const wr = filterToOutputSide(backend, filter, KH, KW, C, Co);
+    const z = gemm(blas, backend, x, wr, N * H * W, KH * KW * Co, C, false, false, [N * H * W, KH * KW * Co]);
+    backend.disposeData(wr.dataId);
+    const out = backend.makeOutput(info.outShape, 'float32');
+    const Z = f32(backend, z), Y = f32(backend, out);
+    Y.fill(0);
+    const T = KH * KW * Co;
+    for (let n = 0, p = 0; n < N; n++)
+      for (let y = 0; y < Ho; y++)
+        for (let xo = 0; xo < Wo; xo++, p++)
+          for (let i = 0; i < KH; i++) {
+            const iy = y + i - pt;
+            if (iy < 0 || iy >= H) continue;
+            for (let j = 0; j < KW; j++) {
+              const ix = xo + j - pl;
+              if (ix < 0 || ix >= W) continue;
+              const z0 = ((n * H + iy) * W + ix) * T + (i * KW + j) * Co, y0 = p * Co;
+              for (let c = 0; c < Co; c++) Y[y0 + c] += Z[z0 + c];
+            }
+          }
+    backend.disposeData(z.dataId);
+    return out;
+  }
+  const R = KH * KW * C, pix = Ho * Wo;
+  const out = backend.makeOutput(info.outShape, 'float32');
+  const chunk = Math.max(1, Math.min(N, Math.floor(wasmKernelOptions.im2colMaxFloats / (R * pix))));
+  for (let n0 = 0; n0 < N; n0 += chunk) {
+    const nc = Math.min(chunk, N - n0), P = nc * pix;
+    const cols = backend.makeOutput([P, R], 'float32');
+    const D = f32(backend, cols);
+    im2col(f32(backend, x), D, n0, nc, H, W, C, Ho, Wo, KH, KW, pt, pl);
+    blas.gemm(D, f32(backend, filter), f32(backend, out).subarray(n0 * pix * Co, (n0 + nc) * pix * Co), P, Co, R, false, false, false);
+    backend.disposeData(cols.dataId);
+  }
+  return out;
+}
+
+/** dW[KH·KW·C, Co] = Σ over image chunks of colsᵀ · dy (the GEMM accumulates in place). */
+function filterGradBlas(blas: Blas, backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const { top: pt, left: pl, bottom: pb, right: pr } = info.padInfo;
+  const R = KH * KW * C, pix = Ho * Wo;
+  if (KH * KW === 1 && pt + pl + pb + pr === 0) return gemm(blas, backend, x, dy, C, Co, N * pix, true, false, [R, Co]);
+  if (outputSide(C, Co)) {
+    // D[q, (i·KW+j)·Co + co] = dy at the output pixel that reads input pixel q through tap (i, j).
+    const T = KH * KW * Co;
+    const d = backend.makeOutput([N * H * W, T], 'float32');
+    const D = f32(backend, d), DY = f32(backend, dy);
+    for (let n = 0, q = 0; n < N; n++)
+      for (let iy = 0; iy < H; iy++)
+        for (let ix = 0; ix < W; ix++, q++)
+          for (let i = 0; i < KH; i++) {
+            const y = iy - i + pt;
+            for (let j = 0; j < KW; j++) {
+              const xo = ix - j + pl, d0 = q * T + (i * KW + j) * Co;
+              if (y < 0 || y >= Ho || xo < 0 || xo >= Wo) {
+                D.fill(0, d0, d0 + Co);
+                continue;
+              }
+              const s0 = ((n * Ho + y) * Wo + xo) * Co;
+              for (let c = 0; c < Co; c++) D[d0 + c] = DY[s0 + c];
+            }
+          }
+    const dwr = gemm(blas, backend, x, d, C, T, N * H * W, true, false, [C, KH * KW, Co]);
+    backend.disposeData(d.dataId);
+    const dw = transposeKernel(backend, dwr, [1, 0, 2]); // [KH·KW, C, Co]
+    backend.disposeData(dwr.dataId);
+    return dw;
+  }
+  const out = backend.makeOutput([R, Co], 'float32');
+  const chunk = Math.max(1, Math.min(N, Math.floor(wasmKernelOptions.im2colMaxFloats / (R * pix))));
+  for (let n0 = 0; n0 < N; n0 += chunk) {
+    const nc = Math.min(chunk, N - n0), P = nc * pix;
+    const cols = backend.makeOutput([P, R], 'float32');
+    const D = f32(backend, cols);
+    im2col(f32(backend, x), D, n0, nc, H, W, C, Ho, Wo, KH, KW, pt, pl);
+    blas.gemm(D, f32(backend, dy).subarray(n0 * pix * Co, (n0 + nc) * pix * Co), f32(backend, out), R, Co, P, true, false, n0 > 0);
+    backend.disposeData(cols.dataId);
+  }
+  return out;
+}
+
+/** cols[p, (i·KW+j)·C + c] = X[n, y+i-pt, x+j-pl, c] (0 outside) for the output pixels p of images n0..n0+nc-1. */
+function im2col(X: Float32Array, D: Float32Array, n0: number, nc: number, H: number, W: number, C: number,
+  Ho: number, Wo: number, KH: number, KW: number, pt: number, pl: number): void {
+  const R = KH * KW * C;
+  for (let n = 0, p = 0; n < nc; n++) {
+    for (let y = 0; y < Ho; y++) {
+      for (let x = 0; x < Wo; x++, p++) {
+        for (let i = 0; i < KH; i++) {
+          const iy = y + i - pt;
+          for (let j = 0; j < KW; j++) {
+            const ix = x + j - pl, d = p * R + (i * KW + j) * C;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              D.fill(0, d, d + C);
+              continue;
+            }
+            const s = (((n0 + n) * H + iy) * W + ix) * C;
+            if (C >= SHORT_RUN) D.set(X.subarray(s, s + C), d);
+            else for (let c = 0; c < C; c++) D[d + c] = X[s + c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Conv2DBackpropInput, stride 1: dx = conv2d(dy, W') with W'[i,j,co,ci] = W[KH-1-i, KW-1-j, ci, co] and the
 // complementary padding (KH-1-top, KH-1-bottom, KW-1-left, KW-1-right), on the fast forward Conv2D kernel.
 
@@ -289,9 +458,14 @@ function dxCol2im(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
   const { top: pt, left: pl } = info.padInfo;
   const R = KH * KW * C, P = N * Ho * Wo;
-  const wt = transpose2D(backend, filter, R, Co);
-  const g = plainMatMul(backend, view(dy, [1, P, Co]), view(wt, [1, Co, R]));
-  backend.disposeData(wt.dataId);
+  const blas = wasmKernelOptions.blas;
+  let g: TensorInfo;
+  if (blas) g = gemm(blas, backend, dy, filter, P, R, Co, false, true, [P, R]);
+  else {
+    const wt = transpose2D(backend, filter, R, Co);
+    g = plainMatMul(backend, view(dy, [1, P, Co]), view(wt, [1, Co, R]));
+    backend.disposeData(wt.dataId);
+  }
   const dx = backend.makeOutput(info.inShape, 'float32');
   const G = f32(backend, g), D = f32(backend, dx);
   D.fill(0);
@@ -335,6 +509,19 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   // Tiny products: not worth the extra kernels.
   if (batch * M * K * N < 32768) return orig('BatchMatMul')(args) as TensorInfo;
   const outShape = [...tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N];
+
+  const blas = wasmKernelOptions.blas;
+  if (blas) {
+    // The GEMM takes the transposes itself; all of a's batches against one b is a single product.
+    if (batchB === 1 && !transposeA) return view(gemm(blas, backend, a, b, batchA * M, N, K, false, transposeB, [batchA * M, N]), outShape);
+    const out = backend.makeOutput([batch, M, N], 'float32');
+    const A = f32(backend, a), B = f32(backend, b), O = f32(backend, out);
+    for (let i = 0; i < batch; i++) {
+      const ia = batchA === 1 ? 0 : i, ib = batchB === 1 ? 0 : i;
+      blas.gemm(A.subarray(ia * M * K, (ia + 1) * M * K), B.subarray(ib * K * N, (ib + 1) * K * N), O.subarray(i * M * N, (i + 1) * M * N), M, N, K, transposeA, transposeB, false);
+    }
+    return view(out, outShape);
+  }
 
   const temps: TensorInfo[] = [];
   const tr = (t: TensorInfo, bt: number, r: number, c: number): TensorInfo => {
@@ -437,5 +624,33 @@ function concat(args: KernelArgs): TensorInfo {
     copyRuns(backend.typedArrayFromHeap(t), dst, rows, widths[i], 0, widths[i], c0, Ct);
     c0 += widths[i];
   });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sum over every axis but the last (the per-channel sums of NHWC gradients: biases, actnorm): the stock kernel
+// transposes the whole tensor first to make the reduced axes innermost. Here: onesᵀ·X by the native GEMM, else
+// one pass in JS with a float64 accumulator per channel.
+
+function sum(args: KernelArgs): TensorInfo {
+  const { inputs: { x }, backend, attrs } = args;
+  const r = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  const leading = axes.length === r - 1 && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || r < 2 || !leading || size(x.shape) < 4096) return orig('Sum')(args) as TensorInfo;
+  const C = x.shape[r - 1], R = size(x.shape) / C;
+  const outShape = attrs.keepDims ? [...new Array(r - 1).fill(1), C] : [C];
+  const blas = wasmKernelOptions.blas;
+  if (blas) {
+    const ones = backend.makeOutput([1, R], 'float32');
+    f32(backend, ones).fill(1);
+    const out = gemm(blas, backend, ones, x, 1, C, R, false, false, outShape);
+    backend.disposeData(ones.dataId);
+    return out;
+  }
+  const out = backend.makeOutput(outShape, 'float32');
+  const X = f32(backend, x), acc = new Float64Array(C);
+  for (let i = 0, k = 0; i < R; i++) for (let c = 0; c < C; c++, k++) acc[c] += X[k];
+  f32(backend, out).set(acc);
   return out;
 }
