@@ -303,37 +303,34 @@ function conv2D(args: KernelArgs): TensorInfo {
     const z = gemm(blas, backend, x, wr, N * H * W, KH * KW * Co, C, false, false, [N * H * W, KH * KW * Co]);
     backend.disposeData(wr.dataId);
     const out = backend.makeOutput(info.outShape, 'float32');
-    const Z = f32(backend, z), Y = f32(backend, out);
-    Y.fill(0);
-    const T = KH * KW * Co;
-    for (let n = 0, p = 0; n < N; n++)
-      for (let y = 0; y < Ho; y++)
-        for (let xo = 0; xo < Wo; xo++, p++)
-          for (let i = 0; i < KH; i++) {
-            const iy = y + i - pt;
-            if (iy < 0 || iy >= H) continue;
-            for (let j = 0; j < KW; j++) {
-              const ix = xo + j - pl;
-              if (ix < 0 || ix >= W) continue;
-              const z0 = ((n * H + iy) * W + ix) * T + (i * KW + j) * Co, y0 = p * Co;
-              for (let c = 0; c < Co; c++) Y[y0 + c] += Z[z0 + c];
-            }
-          }
+    tapSum(f32(backend, z), f32(backend, out), true, info, Co);
     backend.disposeData(z.dataId);
     return out;
   }
   const R = KH * KW * C, pix = Ho * Wo;
   const out = backend.makeOutput(info.outShape, 'float32');
+  eachIm2colChunk(backend, x, info, (cols, n0, P) =>
+    blas.gemm(cols, f32(backend, filter), f32(backend, out).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), P, Co, R, false, false, false));
+  return out;
+}
+
+/**
+ * The im2col rows of x's images a chunk at a time (so that one buffer stays under im2colMaxFloats), handed to `use`
+ * with the chunk's first image and row count; `use` may take heap views but must not allocate.
+ */
+function eachIm2colChunk(backend: BackendWasm, x: TensorInfo, info: tf.backend_util.Conv2DInfo, use: (cols: Float32Array, n0: number, P: number) => void): void {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const R = KH * KW * C, pix = Ho * Wo;
   const chunk = Math.max(1, Math.min(N, Math.floor(wasmKernelOptions.im2colMaxFloats / (R * pix))));
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nc = Math.min(chunk, N - n0), P = nc * pix;
     const cols = backend.makeOutput([P, R], 'float32');
     const D = f32(backend, cols);
     im2col(f32(backend, x), D, n0, nc, H, W, C, Ho, Wo, KH, KW, pt, pl);
-    blas.gemm(D, f32(backend, filter), f32(backend, out).subarray(n0 * pix * Co, (n0 + nc) * pix * Co), P, Co, R, false, false, false);
+    use(D, n0, P);
     backend.disposeData(cols.dataId);
   }
-  return out;
 }
 
 /** dW[KH·KW·C, Co] = Σ over image chunks of colsᵀ · dy (the GEMM accumulates in place). */
@@ -369,15 +366,8 @@ function filterGradBlas(blas: Blas, backend: BackendWasm, x: TensorInfo, dy: Ten
     return dw;
   }
   const out = backend.makeOutput([R, Co], 'float32');
-  const chunk = Math.max(1, Math.min(N, Math.floor(wasmKernelOptions.im2colMaxFloats / (R * pix))));
-  for (let n0 = 0; n0 < N; n0 += chunk) {
-    const nc = Math.min(chunk, N - n0), P = nc * pix;
-    const cols = backend.makeOutput([P, R], 'float32');
-    const D = f32(backend, cols);
-    im2col(f32(backend, x), D, n0, nc, H, W, C, Ho, Wo, KH, KW, pt, pl);
-    blas.gemm(D, f32(backend, dy).subarray(n0 * pix * Co, (n0 + nc) * pix * Co), f32(backend, out), R, Co, P, true, false, n0 > 0);
-    backend.disposeData(cols.dataId);
-  }
+  eachIm2colChunk(backend, x, info, (cols, n0, P) =>
+    blas.gemm(cols, f32(backend, dy).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), f32(backend, out), R, Co, P, true, false, n0 > 0));
   return out;
 }
 
@@ -444,6 +434,34 @@ function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   return dx;
 }
 
+/**
+ * The sums that turn per-tap products into a conv output or an input gradient (col2im). For every output pixel p
+ * and filter tap t = i·KW+j that reads input pixel q, with `channels` values per pixel and tap:
+ *   gather (src indexed by q, dst by p):  dst[p, c] += src[q, t, c]
+ *   scatter (src indexed by p, dst by q): dst[q, c] += src[p, t, c]
+ * dst is zeroed first.
+ */
+function tapSum(src: Float32Array, dst: Float32Array, gather: boolean, info: tf.backend_util.Conv2DInfo, channels: number): void {
+  const { batchSize: N, inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const T = KH * KW * channels;
+  dst.fill(0);
+  for (let n = 0, p = 0; n < N; n++)
+    for (let y = 0; y < Ho; y++)
+      for (let x = 0; x < Wo; x++, p++)
+        for (let i = 0; i < KH; i++) {
+          const iy = y + i - pt;
+          if (iy < 0 || iy >= H) continue;
+          for (let j = 0; j < KW; j++) {
+            const ix = x + j - pl;
+            if (ix < 0 || ix >= W) continue;
+            const q = (n * H + iy) * W + ix, tap = (i * KW + j) * channels;
+            const d0 = gather ? p * channels : q * channels, s0 = gather ? q * T + tap : p * T + tap;
+            for (let c = 0; c < channels; c++) dst[d0 + c] += src[s0 + c];
+          }
+        }
+}
+
 function useCol2im(info: tf.backend_util.Conv2DInfo): boolean {
   const o = wasmKernelOptions;
   if (o.inputGrad !== 'auto') return o.inputGrad === 'col2im';
@@ -455,8 +473,7 @@ function useCol2im(info: tf.backend_util.Conv2DInfo): boolean {
  * G[P, KH·KW·C] = dy[P, Co] · W[KH·KW·C, Co]ᵀ with one plain matMul and scatter-add them into dx in JS.
  */
 function dxCol2im(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
-  const { top: pt, left: pl } = info.padInfo;
+  const { batchSize: N, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
   const R = KH * KW * C, P = N * Ho * Wo;
   const blas = wasmKernelOptions.blas;
   let g: TensorInfo;
@@ -467,24 +484,7 @@ function dxCol2im(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info
     backend.disposeData(wt.dataId);
   }
   const dx = backend.makeOutput(info.inShape, 'float32');
-  const G = f32(backend, g), D = f32(backend, dx);
-  D.fill(0);
-  for (let n = 0, p = 0; n < N; n++) {
-    for (let y = 0; y < Ho; y++) {
-      for (let x = 0; x < Wo; x++, p++) {
-        for (let i = 0; i < KH; i++) {
-          const iy = y + i - pt;
-          if (iy < 0 || iy >= H) continue;
-          for (let j = 0; j < KW; j++) {
-            const ix = x + j - pl;
-            if (ix < 0 || ix >= W) continue;
-            const g0 = p * R + (i * KW + j) * C, d0 = ((n * H + iy) * W + ix) * C;
-            for (let c = 0; c < C; c++) D[d0 + c] += G[g0 + c];
-          }
-        }
-      }
-    }
-  }
+  tapSum(f32(backend, g), f32(backend, dx), false, info, C);
   backend.disposeData(g.dataId);
   return dx;
 }
