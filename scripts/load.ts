@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { killHard, startServer, type ServerProcess } from '../test/fixtures/server-process.ts';
+import { scrape, type Scrape } from './lib/traffic.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,17 +68,6 @@ interface LevelResult {
   rejections: number;
 }
 
-type Scrape = Map<string, number>;
-async function scrape(base: string): Promise<Scrape> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const m = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
 const delta = (a: Scrape, b: Scrape, key: string) => (b.get(key) ?? 0) - (a.get(key) ?? 0);
 
 /** Waits until nothing is queued (the previous level's abandoned requests are still being served). */

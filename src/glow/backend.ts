@@ -82,10 +82,20 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
   registerWasmKernels();
   const blas = nativeBlas();
   if (blas) {
-    blas.setThreads(threads);
+    // One OpenBLAS thread by default: measured here, a second one gains 25 % on a big GEMM but makes batch-1
+    // inference 2-4x slower (thread hand-offs on small products), and the training step no faster.
+    const blasThreads = blasThreadCount();
+    blas.setThreads(blasThreads);
     wasmKernelOptions.blas = blas;
-    log(`matMul and conv2d: native OpenBLAS GEMM, ${threads} thread(s) (${blas.config().trim()}; GLOW_BLAS=off for pure WASM)`);
+    log(`matMul and conv2d: native OpenBLAS GEMM, ${blasThreads} thread(s) (${blas.config().trim()}; GLOW_BLAS=off for pure WASM)`);
   }
+}
+
+/** GLOW_BLAS_THREADS=1..8 (default 1): OpenBLAS threads of the native GEMM. */
+function blasThreadCount(): number {
+  const v = process.env.GLOW_BLAS_THREADS ?? '1';
+  if (!/^[1-8]$/.test(v)) throw new Error(`GLOW_BLAS_THREADS must be an integer from 1 to 8, not "${v}"`);
+  return Number(v);
 }
 
 /** GLOW_WASM_THREADS=1..8 (default 2): XNNPACK threads on the wasm backend. 1 loads the plain SIMD build, no workers. */
