@@ -58,7 +58,7 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
   // In Node the .wasm binaries must be pointed at explicitly (a directory ending in '/').
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
   wasm.setWasmPaths(dist + '/');
-  const threads = wasmThreadCount();
+  const threads = threadCount('GLOW_WASM_THREADS', 2);
   const undo = threads > 1 ? prepareNodeThreads(dist, threads, wasm.setThreadsCount) : () => {};
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -84,24 +84,20 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
   if (blas) {
     // One OpenBLAS thread by default: measured here, a second one gains 25 % on a big GEMM but makes batch-1
     // inference 2-4x slower (thread hand-offs on small products), and the training step no faster.
-    const blasThreads = blasThreadCount();
+    const blasThreads = threadCount('GLOW_BLAS_THREADS', 1);
     blas.setThreads(blasThreads);
     wasmKernelOptions.blas = blas;
     log(`matMul and conv2d: native OpenBLAS GEMM, ${blasThreads} thread(s) (${blas.config().trim()}; GLOW_BLAS=off for pure WASM)`);
   }
 }
 
-/** GLOW_BLAS_THREADS=1..8 (default 1): OpenBLAS threads of the native GEMM. */
-function blasThreadCount(): number {
-  const v = process.env.GLOW_BLAS_THREADS ?? '1';
-  if (!/^[1-8]$/.test(v)) throw new Error(`GLOW_BLAS_THREADS must be an integer from 1 to 8, not "${v}"`);
-  return Number(v);
-}
-
-/** GLOW_WASM_THREADS=1..8 (default 2): XNNPACK threads on the wasm backend. 1 loads the plain SIMD build, no workers. */
-function wasmThreadCount(): number {
-  const v = process.env.GLOW_WASM_THREADS ?? '2';
-  if (!/^[1-8]$/.test(v)) throw new Error(`GLOW_WASM_THREADS must be an integer from 1 to 8, not "${v}"`);
+/**
+ * A thread count from the environment, 1..8. GLOW_WASM_THREADS (default 2): XNNPACK threads on the wasm
+ * backend, 1 loads the plain SIMD build, no workers. GLOW_BLAS_THREADS (default 1): OpenBLAS threads.
+ */
+function threadCount(variable: 'GLOW_WASM_THREADS' | 'GLOW_BLAS_THREADS', fallback: number): number {
+  const v = process.env[variable] ?? String(fallback);
+  if (!/^[1-8]$/.test(v)) throw new Error(`${variable} must be an integer from 1 to 8, not "${v}"`);
   return Number(v);
 }
 

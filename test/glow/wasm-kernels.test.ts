@@ -62,6 +62,14 @@ async function same(tt: Test, label: string, shapes: number[][], fn: (...xs: tf.
   });
 }
 
+/** The output (dy) shape of a conv of x with filter f, worked out on the cpu backend. */
+async function outShape(xs: number[], fs: number[], pad: unknown, stride: number): Promise<number[]> {
+  await tf.setBackend('cpu');
+  const shape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, stride, pad as 'same').shape);
+  await tf.setBackend('wasm');
+  return shape;
+}
+
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
 
@@ -89,10 +97,7 @@ function kernelTests(t: Test): void {
       [[2, 8, 8, 4], [1, 1, 4, 5], [[0, 0], [1, 1], [0, 1], [0, 0]]], // 1x1 with padding: im2col path
     ];
     for (const [xs, fs, pad] of cases) {
-      // dy shape from a forward conv on cpu.
-      await tf.setBackend('cpu');
-      const dyShape = tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, 1, pad as 'same').shape;
-      await tf.setBackend('wasm');
+      const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `dW x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
         run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
     }
@@ -120,9 +125,7 @@ function kernelTests(t: Test): void {
       [[2, 8, 8, 3], [3, 3, 3, 5], 'same', 2], // falls back to the stock kernel
     ];
     for (const [xs, fs, pad, s] of cases) {
-      await tf.setBackend('cpu');
-      const dyShape = tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, s, pad as 'same').shape;
-      await tf.setBackend('wasm');
+      const dyShape = await outShape(xs, fs, pad, s);
       await same(tt, `dx x${xs} f${fs} pad ${JSON.stringify(pad)} stride ${s}`, [dyShape, fs], (dy, filter) =>
         run('Conv2DBackpropInput', { dy, filter }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs }));
     }
@@ -165,16 +168,12 @@ function kernelTests(t: Test): void {
     const o = wasmKernelOptions;
     const saved = { ...o };
     const dW = (xs: number[], fs: number[], pad: unknown) => async (label: string) => {
-      await tf.setBackend('cpu');
-      const dyShape = tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, 1, pad as 'same').shape;
-      await tf.setBackend('wasm');
+      const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `${label} dW x${xs} f${fs} ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
         run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
     };
     const dX = (xs: number[], fs: number[], pad: unknown) => async (label: string) => {
-      await tf.setBackend('cpu');
-      const dyShape = tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, 1, pad as 'same').shape;
-      await tf.setBackend('wasm');
+      const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `${label} dx x${xs} f${fs} ${JSON.stringify(pad)}`, [dyShape, fs], (dy, filter) =>
         run('Conv2DBackpropInput', { dy, filter }, { strides: 1, pad, dataFormat: 'NHWC', inputShape: xs }));
     };
@@ -250,9 +249,7 @@ function kernelTests(t: Test): void {
       wasmKernelOptions.convSide = side;
       for (const [xs, fs, pad] of cases) {
         await same(tt, `${side}: conv x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, fs], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, pad as 'same'));
-        await tf.setBackend('cpu');
-        const dyShape = tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, 1, pad as 'same').shape;
-        await tf.setBackend('wasm');
+        const dyShape = await outShape(xs, fs, pad, 1);
         await same(tt, `${side}: dW x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
           run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
       }
