@@ -3,6 +3,7 @@
 // npm run attributes:avatars): render the face without the attribute (A) and the same face with it (B);
 // encode A, move α along the direction, decode to A′; report
 //   ratio = mean |A′ − B| / mean |A − B|   (per pixel and channel; 1.0 = no progress, 0 = perfect)
+// split into the error inside the region where A and B differ and outside it (drift);
 // α is chosen per attribute on validation faces (grid search, smallest ratio), then the ratio is
 // measured on test faces. Writes a strip per attribute (rows: test faces; columns A, A′ at α/2, A′, B)
 // and the results as JSON.
@@ -58,6 +59,9 @@ interface Row {
   alpha: number;
   validationRatio: number;
   testRatio: number;
+  /** The test ratio split: pixels where A and B differ, and pixels where they agree. */
+  testInside: number;
+  testOutside: number;
   testImproved: number;
   pairs: number;
   directionNorm: number;
@@ -73,8 +77,8 @@ for (const attribute of wanted) {
   const eps = await encodePixels(glow, test.without, batch);
   const edited = await edit(glow, eps, vector, search.alpha, batch);
   const s = score(edited, test);
-  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testImproved: s.improved, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
-  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} (${(100 * s.improved).toFixed(0)}% of faces closer to B)`);
+  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
+  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B)`);
 
   // Strip: A, A′ at α/2, A′ at α, B for the first test faces.
   const half = await edit(glow, eps.slice(0, stripRows), vector, search.alpha / 2, batch);
@@ -87,11 +91,15 @@ for (const attribute of wanted) {
 
 const seconds = (performance.now() - started) / 1000;
 const table = [
-  '| attribute | α (validation) | ratio, validation | ratio, test | test faces closer to B |',
-  '|---|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% |`),
+  '| attribute | α (validation) | ratio, validation | ratio, test | inside | outside | test faces closer to B |',
+  '|---|---:|---:|---:|---:|---:|---:|',
+  ...rows.map(
+    (r) =>
+      `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% |`,
+  ),
 ];
-console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces:\n`);
+console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces;`);
+console.log('inside + outside = ratio: the error on pixels where A and B differ, and on pixels where they agree (drift)\n');
 console.log(table.join('\n'));
 const json = path.join(args.out!, `${manifest.name}-eval.json`);
 await writeFile(

@@ -40,6 +40,10 @@ export async function renderPairs(attribute: string, split: AvatarSplit, count: 
 export interface Score {
   /** Σ|A′ − B| / Σ|A − B|. */
   ratio: number;
+  /** The part of the ratio from pixels where A and B differ (in any channel): the attribute's own region… */
+  inside: number;
+  /** … and from the pixels where they are equal: what the edit changed that it should have left alone. */
+  outside: number;
   /** Share of pairs whose own ratio is below 1 (the edit moved them towards B). */
   improved: number;
 }
@@ -49,21 +53,26 @@ export function score(edited: Uint8Array, pairs: PairSet): Score {
   const n = pairs.seeds.length;
   const px = pairs.size * pairs.size * 3;
   if (edited.length !== n * px || pairs.without.length !== n * px || pairs.with.length !== n * px) throw new Error('edited images and pairs differ in size');
-  let num = 0;
+  let inside = 0;
+  let outside = 0;
   let den = 0;
   let improved = 0;
+  const { without, with: target } = pairs;
   for (let i = 0; i < n; i++) {
     let a = 0;
     let b = 0;
-    for (let k = i * px; k < (i + 1) * px; k++) {
-      a += Math.abs(edited[k] - pairs.with[k]);
-      b += Math.abs(pairs.without[k] - pairs.with[k]);
+    for (let k = i * px; k < (i + 1) * px; k += 3) {
+      const err = Math.abs(edited[k] - target[k]) + Math.abs(edited[k + 1] - target[k + 1]) + Math.abs(edited[k + 2] - target[k + 2]);
+      const diff = Math.abs(without[k] - target[k]) + Math.abs(without[k + 1] - target[k + 1]) + Math.abs(without[k + 2] - target[k + 2]);
+      if (diff > 0) inside += err;
+      else outside += err;
+      a += err;
+      b += diff;
     }
-    num += a;
     den += b;
     if (a < b) improved++;
   }
-  return { ratio: den === 0 ? NaN : num / den, improved: improved / n };
+  return den === 0 ? { ratio: NaN, inside: NaN, outside: NaN, improved: improved / n } : { ratio: (inside + outside) / den, inside: inside / den, outside: outside / den, improved: improved / n };
 }
 
 /** decode(ε + α·direction) for every ε. */

@@ -22,8 +22,17 @@ const env = { ...process.env, GLOW_BACKEND: 'wasm', GLOW_WASM_THREADS: '1', GLOW
 
 t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
   const pairs = await renderPairs('eyeglasses', 'validation', 3, 32);
-  t.same(score(pairs.with, pairs), { ratio: 0, improved: 1 });
-  t.same(score(pairs.without, pairs), { ratio: 1, improved: 0 });
+  t.same(score(pairs.with, pairs), { ratio: 0, inside: 0, outside: 0, improved: 1 });
+  t.same(score(pairs.without, pairs), { ratio: 1, inside: 1, outside: 0, improved: 0 });
+  // A′ = A with one pixel changed where A and B agree: all of the extra error is outside the region.
+  const edited = pairs.without.slice();
+  let k = 0;
+  while ([0, 1, 2].some((c) => pairs.without[k + c] !== pairs.with[k + c])) k += 3;
+  edited[k] = pairs.without[k] < 128 ? pairs.without[k] + 90 : pairs.without[k] - 90;
+  const den = pairs.without.reduce((sum, v, i) => sum + Math.abs(v - pairs.with[i]), 0);
+  const s = score(edited, pairs);
+  t.equal(s.inside, 1);
+  t.ok(Math.abs(s.outside - 90 / den) < 1e-12 && Math.abs(s.ratio - (1 + 90 / den)) < 1e-12, `outside ${s.outside} = 90 / ${den}`);
   t.same(parseAlphas('0:1:0.25'), [0, 0.25, 0.5, 0.75, 1]);
   t.same(parseAlphas('0.5, 2'), [0.5, 2]);
   t.throws(() => parseAlphas('1:0:0.5'));
@@ -64,6 +73,7 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   );
   for (const r of report.results) {
     t.ok(Number.isFinite(r.testRatio) && r.testRatio >= 0, `${r.attribute}: test ratio ${r.testRatio}`);
+    t.ok(Math.abs(r.testInside + r.testOutside - r.testRatio) < 1e-9, `${r.attribute}: inside + outside = ratio`);
     t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
     t.ok([0, 0.5, 1].includes(r.alpha));
     t.equal(r.curve.length, 3);
