@@ -26,7 +26,7 @@ const require = createRequire(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Bump when the option sampling, the crop or the file layout changes: old cache files are then ignored. */
-export const AVATARS_VERSION = 1;
+export const AVATARS_VERSION = 2; // 2: the one smiling mouth
 
 // ---------------------------------------------------------------------------------------------
 // Options: the style's enums, restricted to values with an unambiguous label.
@@ -44,9 +44,12 @@ export const HATS = ['hat', 'hijab', 'turban', 'winterHat1', 'winterHat02', 'win
 export const BLOND_COLOURS = ['d6b370', 'ecdcbf'] as const;
 export const DARK_COLOURS = ['2c1b18', '4a312c', '724133', 'a55728'] as const;
 const HAT_COLOURS = ['262e33', '65c9ff', '5199e4', '25557c', 'e6e6e6', '929598', '3c4f5c', 'b1e2ff', 'a7ffc4', 'ffdeb5', 'ffafb9', 'ffffb1', 'ff488e', 'ff5c5c', 'ffffff'];
-/** Open smile, closed smile. */
-export const SMILING_MOUTHS = ['smile', 'twinkle'] as const;
-/** Straight line, sad, concerned. The other mouths (the faint "default" smile, eating, tongue, vomit, …) are never drawn. */
+/**
+ * The open smile only, as the issue names it. Version 1 also had the closed smile "twinkle": then "the same
+ * face smiling" was one of two mouths at random, and no edit could expect a ratio under 0.777 (styleFloor).
+ */
+export const SMILING_MOUTHS = ['smile'] as const;
+/** Straight line, sad, concerned. The other mouths (the faint "default" smile, twinkle, eating, tongue, vomit, …) are never drawn. */
 export const NEUTRAL_MOUTHS = ['serious', 'sad', 'concerned'] as const;
 const EYES = ['closed', 'default', 'eyeRoll', 'happy', 'side', 'squint', 'surprised', 'wink', 'winkWacky'] as const;
 const EYEBROWS = ['angryNatural', 'defaultNatural', 'flatNatural', 'frownNatural', 'raisedExcitedNatural', 'sadConcernedNatural', 'unibrowNatural', 'upDownNatural', 'angry', 'default', 'raisedExcited', 'sadConcerned', 'upDown'] as const;
@@ -90,7 +93,7 @@ export interface AttributeInfo {
 
 /** The labelled attributes, in label-column order. */
 export const ATTRIBUTES: readonly AttributeInfo[] = [
-  { name: 'smiling', description: 'mouth smile or twinkle (vs serious, sad, concerned)', rate: 0.5, hiddenByHat: false },
+  { name: 'smiling', description: 'mouth smile (vs serious, sad, concerned)', rate: 0.5, hiddenByHat: false },
   { name: 'eyeglasses', description: 'glasses or sunglasses', rate: 0.3, hiddenByHat: false },
   { name: 'beard', description: 'a light, medium or majestic beard', rate: 0.3, hiddenByHat: false },
   { name: 'hat', description: 'hat, hijab, turban or winter hat (covers the hair)', rate: 0.2, hiddenByHat: false },
@@ -201,30 +204,38 @@ export function avatarLabels(o: AvatarOptions): Uint8Array {
   return Uint8Array.from(ATTRIBUTE_NAMES, (n) => (hasAttribute(o, n) ? 1 : 0));
 }
 
+/** The option that carries each attribute, and its values with the attribute and without (null: not drawn). */
+const CARRIERS: Record<string, { key: 'mouth' | 'glasses' | 'beard' | 'hat' | 'hairColour' | 'hair'; on: readonly string[]; off: readonly (string | null)[] }> = {
+  smiling: { key: 'mouth', on: SMILING_MOUTHS, off: NEUTRAL_MOUTHS },
+  eyeglasses: { key: 'glasses', on: GLASSES, off: [null] },
+  beard: { key: 'beard', on: BEARDS, off: [null] },
+  hat: { key: 'hat', on: HATS, off: [null] },
+  'blond-hair': { key: 'hairColour', on: BLOND_COLOURS, off: DARK_COLOURS },
+  'long-hair': { key: 'hair', on: LONG_HAIR, off: SHORT_HAIR },
+};
+
+function carrier(name: string) {
+  const c = CARRIERS[name];
+  if (!c) throw new Error(`unknown avatar attribute "${name}"`);
+  return c;
+}
+
 /**
  * The same face with the attribute switched on or off: only the one option that carries it changes.
  * When it must change, the new value (which smile, which glasses…) is drawn from a PRNG of (seed,
  * attribute), so the flipped face is deterministic too. Already as asked: the options unchanged.
  */
 export function withAttribute(o: AvatarOptions, name: string, on: boolean, seed: number): AvatarOptions {
+  const c = carrier(name);
   if (hasAttribute(o, name) === on) return { ...o };
   const { pick } = chooser(uniformGenerator(mix(seed, 1 + attributeIndex(name))));
-  switch (name) {
-    case 'smiling':
-      return { ...o, mouth: pick(on ? SMILING_MOUTHS : NEUTRAL_MOUTHS) };
-    case 'eyeglasses':
-      return { ...o, glasses: on ? pick(GLASSES) : null };
-    case 'beard':
-      return { ...o, beard: on ? pick(BEARDS) : null };
-    case 'hat':
-      return { ...o, hat: on ? pick(HATS) : null };
-    case 'blond-hair':
-      return { ...o, hairColour: pick(on ? BLOND_COLOURS : DARK_COLOURS) };
-    case 'long-hair':
-      return { ...o, hair: pick(on ? LONG_HAIR : SHORT_HAIR) };
-    default:
-      throw new Error(`unknown avatar attribute "${name}"`);
-  }
+  return { ...o, [c.key]: pick(on ? c.on : c.off) };
+}
+
+/** Every way the face can have the attribute: one face per value that carries it (every smile, every pair of glasses…). */
+export function attributeVariants(o: AvatarOptions, name: string): AvatarOptions[] {
+  const c = carrier(name);
+  return c.on.map((v) => ({ ...o, [c.key]: v }));
 }
 
 /**

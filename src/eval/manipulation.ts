@@ -2,7 +2,7 @@
 // attribute (A) and the same face with it (B), encode A, add α·direction, decode to A′, and compare
 //   ratio = Σ|A′ − B| / Σ|A − B|   over every pixel and channel of every pair
 // (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs.
-import { attributePair, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
+import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
 import type { Glow } from '../glow/glow.ts';
 import { addScaled } from '../attributes/vectors.ts';
 import { decodeLatents, encodePixels } from './latents.ts';
@@ -73,6 +73,35 @@ export function score(edited: Uint8Array, pairs: PairSet): Score {
     if (a < b) improved++;
   }
   return den === 0 ? { ratio: NaN, inside: NaN, outside: NaN, improved: improved / n } : { ratio: (inside + outside) / den, inside: inside / den, outside: outside / den, improved: improved / n };
+}
+
+/**
+ * The least ratio an edit can expect that draws the attribute perfectly on A but cannot know which style B
+ * drew (which smile, which glasses). B's style is uniform over the attribute's styles, so at each pixel the
+ * least expected |A′ − B| is reached at the median over the styles; the floor is that expected error over
+ * the expected |A − B|. Not 0 for attributes with several styles: reported beside the ratio.
+ */
+export async function styleFloor(pairs: PairSet): Promise<number> {
+  const px = pairs.size * pairs.size * 3;
+  const variants = [...pairs.seeds].map((seed) => attributeVariants(attributePair(seed, pairs.attribute).with, pairs.attribute));
+  const styles = variants[0].length;
+  const rendered = await renderAvatars(variants.flat(), pairs.size); // face i, style j at (i·styles + j)·px
+  const values = new Float64Array(styles);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < pairs.seeds.length; i++) {
+    for (let k = 0; k < px; k++) {
+      for (let j = 0; j < styles; j++) values[j] = rendered[(i * styles + j) * px + k];
+      values.sort();
+      const median = styles % 2 ? values[styles >> 1] : (values[styles / 2 - 1] + values[styles / 2]) / 2;
+      const a = pairs.without[i * px + k];
+      for (let j = 0; j < styles; j++) {
+        num += Math.abs(median - values[j]) / styles;
+        den += Math.abs(a - values[j]) / styles;
+      }
+    }
+  }
+  return num / den;
 }
 
 /** decode(ε + α·direction) for every ε. */

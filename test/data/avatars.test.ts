@@ -26,6 +26,7 @@ import {
   renderAvatars,
   splitSeeds,
   withAttribute,
+  attributeVariants,
 } from '../../src/data/avatars.ts';
 import { loadDataset, prepareDataset } from '../../src/data/datasets.ts';
 
@@ -129,6 +130,21 @@ t.test('ground-truth pairs: without/with the attribute, visibly different, all e
   // A face that already has the attribute is B as it is.
   const s = [...Array(50).keys()].find((i) => hasAttribute(avatarOptions(i), 'smiling') && !hasAttribute(avatarOptions(i), 'hat'))!;
   t.same(attributePair(s, 'smiling').with, avatarOptions(s));
+});
+
+t.test('variants: every style of the attribute on the same face, the twin among them', async (t) => {
+  for (let s = 200; s < 220; s++)
+    for (const name of ATTRIBUTE_NAMES) {
+      const p = attributePair(s, name);
+      const variants = attributeVariants(p.with, name);
+      t.ok(variants.length >= (name === 'smiling' ? 1 : 2), `${name}: ${variants.length} styles`);
+      for (const v of variants) {
+        t.ok(hasAttribute(v, name), `seed ${s} ${name}: every variant has it`);
+        t.ok(changedFields(p.with, v).length <= 1, `seed ${s} ${name}: a variant changes one option at most`);
+      }
+      t.equal(variants.filter((v) => changedFields(p.with, v).length === 0).length, 1, `seed ${s} ${name}: the twin is one of them`);
+      t.equal(new Set(variants.map((v) => JSON.stringify(v))).size, variants.length, 'all different');
+    }
 });
 
 t.test('splits are disjoint seed ranges', async (t) => {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { loadBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES, avatarOptions, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
-import { parseAlphas, renderPairs, score } from '../../src/eval/manipulation.ts';
+import { parseAlphas, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
 import { initBackend } from '../../src/glow/backend.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
@@ -33,6 +33,11 @@ t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
   const s = score(edited, pairs);
   t.equal(s.inside, 1);
   t.ok(Math.abs(s.outside - 90 / den) < 1e-12 && Math.abs(s.ratio - (1 + 90 / den)) < 1e-12, `outside ${s.outside} = 90 / ${den}`);
+  // Glasses come in 6 styles and B draws one at random: even a perfect edit cannot expect 0.
+  const floor = await styleFloor(pairs);
+  t.ok(floor > 0.2 && floor < 1, `eyeglasses floor ${floor}`);
+  t.equal(await styleFloor(pairs), floor, 'deterministic');
+  t.equal(await styleFloor(await renderPairs('smiling', 'validation', 3, 32)), 0, 'one smiling mouth: a perfect edit can reach B');
   t.same(parseAlphas('0:1:0.25'), [0, 0.25, 0.5, 0.75, 1]);
   t.same(parseAlphas('0.5, 2'), [0.5, 2]);
   t.throws(() => parseAlphas('1:0:0.5'));
@@ -74,6 +79,7 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   for (const r of report.results) {
     t.ok(Number.isFinite(r.testRatio) && r.testRatio >= 0, `${r.attribute}: test ratio ${r.testRatio}`);
     t.ok(Math.abs(r.testInside + r.testOutside - r.testRatio) < 1e-9, `${r.attribute}: inside + outside = ratio`);
+    t.ok(r.styleFloor >= 0 && r.styleFloor < 1, `${r.attribute}: floor ${r.styleFloor}`);
     t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
     t.ok([0, 0.5, 1].includes(r.alpha));
     t.equal(r.curve.length, 3);
