@@ -11,9 +11,11 @@ import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
-import { toModelUnits } from '../src/glow/pixels.ts';
+import { growDepth } from '../src/glow/grow.ts';
+import { modelUnits, toModelUnits } from '../src/glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
 import { Adam } from '../src/train/adam.ts';
+import { GradientWorkers, shardGradients } from '../src/train/data-parallel.ts';
 import { Polyak } from '../src/train/polyak.ts';
 import { evaluateBpd } from '../src/train/evaluate.ts';
 import { parseDuration } from '../src/train/duration.ts';
@@ -25,6 +27,9 @@ const { values: args } = parseArgs({
     name: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean', default: false },
+    // A new run that starts from a trained checkpoint grown deeper (src/glow/grow.ts): its trained
+    // steps are kept and --depth (a multiple of its depth) is reached with identity-initialised steps.
+    'grow-from': { type: 'string' },
     levels: { type: 'string', default: '2' },
     depth: { type: 'string', default: '8' },
     hidden: { type: 'string', default: '128' },
@@ -51,16 +56,24 @@ const { values: args } = parseArgs({
     'init-images': { type: 'string', default: '512' },
     seed: { type: 'string', default: '1' },
     backend: { type: 'string' },
+    // Data-parallel worker threads (src/train/data-parallel.ts); default: one per extra core on WASM/CPU.
+    workers: { type: 'string' },
   },
 });
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const wantWorkers = args.workers === undefined ? 'auto' : Number(args.workers);
+if (!(wantWorkers === 'auto' || (Number.isInteger(wantWorkers) && wantWorkers >= 0))) throw new Error('--workers must be a whole number ≥ 0');
+// With workers, every thread computes on one core: WASM's own threads would only contend with them.
+if (wantWorkers !== 0) process.env.GLOW_WASM_THREADS ??= '1';
 const backend = await initBackend((args.backend ?? process.env.GLOW_BACKEND ?? 'auto') as never, log);
 const name = args.name ?? args.dataset ?? 'mnist';
 const outDir = args.out ?? path.join('models', name);
 // A resumed run trains on the checkpoint's dataset; naming another one is a mistake, not a switch.
-const resumedDataset = args.resume && existsSync(path.join(outDir, 'manifest.json')) ? (await readManifest(outDir)).dataset : undefined;
-if (resumedDataset && args.dataset && args.dataset !== resumedDataset) throw new Error(`--resume: ${outDir} was trained on ${resumedDataset}, not ${args.dataset}`);
+// So does a run grown from a checkpoint.
+const sourceDir = args.resume ? outDir : args['grow-from'];
+const resumedDataset = sourceDir && existsSync(path.join(sourceDir, 'manifest.json')) ? (await readManifest(sourceDir)).dataset : undefined;
+if (resumedDataset && args.dataset && args.dataset !== resumedDataset) throw new Error(`${args.resume ? '--resume' : '--grow-from'}: ${sourceDir} was trained on ${resumedDataset}, not ${args.dataset}`);
 const dataset = resumedDataset ?? args.dataset ?? 'mnist';
 const batch = Number(args.batch);
 const seed = Number(args.seed);
@@ -80,6 +93,29 @@ if (args.resume) {
   adam.restore(trainingState);
   if (adam.step !== manifest.steps) throw new Error(`optimiser is at step ${adam.step}, the manifest at ${manifest.steps}`);
   log(`resumed ${outDir} at step ${manifest.steps} (${manifest.imagesSeen} images seen, test bpd ${manifest.testBpd ?? 'n/a'})`);
+} else if (args['grow-from']) {
+  if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
+  const source = await loadCheckpoint(args['grow-from']);
+  const depth = Number(args.depth);
+  if (!(depth % source.glow.config.depth === 0)) throw new Error(`--grow-from: --depth ${depth} must be a multiple of the checkpoint's depth ${source.glow.config.depth}`);
+  glow = growDepth(source.glow, depth / source.glow.config.depth);
+  source.glow.dispose();
+  adam = new Adam(glow.params);
+  const s = source.manifest;
+  manifest = {
+    name,
+    dataset,
+    config: glow.config,
+    steps: 0,
+    imagesSeen: 0,
+    testBpd: null,
+    date: new Date().toISOString(),
+    backend,
+    // Where the kept steps were trained: their steps, images and seconds come on top of this run's.
+    grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: (s.training as { seconds?: number } | undefined)?.seconds ?? 0, testBpd: s.testBpd },
+    training: { batch, lr: Number(args.lr), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+  };
+  log(`grew ${args['grow-from']} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}: ${glow.parameterCount()} parameters`);
 } else {
   if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
   const config: GlowConfig = {
@@ -177,8 +213,6 @@ function learningRate(step: number): number {
 // A resumed run keeps the batch size it started with: the data order depends on it.
 const B = training.batch;
 const nBits = manifest.config.nBits;
-const paramNames = new Map([...glow.params].map(([n, v]) => [v.name, n]));
-const varList = [...glow.params.values()];
 
 /** Training-set indices of a step: a fresh permutation each epoch, seeded by (seed, epoch). */
 let permEpoch = -1;
@@ -227,10 +261,11 @@ async function checkpoint(reason: string): Promise<void> {
   manifest.backend = backend;
   const state = adam.state();
   await withShippedWeights(async (raw) => {
-    for (const [name, t] of raw ?? []) state.set(`raw.${name}`, t);
-    await saveCheckpoint(outDir, glow, manifest, state);
+    const all = new Map(state);
+    for (const [name, t] of raw ?? []) all.set(`raw.${name}`, t);
+    await saveCheckpoint(outDir, glow, manifest, all);
   });
-  state.get('step')!.dispose();
+  tf.dispose([...state.values()]);
   lastCheckpoint = Date.now();
   log(`checkpoint (${reason}): ${outDir} at step ${manifest.steps}`);
 }
@@ -238,6 +273,16 @@ async function checkpoint(reason: string): Promise<void> {
 async function quickEval(): Promise<number> {
   const { bpd } = await withShippedWeights(() => evaluateBpd(glow, test, { limit: evalImages, seed: 12345 }));
   return bpd;
+}
+
+const workerCount = wantWorkers === 'auto' ? GradientWorkers.defaultCount(backend) : wantWorkers;
+const workers = workerCount > 0 ? await GradientWorkers.start(workerCount, glow, backend) : undefined;
+if (workers) log(`data-parallel: each batch of ${B} is split between this thread and ${workerCount} worker thread(s)`);
+
+/** Mean loss of a batch and its named gradients. */
+async function lossAndGradients(pixels: Uint8Array, noise: Float32Array): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  const x = modelUnits(pixels, nBits, noise);
+  return workers ? workers.gradients(glow, x, B) : shardGradients(glow, x, B);
 }
 
 const progress = new Progress(process.stdout.isTTY === true);
@@ -252,11 +297,10 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
   await new Promise((resolve) => setImmediate(resolve));
   const step = manifest.steps;
   const idx = batchIndices(step);
-  const x = toModelUnits(batchPixels(train, idx), [B, train.height, train.width, train.channels], nBits, uniformArray(B * pixelsPerImage, training.seed * 1_000_003 + step));
-  const { value, grads } = tf.variableGrads(() => glow.loss(x), varList);
-  const named = new Map(Object.entries(grads).map(([tfName, g]) => [paramNames.get(tfName)!, g]));
-  const normT = tf.tidy(() => tf.sqrt(tf.addN([...named.values()].map((g) => tf.sum(tf.square(g))))));
-  const [loss, norm] = [(await value.data())[0], (await normT.data())[0]];
+  const { loss, grads } = await lossAndGradients(batchPixels(train, idx), uniformArray(B * pixelsPerImage, training.seed * 1_000_003 + step));
+  let squares = 0;
+  for (const g of grads.values()) for (let i = 0; i < g.length; i++) squares += g[i] * g[i];
+  const norm = Math.sqrt(squares);
   if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
     // NaN/Inf guard: skip the update, halve the learning rate; the weights stay finite.
     training.lrScale /= 2;
@@ -264,14 +308,10 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
     progress.clear();
     log(`step ${step}: non-finite loss/gradient (loss ${loss}, |g| ${norm}); skipped, learning-rate scale now ${training.lrScale}`);
   } else {
-    const clipScale = norm > training.clip ? training.clip / norm : 1;
-    const clipped = clipScale === 1 ? named : new Map([...named].map(([n, g]) => [n, tf.mul(g, clipScale)]));
-    adam.apply(clipped, learningRate(step));
+    adam.apply(grads, learningRate(step), norm > training.clip ? training.clip / norm : 1);
     polyak?.update();
-    if (clipped !== named) for (const g of clipped.values()) g.dispose();
     emaBpd = Number.isNaN(emaBpd) ? loss : 0.98 * emaBpd + 0.02 * loss;
   }
-  tf.dispose([x, value, normT, ...named.values()]);
   manifest.steps += 1;
   manifest.imagesSeen += B;
   windowImages += B;
@@ -305,4 +345,5 @@ if (!args['skip-final-eval']) {
   log(`test bpd: ${bpd.toFixed(4)} (${count} images)`);
 }
 await checkpoint(stopRequested ? 'stop requested' : 'end of run');
+await workers?.close();
 process.exit(0);

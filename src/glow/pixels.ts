@@ -5,6 +5,11 @@ import * as tf from '@tensorflow/tfjs';
  * A pixel maps to the centre of its bin in [−0.5, 0.5]; training adds uniform noise over the bin instead.
  */
 export function toModelUnits(pixels: Uint8Array | Float32Array, shape: [number, number, number, number], nBits: number, noise?: Float32Array): tf.Tensor4D {
+  return tf.tensor4d(modelUnits(pixels, nBits, noise), shape);
+}
+
+/** toModelUnits as a plain array. */
+export function modelUnits(pixels: Uint8Array | Float32Array, nBits: number, noise?: Float32Array): Float32Array {
   const bins = 2 ** nBits;
   const drop = 2 ** (8 - nBits);
   const out = new Float32Array(pixels.length);
@@ -12,7 +17,7 @@ export function toModelUnits(pixels: Uint8Array | Float32Array, shape: [number, 
     const bin = Math.floor(pixels[i] / drop);
     out[i] = (bin + (noise ? noise[i] : 0.5)) / bins - 0.5;
   }
-  return tf.tensor4d(out, shape);
+  return out;
 }
 
 /** Back to 8-bit pixels: the bin the value falls in, clamped to the valid range. */

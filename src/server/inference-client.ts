@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { readCheckpointFiles, type CheckpointFiles } from '../glow/checkpoint.ts';
+import { tsWorker } from '../ts-worker.ts';
 import { UnavailableError } from './errors.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.ts';
 
@@ -34,7 +35,6 @@ export interface InferenceClientOptions extends Omit<WorkerInit, 'checkpoint'> {
 type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
 
 const WORKER_URL = new URL('./inference-worker.ts', import.meta.url);
-const TSX_API = import.meta.resolve('tsx/esm/api');
 
 export class InferenceClient extends EventEmitter implements Runner {
   info: ModelInfo | undefined;
@@ -144,10 +144,7 @@ export class InferenceClient extends EventEmitter implements Runner {
 
   private spawn(): void {
     const init: WorkerInit = { modelDir: this.opts.modelDir, checkpoint: this.checkpoint!, backend: this.opts.backend };
-    // The worker is TypeScript: register tsx's loader inside the worker before importing it. (Under
-    // Node 20 an inherited `--import tsx` does not apply to a worker's entry module.)
-    const code = `import(${JSON.stringify(TSX_API)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-    const w = new Worker(code, { eval: true, workerData: init });
+    const w = tsWorker(WORKER_URL, { workerData: init });
     this.worker = w;
     w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
     w.on('error', (err) => this.log('error', `inference worker error: ${err.stack ?? err.message}`));

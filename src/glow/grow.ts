@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs';
+import { Glow } from './glow.ts';
+
+/**
+ * Grows a trained model deeper (net2net-style): a model with `factor` times the steps of flow per
+ * level, in which step i of the trained model becomes step factor·i and every step in between starts
+ * as (nearly) the identity, so the grown model begins where the trained one stopped and trains on
+ * with more capacity. A new step has a plain actnorm, W = I and a coupling whose zero-conv outputs
+ * zero shift and, for affine coupling, a scale of sigmoid(2 + scaleBias) ≈ 1 − 1e-3 (sigmoid(h + 2)
+ * cannot be exactly 1). Everything else (priors, the trained steps) is copied.
+ */
+export function growDepth(source: Glow, factor: number, scaleBias = 4.9): Glow {
+  if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
+  const config = { ...source.config, depth: source.config.depth * factor };
+  const grown = new Glow(config);
+  const sourceVars = new Map([...source.params, ...source.buffers]);
+  for (const [name, v] of [...grown.params, ...grown.buffers]) {
+    const m = /^levels\.(\d+)\.steps\.(\d+)\.(.*)$/.exec(name);
+    if (!m) {
+      v.assign(sourceVars.get(name)!); // priors
+      continue;
+    }
+    const [level, step, rest] = [m[1], Number(m[2]), m[3]];
+    if (step % factor === 0) {
+      v.assign(sourceVars.get(`levels.${level}.steps.${step / factor}.${rest}`)!);
+      continue;
+    }
+    tf.tidy(() => v.assign(identityValue(rest, v, config.coupling === 'affine' ? scaleBias : 0)));
+  }
+  grown.markInitialized();
+  grown.weightsChanged();
+  return grown;
+}
+
+/** The value of a new step's variable that makes the step (nearly) the identity. */
+function identityValue(rest: string, v: tf.Variable, scaleBias: number): tf.Tensor {
+  const n = v.shape[0]!;
+  switch (rest) {
+    case 'invconv.permutation':
+      return tf.eye(n);
+    case 'invconv.sign_s':
+      return tf.ones([n]);
+    case 'coupling.zero_conv.bias':
+      if (scaleBias === 0) return tf.zerosLike(v);
+      // The affine zero-conv's outputs are [shift, raw scale]: only the raw scale gets the bias.
+      return tf.concat([tf.zeros([n / 2]), tf.fill([n / 2], scaleBias)]);
+    case 'actnorm.bias':
+    case 'actnorm.log_scale':
+    case 'invconv.lower':
+    case 'invconv.upper':
+    case 'invconv.log_s':
+    case 'coupling.zero_conv.kernel':
+    case 'coupling.zero_conv.log_scale':
+      return tf.zerosLike(v);
+    default:
+      return v.clone(); // the coupling network's hidden layers keep their random initialisation
+  }
+}
