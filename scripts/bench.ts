@@ -1,5 +1,6 @@
 // One run, one machine: the plain matMul rate (the ceiling), the training step's effective
-// GFLOP/s and images/s for the shipped configuration, and encode/decode images/s at batch 1 and 64.
+// GFLOP/s and images/s for the shipped configuration, a whole training iteration in one thread and
+// data-parallel, and encode/decode images/s at batch 1 and 64.
 // With the native GEMM (src/glow/native-blas.ts) the ceiling is its rate, and the matMul and the
 // training step are measured in WASM alone as well, to show what it brings.
 //   npm run bench [-- --model models/mnist --batch 64 --steps 5]
@@ -13,6 +14,9 @@ import { forwardFlopsPerImage } from '../src/glow/flops.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { normalArray } from '../src/glow/random.ts';
 import { wasmKernelOptions } from '../src/glow/wasm-kernels.ts';
+import { Adam } from '../src/train/adam.ts';
+import { GradientWorkers, shardGradients } from '../src/train/data-parallel.ts';
+import { Polyak } from '../src/train/polyak.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,6 +78,31 @@ const wasmStepMs = blas ? await inWasmOnly(() => time(steps, trainingStep)) : st
 const stepFlops = 3 * forwardFlopsPerImage(config) * batch;
 const stepRate = stepFlops / stepMs / 1e6;
 
+// 2b. Whole training iterations as scripts/train.ts runs them (gradients, Adam, averaging), in this thread alone
+// and data-parallel with one worker thread per extra core (src/train/data-parallel.ts).
+const pixels = new Float32Array(await x.data());
+const adam = new Adam(glow.params);
+const polyak = new Polyak(glow.params, 0.999);
+async function iterationMs(workers?: GradientWorkers): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t0 = performance.now();
+    const { grads } = workers ? await workers.gradients(glow, pixels, batch) : shardGradients(glow, pixels, batch);
+    adam.apply(grads, 1e-6);
+    polyak.update();
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+const workerCount = GradientWorkers.defaultCount(backend);
+const aloneMs = await iterationMs();
+let parallel: { ms: number; workers: number } | undefined;
+if (workerCount > 0) {
+  const workers = await GradientWorkers.start(workerCount, glow, backend);
+  parallel = { ms: await iterationMs(workers), workers: workerCount };
+  await workers.close();
+}
+
 // 3. Inference throughput.
 const rates: string[] = [];
 for (const nb of [1, 64]) {
@@ -94,5 +123,10 @@ if (blas) {
   const wasmRate = stepFlops / wasmStepMs / 1e6;
   console.log(`training step in WASM alone (GLOW_BLAS=off): ${wasmStepMs.toFixed(0)} ms, ${((batch * 1000) / wasmStepMs).toFixed(1)} images/s, ${wasmRate.toFixed(1)} GFLOP/s = ${((100 * wasmRate) / wasmCeiling).toFixed(0)}% of its ceiling; the native GEMM makes a step ${(wasmStepMs / stepMs).toFixed(2)}× faster`);
 }
+const perSecond = (ms: number) => ((batch * 1000) / ms).toFixed(1);
+console.log(
+  `training iteration with Adam and averaging: ${aloneMs.toFixed(0)} ms, ${perSecond(aloneMs)} images/s in one thread` +
+    (parallel ? `; data-parallel over ${parallel.workers + 1} threads ${parallel.ms.toFixed(0)} ms, ${perSecond(parallel.ms)} images/s (${(aloneMs / parallel.ms).toFixed(2)}×)` : ''),
+);
 for (const r of rates) console.log(r);
 process.exit(0);

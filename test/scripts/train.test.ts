@@ -58,6 +58,20 @@ t.test('--resume trains on the dataset of the checkpoint, and refuses another', 
   await t.rejects(train('--out', out, '--resume', '--dataset', 'mnist', '--steps', '3'), /trained on avatars, not mnist/);
 });
 
+t.test('--grow-from starts a deeper model from a trained checkpoint, on its dataset', async (t) => {
+  const dir = tempDir(t, 'glow-serve-train-');
+  const [small, grown] = [path.join(dir, 'small'), path.join(dir, 'grown')];
+  await train('--out', small, '--steps', '2', '--depth', '2');
+  const log = await train('--grow-from', small, '--out', grown, '--steps', '1', '--depth', '4');
+  t.match(log, /grew .* \(depth 2, step 2, .*\) to depth 4/);
+  const manifest = JSON.parse(readFileSync(path.join(grown, 'manifest.json'), 'utf8'));
+  t.equal(manifest.config.depth, 4);
+  t.equal(manifest.dataset, 'mnist');
+  t.match(manifest.grownFrom, { depth: 2, steps: 2, imagesSeen: 16 });
+  t.equal(manifest.steps, 1, 'a new run: its own steps count from 0');
+  await t.rejects(train('--grow-from', small, '--out', path.join(dir, 'odd'), '--steps', '1', '--depth', '3'), /must be a multiple of the checkpoint's depth 2/);
+});
+
 t.test('SIGTERM is noticed within a step on the WASM backend: the run saves and exits', async (t) => {
   const out = path.join(tempDir(t, 'glow-serve-train-'), 'stopped');
   const args = [...TINY.slice(0, -2), '--backend', 'wasm', '--dataset', 'mnist', '--out', out, '--time-budget', '30s', '--checkpoint-every', '10m'];
