@@ -1,6 +1,8 @@
 // Trains a Glow model and writes a checkpoint directory (models/<name>/) that the server loads.
 //   npm run train -- --dataset mnist --time-budget 2h            (new run)
 //   npm run train -- --out models/mnist --resume --time-budget 1h (continue exactly where it stopped)
+//   npm run train -- --grow-from models/mnist --depth 16 --out runs/mnist-d16 --time-budget 2h
+//                                                                  (a deeper model that starts as the trained one)
 // Everything random derives from --seed and the step number (data order per epoch, dequantisation
 // noise per step), so a resumed run draws the same batches it would have drawn without the stop.
 import { existsSync } from 'node:fs';
@@ -103,7 +105,7 @@ if (args.resume) {
   adam = new Adam(glow.params);
   const s = source.manifest;
   manifest = {
-    name,
+    name: args.name ?? s.name,
     dataset,
     config: glow.config,
     steps: 0,
