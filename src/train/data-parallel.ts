@@ -64,10 +64,6 @@ export class GradientWorkers {
     return pool;
   }
 
-  get count(): number {
-    return this.workers.length;
-  }
-
   /**
    * Gradients of the mean loss over the batch x ([n, h, w, c], model units) at the model's current weights:
    * the first shard here, one shard per worker. Returns the batch's mean loss and named gradients.
