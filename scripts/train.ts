@@ -38,7 +38,8 @@ const { values: args } = parseArgs({
     coupling: { type: 'string', default: 'affine' },
     'n-bits': { type: 'string', default: '8' },
     batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '1e-3' },
+    // Peak learning rate (default 1e-3). Given again on --resume it replaces the stored one, for a new cycle.
+    lr: { type: 'string' },
     warmup: { type: 'string', default: '500' },
     // Linear learning-rate decay, by step so a resumed run follows the same schedule: from
     // --decay-start over --decay-steps down to --decay-to × lr, then constant. Stored in the
@@ -115,7 +116,7 @@ if (args.resume) {
     backend,
     // Where the kept steps were trained: their steps, images and seconds come on top of this run's.
     grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: (s.training as { seconds?: number } | undefined)?.seconds ?? 0, testBpd: s.testBpd },
-    training: { batch, lr: Number(args.lr), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+    training: { batch, lr: Number(args.lr ?? '1e-3'), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`grew ${args['grow-from']} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}: ${glow.parameterCount()} parameters`);
 } else {
@@ -147,7 +148,7 @@ if (args.resume) {
     testBpd: null,
     date: new Date().toISOString(),
     backend,
-    training: { batch, lr: Number(args.lr), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+    training: { batch, lr: Number(args.lr ?? '1e-3'), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
 }
@@ -195,6 +196,11 @@ async function withShippedWeights<T>(fn: (raw?: Map<string, tf.Tensor>) => Promi
   } finally {
     glow.weightsChanged();
   }
+}
+if (args.resume && args.lr !== undefined) {
+  if (!(Number(args.lr) > 0)) throw new Error('--lr must be > 0');
+  log(`learning rate: ${training.lr} replaced by ${args.lr}`);
+  training.lr = Number(args.lr);
 }
 if (args['decay-start'] !== undefined) {
   const decay = { start: Number(args['decay-start']), steps: Number(args['decay-steps']), to: Number(args['decay-to']) };
