@@ -44,6 +44,14 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   t.not(weights.get(name)!.data[0], tensors.get(`raw.${name}`)!.data[0], 'the shipped weights are the average, not the raw ones');
   t.equal(manifest(straight).training.polyakUpdates, 6);
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
+
+  // A new cycle: --lr and --decay-* given with --resume replace the stored ones.
+  const cycle = await train('--out', resumed, '--resume', '--steps', '7', '--lr', '5e-4', '--decay-start', '6', '--decay-steps', '4', '--decay-to', '0.5');
+  t.match(cycle, /learning rate: 0\.001 replaced by 5e-4/);
+  t.match(cycle, /then linearly to 0\.00025 at step 10/);
+  t.equal(manifest(resumed).steps, 7);
+  t.equal(manifest(resumed).training.lr, 5e-4);
+  t.same(manifest(resumed).training.decay, { start: 6, steps: 4, to: 0.5 });
 });
 
 t.test('--resume trains on the dataset of the checkpoint, and refuses another', async (t) => {
