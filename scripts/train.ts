@@ -79,6 +79,8 @@ const resumedDataset = sourceDir && existsSync(path.join(sourceDir, 'manifest.js
 if (resumedDataset && args.dataset && args.dataset !== resumedDataset) throw new Error(`${args.resume ? '--resume' : '--grow-from'}: ${sourceDir} was trained on ${resumedDataset}, not ${args.dataset}`);
 const dataset = resumedDataset ?? args.dataset ?? 'mnist';
 const batch = Number(args.batch);
+const lr = Number(args.lr ?? '1e-3');
+if (!(lr > 0)) throw new Error('--lr must be > 0');
 const seed = Number(args.seed);
 const train = loadDataset(dataset, 'train');
 const test = loadDataset(dataset, 'test');
@@ -116,7 +118,7 @@ if (args.resume) {
     backend,
     // Where the kept steps were trained: their steps, images and seconds come on top of this run's.
     grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: (s.training as { seconds?: number } | undefined)?.seconds ?? 0, testBpd: s.testBpd },
-    training: { batch, lr: Number(args.lr ?? '1e-3'), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+    training: { batch, lr, warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`grew ${args['grow-from']} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}: ${glow.parameterCount()} parameters`);
 } else {
@@ -148,7 +150,7 @@ if (args.resume) {
     testBpd: null,
     date: new Date().toISOString(),
     backend,
-    training: { batch, lr: Number(args.lr ?? '1e-3'), warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
+    training: { batch, lr, warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
 }
@@ -198,9 +200,8 @@ async function withShippedWeights<T>(fn: (raw?: Map<string, tf.Tensor>) => Promi
   }
 }
 if (args.resume && args.lr !== undefined) {
-  if (!(Number(args.lr) > 0)) throw new Error('--lr must be > 0');
   log(`learning rate: ${training.lr} replaced by ${args.lr}`);
-  training.lr = Number(args.lr);
+  training.lr = lr;
 }
 if (args['decay-start'] !== undefined) {
   const decay = { start: Number(args['decay-start']), steps: Number(args['decay-steps']), to: Number(args['decay-to']) };
