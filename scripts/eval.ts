@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { MANIFEST_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
-import { evaluateBpd } from '../src/train/evaluate.ts';
+import { evaluateBpd, formatOutliers, outliers } from '../src/train/evaluate.ts';
 
 const SLICE_IMAGES = 200;
 
@@ -30,6 +30,9 @@ const seconds = (performance.now() - started) / 1000;
 console.log(`model: ${manifest.name} (${manifest.steps} steps, ${manifest.imagesSeen} images seen), backend ${backend}`);
 console.log(`max reconstruction error: ${result.maxReconstructionError!.toExponential(3)} (model units, [-0.5, 0.5])`);
 console.log(`${(result.count / seconds).toFixed(1)} images/s (encode + decode)`);
+// The mean is what counts, but one image the model finds absurd can move it by a tenth of a bit.
+const { median, worst } = outliers(result.perImage);
+console.log(`median bpd: ${median.toFixed(4)}; worst images (bpd): ${formatOutliers(worst)}`);
 if (args.write && args.split === 'test' && result.count === ds.count) {
   // A figure on a small fixed slice too, which the test suite re-measures against this checkpoint.
   const slice = await evaluateBpd(glow, ds, { limit: SLICE_IMAGES, batch: Number(args.batch) });

@@ -19,7 +19,7 @@ import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
 import { Adam } from '../src/train/adam.ts';
 import { GradientWorkers, shardGradients } from '../src/train/data-parallel.ts';
 import { Polyak } from '../src/train/polyak.ts';
-import { evaluateBpd } from '../src/train/evaluate.ts';
+import { evaluateBpd, formatOutliers, outliers } from '../src/train/evaluate.ts';
 import { parseDuration } from '../src/train/duration.ts';
 import { Progress } from '../src/train/progress.ts';
 
@@ -348,10 +348,11 @@ while (manifest.steps < stepTarget && Date.now() - started < budgetMs && !stopRe
 progress.clear();
 if (!args['skip-final-eval']) {
   log(`evaluating on all ${test.count} test images…`);
-  const { bpd, count } = await withShippedWeights(() => evaluateBpd(glow, test, { seed: 12345 }));
+  const { bpd, count, perImage } = await withShippedWeights(() => evaluateBpd(glow, test, { seed: 12345 }));
   manifest.testBpd = Number(bpd.toFixed(4));
   manifest.testImages = count;
-  log(`test bpd: ${bpd.toFixed(4)} (${count} images)`);
+  const { median, worst } = outliers(perImage);
+  log(`test bpd: ${bpd.toFixed(4)} (${count} images; median ${median.toFixed(4)}; worst ${formatOutliers(worst)})`);
 }
 await checkpoint(stopRequested ? 'stop requested' : 'end of run');
 await workers?.close();

@@ -8,6 +8,8 @@ export interface EvalResult {
   /** Mean bits/dim with uniform dequantisation noise (seeded: the same figure every run). */
   bpd: number;
   count: number;
+  /** Bits/dim of every image, in dataset order: the mean can be ruled by a single outlier. */
+  perImage: Float32Array;
   /** max |decode(encode(x)) − x| in model units, when asked for. */
   maxReconstructionError?: number;
 }
@@ -20,18 +22,32 @@ export async function evaluateBpd(glow: Glow, ds: Dataset, opts: { limit?: numbe
   const size = ds.height * ds.width * ds.channels;
   let total = 0;
   let maxErr = 0;
+  const perImage = new Float32Array(count);
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
     const idx = Array.from({ length: n }, (_, i) => start + i);
     const x = toModelUnits(batchPixels(ds, idx), [n, ds.height, ds.width, ds.channels], glow.config.nBits, uniformArray(n * size, seed + start));
-    const [sum, err] = tf.tidy(() => {
+    const [bpd, err] = tf.tidy(() => {
       const { eps, logpx } = glow.encode(x);
-      const s = tf.sum(glow.bitsPerDim(logpx));
-      return [s, opts.reconstruction ? tf.max(tf.abs(tf.sub(glow.decode(eps), x))) : tf.scalar(0)];
+      return [glow.bitsPerDim(logpx), opts.reconstruction ? tf.max(tf.abs(tf.sub(glow.decode(eps), x))) : tf.scalar(0)];
     });
-    total += (await sum.data())[0];
+    const values = (await bpd.data()) as Float32Array;
+    perImage.set(values, start);
+    for (const v of values) total += v; // in float64, image by image
     maxErr = Math.max(maxErr, (await err.data())[0]);
-    tf.dispose([x, sum, err]);
+    tf.dispose([x, bpd, err]);
   }
-  return { bpd: total / count, count, ...(opts.reconstruction ? { maxReconstructionError: maxErr } : {}) };
+  return { bpd: total / count, count, perImage, ...(opts.reconstruction ? { maxReconstructionError: maxErr } : {}) };
 }
+
+/** The median bits/dim and the `k` worst images (index, bpd), worst first. */
+export function outliers(perImage: Float32Array, k = 5): { median: number; worst: { index: number; bpd: number }[] } {
+  const sorted = Float32Array.from(perImage).sort();
+  const n = sorted.length;
+  const median = n % 2 ? sorted[n >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  const worst = [...perImage.keys()].sort((a, b) => perImage[b] - perImage[a] || a - b).slice(0, k);
+  return { median, worst: worst.map((index) => ({ index, bpd: perImage[index] })) };
+}
+
+/** "3151: 693.5, 9944: 8.0, …" */
+export const formatOutliers = (worst: { index: number; bpd: number }[]) => worst.map((w) => `${w.index}: ${w.bpd.toFixed(1)}`).join(', ');

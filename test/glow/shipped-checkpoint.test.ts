@@ -9,7 +9,7 @@ import { batchPixels, loadDataset } from '../../src/data/datasets.ts';
 import { initBackend } from '../../src/glow/backend.ts';
 import { loadCheckpoint } from '../../src/glow/checkpoint.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
-import { evaluateBpd } from '../../src/train/evaluate.ts';
+import { evaluateBpd, formatOutliers, outliers } from '../../src/train/evaluate.ts';
 
 /** Test bpd a trained checkpoint must be under (an untrained one is at about 8). */
 const TRAINED: Record<string, number> = { mnist: 2, avatars: 4 };
@@ -47,8 +47,14 @@ for (const dir of dirs) {
     t.test('bits/dim on the fixed test slice matches the manifest', async (t) => {
       const slice = manifest.testSlice as { images: number; bpd: number };
       t.ok(slice, 'the manifest records a slice figure (npm run eval -- --write)');
-      const { bpd } = await evaluateBpd(glow, test, { limit: slice.images });
+      const { bpd, perImage } = await evaluateBpd(glow, test, { limit: slice.images });
       t.ok(Math.abs(bpd - slice.bpd) <= 0.02, `${bpd.toFixed(4)} vs ${slice.bpd} on ${slice.images} images`);
+      // The per-image figures are the ones averaged, and the outliers come from them.
+      t.equal(perImage.length, slice.images);
+      t.ok(Math.abs(perImage.reduce((a, b) => a + b, 0) / perImage.length - bpd) < 1e-9, 'bpd is the mean of the per-image figures');
+      const { median, worst } = outliers(perImage, 3);
+      t.same(worst.map((w) => w.index), [...perImage.keys()].sort((a, b) => perImage[b] - perImage[a]).slice(0, 3), 'the worst images, worst first');
+      t.ok(worst[0].bpd >= median && median > 0, `median ${median.toFixed(4)}, worst ${formatOutliers(worst)}`);
     });
   });
 }
