@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     levels: { type: 'string', default: '2' },
     depth: { type: 'string', default: '8' },
     hidden: { type: 'string', default: '128' },
+    // Soft floor under the priors' σ (GlowConfig.priorMinSd; default none). Given with --resume it replaces the stored one.
+    'prior-min-sd': { type: 'string' },
     coupling: { type: 'string', default: 'affine' },
     'n-bits': { type: 'string', default: '8' },
     batch: { type: 'string', default: '64' },
@@ -82,6 +84,8 @@ const batch = Number(args.batch);
 const lr = Number(args.lr ?? '1e-3');
 if (!(lr > 0)) throw new Error('--lr must be > 0');
 const seed = Number(args.seed);
+const priorMinSd = args['prior-min-sd'] === undefined ? undefined : Number(args['prior-min-sd']);
+if (priorMinSd !== undefined && !(priorMinSd >= 0)) throw new Error('--prior-min-sd must be ≥ 0');
 const train = loadDataset(dataset, 'train');
 const test = loadDataset(dataset, 'test');
 const pixelsPerImage = train.height * train.width * train.channels;
@@ -93,6 +97,18 @@ let trainingState: Map<string, { data: Float32Array; shape: number[] }> | undefi
 if (args.resume) {
   if (!existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`--resume: no checkpoint in ${outDir}`);
   ({ glow, manifest } = await loadCheckpoint(outDir));
+  if (priorMinSd !== undefined && priorMinSd !== (glow.config.priorMinSd ?? 0)) {
+    // The same weights in a model whose priors have the new σ floor (workers build theirs from this config).
+    const old = glow;
+    glow = new Glow({ ...old.config, priorMinSd });
+    const oldVars = new Map([...old.params, ...old.buffers]);
+    for (const [name, v] of [...glow.params, ...glow.buffers]) v.assign(oldVars.get(name)!);
+    glow.markInitialized();
+    glow.weightsChanged();
+    old.dispose();
+    log(`prior σ floor: ${old.config.priorMinSd ?? 0} replaced by ${priorMinSd}`);
+    manifest.config = glow.config;
+  }
   adam = new Adam(glow.params);
   trainingState = await readTrainingState(outDir, manifest.steps);
   adam.restore(trainingState);
@@ -133,6 +149,7 @@ if (args.resume) {
     coupling: args.coupling as GlowConfig['coupling'],
     nBits: Number(args['n-bits']),
     seed,
+    ...(priorMinSd ? { priorMinSd } : {}),
   };
   glow = new Glow(config);
   adam = new Adam(glow.params);

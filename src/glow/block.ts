@@ -14,12 +14,12 @@ export class Block extends Module {
   readonly steps: FlowStep[];
   readonly prior: LearnedPrior;
 
-  constructor(inChannels: number, depth: number, hidden: number, coupling: CouplingKind, readonly split: boolean, seed: number) {
+  constructor(inChannels: number, depth: number, hidden: number, coupling: CouplingKind, readonly split: boolean, seed: number, priorMinSd = 0) {
     super();
     const channels = inChannels * 4;
     this.steps = Array.from({ length: depth }, (_, i) => new FlowStep(channels, hidden, coupling, seed + 10 * i));
     this.steps.forEach((step, i) => this.adopt(`steps.${i}`, step));
-    this.prior = split ? new LearnedPrior(channels / 2, channels / 2) : new LearnedPrior(channels, 0);
+    this.prior = split ? new LearnedPrior(channels / 2, channels / 2, priorMinSd) : new LearnedPrior(channels, 0, priorMinSd);
     this.adopt('prior', this.prior);
   }
 

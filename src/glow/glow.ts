@@ -18,6 +18,12 @@ export interface GlowConfig {
   nBits: number;
   /** Seed of the initial weights. */
   seed?: number;
+  /**
+   * A soft floor under every prior's σ: σ' = √(σ² + f²) (absent or 0: none). Without it a split prior
+   * can grow all but certain of a pixel that is background in every training digit (σ ≈ 1e-4), and one
+   * test digit with ink there costs hundreds of bits per dim. Any σ' is still a normalised Gaussian.
+   */
+  priorMinSd?: number;
 }
 
 /**
@@ -43,7 +49,7 @@ export class Glow extends Module {
     let [h, w, c] = [height, width, channels];
     for (let level = 0; level < levels; level++) {
       const split = level < levels - 1;
-      this.blocks.push(new Block(c, depth, hidden, coupling, split, seed + 1000 * level));
+      this.blocks.push(new Block(c, depth, hidden, coupling, split, seed + 1000 * level, config.priorMinSd ?? 0));
       [h, w, c] = [h / 2, w / 2, split ? c * 2 : c * 4];
       this.epsShapes.push([h, w, c]);
     }

@@ -14,9 +14,10 @@ export class LearnedPrior extends Module {
   private readonly topMean?: tf.Variable;
   private readonly topLogSd?: tf.Variable;
 
-  /** conditionChannels = 0 for the top level (no conditioning input). */
-  constructor(readonly channels: number, conditionChannels: number) {
+  /** conditionChannels = 0 for the top level (no conditioning input); minSd: soft floor under σ (GlowConfig.priorMinSd). */
+  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0) {
     super();
+    if (!(minSd >= 0)) throw new Error(`the prior's σ floor must be ≥ 0, not ${minSd}`);
     if (conditionChannels > 0) {
       this.conv = new ZeroConv2d(conditionChannels, 2 * channels);
       this.adopt('conv', this.conv);
@@ -27,6 +28,13 @@ export class LearnedPrior extends Module {
   }
 
   private meanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
+    const [mean, logSd] = this.learnedMeanAndLogSd(condition);
+    if (this.minSd === 0) return [mean, logSd];
+    // log √(σ² + f²) = ½·log(exp(2·log σ) + f²)
+    return [mean, tf.mul(0.5, tf.log(tf.add(tf.exp(tf.mul(2, logSd)), this.minSd * this.minSd)))];
+  }
+
+  private learnedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
     if (this.conv) {
       if (!condition) throw new Error('this prior needs its conditioning half');
       return tf.split(this.conv.apply(condition), 2, 3) as [tf.Tensor, tf.Tensor];

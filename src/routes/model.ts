@@ -23,6 +23,7 @@ export function describeModel(glow: GlowService, defaultName: string) {
     depth: c.depth,
     hidden: c.hidden,
     coupling: c.coupling,
+    priorMinSd: c.priorMinSd ?? 0,
     nBits: c.nBits,
     parameterCount: info.parameterCount,
     steps: info.steps,

@@ -82,6 +82,7 @@ export const ModelResponse = Type.Object({
   depth: Type.Integer({ description: 'Steps of flow per level (K)' }),
   hidden: Type.Integer({ description: 'Hidden channels of the coupling networks' }),
   coupling: Type.String(),
+  priorMinSd: Type.Number({ description: "Soft floor under the priors' σ (0: none)" }),
   nBits: Type.Integer(),
   parameterCount: Type.Integer(),
   steps: Type.Integer({ description: 'Training steps of the checkpoint' }),

@@ -96,6 +96,7 @@ const layers: { name: string; shape: [number, number, number, number]; make: () 
     make: () => ({ forward: (x) => ({ y: squeeze(x), logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D }), reverse: unsqueeze }),
   },
   { name: 'Block (split, learned conditional prior)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9))) },
+  { name: 'Block (split, prior with a σ floor)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0.3))) },
   { name: 'Glow (2 levels, whole flow)', shape: [3, 4, 4, 1], make: () => glowAsLayer(trained(new Glow({ height: 4, width: 4, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 2 }))) },
   { name: 'Glow (3 levels, additive, RGB)', shape: [2, 8, 8, 3], make: () => glowAsLayer(trained(new Glow({ height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 }))) },
 ];

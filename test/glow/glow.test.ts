@@ -11,6 +11,7 @@ import { InvConv2dLU } from '../../src/glow/invconv.ts';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from '../../src/glow/linalg.ts';
 import { fromModelUnits, toModelUnits } from '../../src/glow/pixels.ts';
 import { normalArray } from '../../src/glow/random.ts';
+import { LearnedPrior } from '../../src/glow/prior.ts';
 import { Adam } from '../../src/train/adam.ts';
 
 await initBackend('cpu');
@@ -153,4 +154,23 @@ t.test('a few Adam steps on one batch lower the loss', async (t) => {
   }
   t.ok(losses[7] < losses[0] - 0.05, `loss fell from ${losses[0].toFixed(3)} to ${losses[7].toFixed(3)} bits/dim`);
   g.dispose();
+});
+
+t.test("the priors' σ floor: σ' = √(σ² + f²), in ε and in log p, and decode inverts it", async (t) => {
+  const prior = new LearnedPrior(2, 0, 0.5);
+  const logSd = [...prior.params].find(([n]) => n.endsWith('log_sd'))![1];
+  logSd.assign(tf.tensor1d([Math.log(0.1), Math.log(2)]));
+  const z = tf.tensor4d([1, -3], [1, 1, 1, 2]);
+  const { eps, logp } = prior.standardise(z);
+  const sd = [Math.sqrt(0.01 + 0.25), Math.sqrt(4 + 0.25)];
+  const want = [1 / sd[0], -3 / sd[1]];
+  const got = Array.from(eps.dataSync());
+  t.ok(got.every((v, i) => Math.abs(v - want[i]) < 1e-5), `ε = ${got.map((v) => v.toFixed(4))}, want ${want.map((v) => v.toFixed(4))}`);
+  const wantLogp = want.reduce((a, e, i) => a - 0.5 * (e * e + Math.log(2 * Math.PI)) - Math.log(sd[i]), 0);
+  t.ok(Math.abs(logp.dataSync()[0] - wantLogp) < 1e-4, `log p = ${logp.dataSync()[0].toFixed(5)}, want ${wantLogp.toFixed(5)}`);
+  const back = Array.from(prior.unstandardise(eps).dataSync());
+  t.ok(Math.abs(back[0] - 1) < 1e-5 && Math.abs(back[1] + 3) < 1e-5, `unstandardise(ε) = ${back}`);
+  t.throws(() => new LearnedPrior(2, 0, -1), /σ floor must be ≥ 0/);
+  tf.dispose([z, eps, logp]);
+  prior.dispose();
 });

@@ -13,6 +13,7 @@ t.test('GET /model describes the checkpoint', async (t) => {
     depth: 2,
     hidden: 16,
     coupling: 'affine',
+    priorMinSd: 0,
     nBits: 8,
     steps: 0,
     testBpd: null,

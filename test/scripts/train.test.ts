@@ -45,9 +45,11 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   t.equal(manifest(straight).training.polyakUpdates, 6);
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
 
-  // A new cycle: --lr and --decay-* given with --resume replace the stored ones.
-  const cycle = await train('--out', resumed, '--resume', '--steps', '7', '--lr', '5e-4', '--decay-start', '6', '--decay-steps', '4', '--decay-to', '0.5');
+  // A new cycle: --lr, --decay-* and --prior-min-sd given with --resume replace the stored ones.
+  const cycle = await train('--out', resumed, '--resume', '--steps', '7', '--lr', '5e-4', '--decay-start', '6', '--decay-steps', '4', '--decay-to', '0.5', '--prior-min-sd', '1e-3');
   t.match(cycle, /learning rate: 0\.001 replaced by 5e-4/);
+  t.match(cycle, /prior σ floor: 0 replaced by 0\.001/);
+  t.equal(manifest(resumed).config.priorMinSd, 1e-3, 'the floor is part of the model config');
   t.match(cycle, /then linearly to 0\.00025 at step 10/);
   t.equal(manifest(resumed).steps, 7);
   t.equal(manifest(resumed).training.lr, 5e-4);
