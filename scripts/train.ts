@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     levels: { type: 'string', default: '2' },
     depth: { type: 'string', default: '8' },
     hidden: { type: 'string', default: '128' },
-    // Soft floor under the priors' σ (GlowConfig.priorMinSd; default none). Given with --resume it replaces the stored one.
+    // Soft floor under the priors' σ (GlowConfig.priorMinSd; default none). With --resume or --grow-from it replaces the stored one.
     'prior-min-sd': { type: 'string' },
     coupling: { type: 'string', default: 'affine' },
     'n-bits': { type: 'string', default: '8' },
@@ -98,15 +98,11 @@ if (args.resume) {
   if (!existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`--resume: no checkpoint in ${outDir}`);
   ({ glow, manifest } = await loadCheckpoint(outDir));
   if (priorMinSd !== undefined && priorMinSd !== (glow.config.priorMinSd ?? 0)) {
-    // The same weights in a model whose priors have the new σ floor (workers build theirs from this config).
+    // The same weights in a model whose priors have the new σ floor (workers build theirs from its config).
+    log(`prior σ floor: ${glow.config.priorMinSd ?? 0} replaced by ${priorMinSd}`);
     const old = glow;
-    glow = new Glow({ ...old.config, priorMinSd });
-    const oldVars = new Map([...old.params, ...old.buffers]);
-    for (const [name, v] of [...glow.params, ...glow.buffers]) v.assign(oldVars.get(name)!);
-    glow.markInitialized();
-    glow.weightsChanged();
+    glow = growDepth(old, 1, { priorMinSd });
     old.dispose();
-    log(`prior σ floor: ${old.config.priorMinSd ?? 0} replaced by ${priorMinSd}`);
     manifest.config = glow.config;
   }
   adam = new Adam(glow.params);
@@ -119,7 +115,7 @@ if (args.resume) {
   const source = await loadCheckpoint(args['grow-from']);
   const depth = Number(args.depth);
   if (!(depth % source.glow.config.depth === 0)) throw new Error(`--grow-from: --depth ${depth} must be a multiple of the checkpoint's depth ${source.glow.config.depth}`);
-  glow = growDepth(source.glow, depth / source.glow.config.depth);
+  glow = growDepth(source.glow, depth / source.glow.config.depth, priorMinSd === undefined ? {} : { priorMinSd });
   source.glow.dispose();
   adam = new Adam(glow.params);
   const s = source.manifest;

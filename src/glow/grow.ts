@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Glow } from './glow.ts';
+import { Glow, GlowConfig } from './glow.ts';
 
 /**
  * Grows a trained model deeper (net2net-style): a model with `factor` times the steps of flow per
@@ -7,11 +7,12 @@ import { Glow } from './glow.ts';
  * as (nearly) the identity, so the grown model begins where the trained one stopped and trains on
  * with more capacity. A new step has a plain actnorm, W = I and a coupling whose zero-conv outputs
  * zero shift and, for affine coupling, a scale of sigmoid(2 + scaleBias) ≈ 1 − 1e-3 (sigmoid(h + 2)
- * cannot be exactly 1). Everything else (priors, the trained steps) is copied.
+ * cannot be exactly 1). Everything else (priors, the trained steps) is copied. `changes` sets config
+ * fields that have no weights of their own (the priors' σ floor); factor 1 then copies the model.
  */
-export function growDepth(source: Glow, factor: number, scaleBias = 4.9): Glow {
+export function growDepth(source: Glow, factor: number, changes: Pick<GlowConfig, 'priorMinSd'> = {}, scaleBias = 4.9): Glow {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
-  const config = { ...source.config, depth: source.config.depth * factor };
+  const config = { ...source.config, ...changes, depth: source.config.depth * factor };
   const grown = new Glow(config);
   const sourceVars = new Map([...source.params, ...source.buffers]);
   for (const [name, v] of [...grown.params, ...grown.buffers]) {

@@ -54,3 +54,14 @@ t.test('growing by a factor that is not a whole number is refused', async (t) =>
   const source = trainedGlow({ ...base, coupling: 'affine' });
   t.throws(() => growDepth(source, 1.5), /whole number/);
 });
+
+t.test('factor 1 with a new σ floor: the same weights, the floor in the config and in every prior', async (t) => {
+  const source = trainedGlow({ ...base, coupling: 'affine' });
+  const copy = growDepth(source, 1, { priorMinSd: 1e-3 });
+  t.equal(copy.config.priorMinSd, 1e-3);
+  t.equal(copy.config.depth, base.depth);
+  t.ok(copy.blocks.every((b) => b.prior.minSd === 1e-3), 'every prior has the floor');
+  for (const [name, v] of source.params) t.same(copy.params.get(name)!.dataSync(), v.dataSync(), name);
+  source.dispose();
+  copy.dispose();
+});

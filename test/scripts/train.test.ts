@@ -72,10 +72,11 @@ t.test('--grow-from starts a deeper model from a trained checkpoint, on its data
   const dir = tempDir(t, 'glow-serve-train-');
   const [small, grown] = [path.join(dir, 'small'), path.join(dir, 'grown')];
   await train('--out', small, '--steps', '2', '--depth', '2');
-  const log = await train('--grow-from', small, '--out', grown, '--steps', '1', '--depth', '4');
+  const log = await train('--grow-from', small, '--out', grown, '--steps', '1', '--depth', '4', '--prior-min-sd', '2e-3');
   t.match(log, /grew .* \(depth 2, step 2, .*\) to depth 4/);
   const manifest = JSON.parse(readFileSync(path.join(grown, 'manifest.json'), 'utf8'));
   t.equal(manifest.config.depth, 4);
+  t.equal(manifest.config.priorMinSd, 2e-3, '--prior-min-sd applies to the grown model');
   t.equal(manifest.dataset, 'mnist');
   t.match(manifest.grownFrom, { depth: 2, steps: 2, imagesSeen: 16 });
   t.equal(manifest.steps, 1, 'a new run: its own steps count from 0');
