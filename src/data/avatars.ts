@@ -26,7 +26,7 @@ const require = createRequire(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Bump when the option sampling, the crop or the file layout changes: old cache files are then ignored. */
-export const AVATARS_VERSION = 2; // 2: the one smiling mouth
+export const AVATARS_VERSION = 3; // 2: the one smiling mouth; 3: one pair of glasses, one beard
 
 // ---------------------------------------------------------------------------------------------
 // Options: the style's enums, restricted to values with an unambiguous label.
@@ -53,11 +53,16 @@ export const SMILING_MOUTHS = ['smile'] as const;
 export const NEUTRAL_MOUTHS = ['serious', 'sad', 'concerned'] as const;
 const EYES = ['closed', 'default', 'eyeRoll', 'happy', 'side', 'squint', 'surprised', 'wink', 'winkWacky'] as const;
 const EYEBROWS = ['angryNatural', 'defaultNatural', 'flatNatural', 'frownNatural', 'raisedExcitedNatural', 'sadConcernedNatural', 'unibrowNatural', 'upDownNatural', 'angry', 'default', 'raisedExcited', 'sadConcerned', 'upDown'] as const;
-/** Every accessory but the eyepatch (sunglasses count as eyeglasses, as in CelebA). */
-export const GLASSES = ['kurt', 'prescription01', 'prescription02', 'round', 'sunglasses', 'wayfarers'] as const;
-const GLASSES_COLOURS = ['262e33', '3c4f5c', '25557c', '929598', 'ff488e', 'ff5c5c'];
-/** Beards only: the two moustaches are a few pixels at 32×32. */
-export const BEARDS = ['beardLight', 'beardMedium', 'beardMajestic'] as const;
+/**
+ * One pair of glasses in one colour: the large dark "kurt" frames. Version 2 drew one of 6 styles in one of 6
+ * colours, so "the same face with glasses" was one of 36 at random and no edit could expect a ratio under
+ * 0.585 (styleFloor); as the smile in version 2, one value makes the ground truth a single image.
+ */
+export const GLASSES = ['kurt'] as const;
+const GLASSES_COLOURS = ['262e33'];
+/** One full dark-brown beard, for the same reason (version 2: 3 styles × 6 colours, floor 0.340). Moustaches are a few pixels at 32×32. */
+export const BEARDS = ['beardMajestic'] as const;
+const BEARD_COLOURS = ['2c1b18'];
 const CLOTHING = ['blazerAndShirt', 'blazerAndSweater', 'collarAndSweater', 'graphicShirt', 'hoodie', 'overall', 'shirtCrewNeck', 'shirtScoopNeck', 'shirtVNeck'] as const;
 const CLOTHES_COLOURS = ['262e33', '65c9ff', '5199e4', '25557c', 'e6e6e6', '929598', '3c4f5c', 'b1e2ff', 'a7ffc4', 'ffafb9', 'ffffb1', 'ff488e', 'ff5c5c', 'ffffff'];
 const GRAPHICS = ['bat', 'bear', 'cumbia', 'deer', 'diamond', 'hola', 'pizza', 'resist', 'skull', 'skullOutline'] as const;
@@ -94,8 +99,8 @@ export interface AttributeInfo {
 /** The labelled attributes, in label-column order. */
 export const ATTRIBUTES: readonly AttributeInfo[] = [
   { name: 'smiling', description: 'mouth smile (vs serious, sad, concerned)', rate: 0.5, hiddenByHat: false },
-  { name: 'eyeglasses', description: 'glasses or sunglasses', rate: 0.3, hiddenByHat: false },
-  { name: 'beard', description: 'a light, medium or majestic beard', rate: 0.3, hiddenByHat: false },
+  { name: 'eyeglasses', description: 'dark-framed glasses', rate: 0.3, hiddenByHat: false },
+  { name: 'beard', description: 'a full beard', rate: 0.3, hiddenByHat: false },
   { name: 'hat', description: 'hat, hijab, turban or winter hat (covers the hair)', rate: 0.2, hiddenByHat: false },
   { name: 'blond-hair', description: 'blond or platinum hair (vs black, dark brown, brown, auburn)', rate: 0.4, hiddenByHat: true },
   { name: 'long-hair', description: 'shoulder-length or longer hair (vs short styles)', rate: 0.45, hiddenByHat: true },
@@ -152,8 +157,8 @@ export function avatarOptions(seed: number): AvatarOptions {
   const glassesColour = pick(GLASSES_COLOURS);
   const beard = bool(rate('beard'));
   const beardType = pick(BEARDS);
-  // Independent of the hair colour, so that "blond-hair" is about the hair alone.
-  const beardColour = pick([...DARK_COLOURS, ...BLOND_COLOURS]);
+  // One colour whatever the hair's, so that "blond-hair" is about the hair alone.
+  const beardColour = pick(BEARD_COLOURS);
   const clothing = pick(CLOTHING);
   const clothesColour = pick(CLOTHES_COLOURS);
   const graphic = pick(GRAPHICS);

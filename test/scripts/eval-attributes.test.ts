@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { loadBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES, avatarOptions, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
-import { parseAlphas, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
+import { meanPixelDifference, parseAlphas, pixelArithmetic, pixelEdit, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
 import { initBackend } from '../../src/glow/backend.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
@@ -33,11 +33,20 @@ t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
   const s = score(edited, pairs);
   t.equal(s.inside, 1);
   t.ok(Math.abs(s.outside - 90 / den) < 1e-12 && Math.abs(s.ratio - (1 + 90 / den)) < 1e-12, `outside ${s.outside} = 90 / ${den}`);
-  // Glasses come in 6 styles and B draws one at random: even a perfect edit cannot expect 0.
-  const floor = await styleFloor(pairs);
-  t.ok(floor > 0.2 && floor < 1, `eyeglasses floor ${floor}`);
-  t.equal(await styleFloor(pairs), floor, 'deterministic');
-  t.equal(await styleFloor(await renderPairs('smiling', 'validation', 3, 32)), 0, 'one smiling mouth: a perfect edit can reach B');
+  // Hats come in 7 styles and colours, and B draws one at random: even a perfect edit cannot expect 0.
+  const hats = await renderPairs('hat', 'validation', 3, 32);
+  const floor = await styleFloor(hats);
+  t.ok(floor > 0.2 && floor < 1, `hat floor ${floor}`);
+  t.equal(await styleFloor(hats), floor, 'deterministic');
+  for (const name of ['smiling', 'eyeglasses', 'beard'])
+    t.equal(await styleFloor(await renderPairs(name, 'validation', 3, 32)), 0, `one ${name} style: a perfect edit can reach B`);
+  // Pixel arithmetic: one pair's own difference takes it exactly to B; on other faces, α = 0 is A.
+  const one = { ...pairs, seeds: pairs.seeds.subarray(0, 1), without: pairs.without.subarray(0, 32 * 32 * 3), with: pairs.with.subarray(0, 32 * 32 * 3) };
+  t.equal(score(pixelEdit(one, meanPixelDifference(one), 1), one).ratio, 0, 'A + (B − A) is B');
+  t.same(pixelEdit(pairs, meanPixelDifference(one), 0), pairs.without, 'α = 0 leaves A');
+  const baseline = pixelArithmetic(pairs, pairs, [0, 0.5, 1]);
+  t.ok(baseline.alpha > 0 && baseline.validation.ratio < 1, `glasses drawn by pixel arithmetic: ${baseline.validation.ratio} at α ${baseline.alpha}`);
+  t.same(baseline.test, baseline.validation, 'scored on the same pairs, the same figures');
   t.same(parseAlphas('0:1:0.25'), [0, 0.25, 0.5, 0.75, 1]);
   t.same(parseAlphas('0.5, 2'), [0.5, 2]);
   t.throws(() => parseAlphas('1:0:0.5'));
@@ -80,6 +89,7 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
     t.ok(Number.isFinite(r.testRatio) && r.testRatio >= 0, `${r.attribute}: test ratio ${r.testRatio}`);
     t.ok(Math.abs(r.testInside + r.testOutside - r.testRatio) < 1e-9, `${r.attribute}: inside + outside = ratio`);
     t.ok(r.styleFloor >= 0 && r.styleFloor < 1, `${r.attribute}: floor ${r.styleFloor}`);
+    t.ok(r.pixelArithmetic.testRatio >= 0 && r.pixelArithmetic.testRatio <= 1, `${r.attribute}: pixel arithmetic ${r.pixelArithmetic.testRatio}`);
     t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
     t.ok([0, 0.5, 1].includes(r.alpha));
     t.equal(r.curve.length, 3);
