@@ -4,7 +4,8 @@
 // encode A, move α along the direction, decode to A′; report
 //   ratio = mean |A′ − B| / mean |A − B|   (per pixel and channel; 1.0 = no progress, 0 = perfect)
 // split into the error inside the region where A and B differ and outside it (drift), beside the floor
-// under it: B's style (which smile, which glasses) is random, so no edit of A can expect to reach 0;
+// under it (B's style, which hat, which long hair, is random, so no edit of A can expect to reach 0) and
+// the ratio of pixel arithmetic without a model (A + α·mean(B − A) of the validation pairs);
 // α is chosen per attribute on validation faces (grid search, smallest ratio), then the ratio is
 // measured on test faces. Writes a strip per attribute (rows: test faces; columns A, A′ at α/2, A′, B)
 // and the results as JSON.
@@ -16,7 +17,7 @@ import { loadBuiltinAttributes } from '../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES } from '../src/data/avatars.ts';
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
-import { chooseAlpha, edit, parseAlphas, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
+import { chooseAlpha, edit, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -66,6 +67,8 @@ interface Row {
   testImproved: number;
   /** The least ratio an edit can expect that does not know which style B drew (see styleFloor). */
   styleFloor: number;
+  /** The same pairs edited without a model: A + α·mean(B − A) of the validation pairs (α chosen there too). */
+  pixelArithmetic: { alpha: number; testRatio: number };
   pairs: number;
   directionNorm: number;
   curve: { alpha: number; ratio: number }[];
@@ -81,8 +84,9 @@ for (const attribute of wanted) {
   const edited = await edit(glow, eps, vector, search.alpha, batch);
   const s = score(edited, test);
   const floor = await styleFloor(test);
-  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, styleFloor: floor, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
-  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)})`);
+  const pixels = pixelArithmetic(val, test, alphas);
+  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, styleFloor: floor, pixelArithmetic: { alpha: pixels.alpha, testRatio: pixels.test.ratio }, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
+  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)}; pixel arithmetic ${pixels.test.ratio.toFixed(3)} at α ${pixels.alpha})`);
 
   // Strip: A, A′ at α/2, A′ at α, B for the first test faces.
   const half = await edit(glow, eps.slice(0, stripRows), vector, search.alpha / 2, batch);
@@ -95,16 +99,17 @@ for (const attribute of wanted) {
 
 const seconds = (performance.now() - started) / 1000;
 const table = [
-  '| attribute | α (validation) | ratio, validation | ratio, test | inside | outside | test faces closer to B | floor |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  '| attribute | α (validation) | ratio, validation | ratio, test | inside | outside | test faces closer to B | floor | pixel arithmetic, test |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% | ${r.styleFloor.toFixed(3)} |`,
+      `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% | ${r.styleFloor.toFixed(3)} | ${r.pixelArithmetic.testRatio.toFixed(3)} |`,
   ),
 ];
 console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces;`);
 console.log('inside + outside = ratio: the error on pixels where A and B differ, and on pixels where they agree (drift);');
-console.log("floor: the least ratio an edit can expect that draws the attribute perfectly but cannot know which style (smile, glasses…) B drew\n");
+console.log("floor: the least ratio an edit can expect that draws the attribute perfectly but cannot know which style (hat, hair…) B drew;");
+console.log('pixel arithmetic: A + α·mean(B − A) of the validation pairs, no model (what the latent edit has to beat)\n');
 console.log(table.join('\n'));
 const json = path.join(args.out!, `${manifest.name}-eval.json`);
 await writeFile(

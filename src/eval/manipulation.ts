@@ -135,6 +135,37 @@ export async function chooseAlpha(glow: Glow, pairs: PairSet, direction: Float32
   return best;
 }
 
+/** Mean of B − A over the pairs, per pixel and channel: the edit of pixel arithmetic. */
+export function meanPixelDifference(pairs: PairSet): Float64Array {
+  const px = pairs.size * pairs.size * 3;
+  const n = pairs.seeds.length;
+  const d = new Float64Array(px);
+  for (let i = 0; i < n; i++) for (let k = 0; k < px; k++) d[k] += (pairs.with[i * px + k] - pairs.without[i * px + k]) / n;
+  return d;
+}
+
+/** A + α·difference, rounded and clipped to pixels: what the latent edit has to beat. */
+export function pixelEdit(pairs: PairSet, difference: Float64Array, alpha: number): Uint8Array {
+  const px = difference.length;
+  const out = new Uint8Array(pairs.without.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(pairs.without[i] + alpha * difference[i % px])));
+  return out;
+}
+
+/**
+ * The baseline without a model: add the mean pixel difference of the validation pairs (twins, so a stronger
+ * direction than labelled sets give) with the α of the grid that is best on them, and score the test pairs.
+ */
+export function pixelArithmetic(validation: PairSet, test: PairSet, alphas: number[]): { alpha: number; validation: Score; test: Score } {
+  const d = meanPixelDifference(validation);
+  let best: { alpha: number; validation: Score } | undefined;
+  for (const alpha of alphas) {
+    const s = score(pixelEdit(validation, d, alpha), validation);
+    if (!best || s.ratio < best.validation.ratio) best = { alpha, validation: s };
+  }
+  return { ...best!, test: score(pixelEdit(test, d, best!.alpha), test) };
+}
+
 /** "lo:hi:step" (inclusive) or a comma list. */
 export function parseAlphas(spec: string): number[] {
   const range = /^(-?[\d.]+):(-?[\d.]+):([\d.]+)$/.exec(spec.trim());
