@@ -4,7 +4,7 @@
 // (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs.
 import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
 import type { Glow } from '../glow/glow.ts';
-import { addScaled } from '../attributes/vectors.ts';
+import { addScaled, direction } from '../attributes/vectors.ts';
 import { decodeLatents, encodePixels } from './latents.ts';
 
 export interface PairSet {
@@ -135,17 +135,15 @@ export async function chooseAlpha(glow: Glow, pairs: PairSet, direction: Float32
   return best;
 }
 
-/** Mean of B − A over the pairs, per pixel and channel: the edit of pixel arithmetic. */
-export function meanPixelDifference(pairs: PairSet): Float64Array {
+/** Mean of B − A over the pairs, per pixel and channel: the edit of pixel arithmetic (`direction` on pixels). */
+export function meanPixelDifference(pairs: PairSet): Float32Array {
   const px = pairs.size * pairs.size * 3;
-  const n = pairs.seeds.length;
-  const d = new Float64Array(px);
-  for (let i = 0; i < n; i++) for (let k = 0; k < px; k++) d[k] += (pairs.with[i * px + k] - pairs.without[i * px + k]) / n;
-  return d;
+  const images = (buf: Uint8Array) => [...pairs.seeds.keys()].map((i) => Float32Array.from(buf.subarray(i * px, (i + 1) * px)));
+  return direction(images(pairs.with), images(pairs.without));
 }
 
 /** A + α·difference, rounded and clipped to pixels: what the latent edit has to beat. */
-export function pixelEdit(pairs: PairSet, difference: Float64Array, alpha: number): Uint8Array {
+export function pixelEdit(pairs: PairSet, difference: Float32Array, alpha: number): Uint8Array {
   const px = difference.length;
   const out = new Uint8Array(pairs.without.length);
   for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(pairs.without[i] + alpha * difference[i % px])));
