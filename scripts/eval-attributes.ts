@@ -5,11 +5,14 @@
 //   ratio = mean |A′ − B| / mean |A − B|   (per pixel and channel; 1.0 = no progress, 0 = perfect)
 // split into the error inside the region where A and B differ and outside it (drift), beside the floor
 // under it (B's style, which hat, which long hair, is random, so no edit of A can expect to reach 0) and
-// the ratio of pixel arithmetic without a model (A + α·mean(B − A) of the validation pairs);
+// the ratio of pixel arithmetic without a model (A + α·mean(B − A) of the validation pairs), and with
+// --fit-pairs N the ratio of the best single direction (fitted through the decoder on N training pairs:
+// how far any direction of this model can go, whatever the labelled sets);
 // α is chosen per attribute on validation faces (grid search, smallest ratio), then the ratio is
 // measured on test faces. Writes a strip per attribute (rows: test faces; columns A, A′ at α/2, A′, B)
 // and the results as JSON.
 //   npm run eval:attributes -- --model models/avatars [--seeds 200] [--val-seeds 100] [--alphas 0:3:0.25]
+//                              [--fit-pairs 2000 --fit-steps 400]
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +20,7 @@ import { loadBuiltinAttributes } from '../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES } from '../src/data/avatars.ts';
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
-import { chooseAlpha, edit, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
+import { chooseAlpha, edit, fitDirection, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -30,6 +33,9 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'docs/attributes' },
     'strip-rows': { type: 'string', default: '6' },
     batch: { type: 'string', default: '50' },
+    'fit-pairs': { type: 'string', default: '0' },
+    'fit-steps': { type: 'string', default: '400' },
+    'fit-lr': { type: 'string', default: '0.01' },
   },
 });
 
@@ -50,6 +56,8 @@ const alphas = parseAlphas(args.alphas!);
 const batch = Number(args.batch);
 const nTest = Number(args.seeds);
 const nVal = Number(args['val-seeds']);
+const fitPairs = Number(args['fit-pairs']);
+const fitSteps = Number(args['fit-steps']);
 const stripRows = Math.min(Number(args['strip-rows']), nTest);
 const imageSize = { height, width, channels };
 const px = height * width * channels;
@@ -69,6 +77,8 @@ interface Row {
   styleFloor: number;
   /** The same pairs edited without a model: A + α·mean(B − A) of the validation pairs (α chosen there too). */
   pixelArithmetic: { alpha: number; testRatio: number };
+  /** With --fit-pairs: the direction fitted through the decoder on training pairs (see fitDirection). */
+  fitted?: { pairs: number; steps: number; alpha: number; validationRatio: number; testRatio: number };
   pairs: number;
   directionNorm: number;
   curve: { alpha: number; ratio: number }[];
@@ -85,8 +95,18 @@ for (const attribute of wanted) {
   const s = score(edited, test);
   const floor = await styleFloor(test);
   const pixels = pixelArithmetic(val, test, alphas);
-  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, styleFloor: floor, pixelArithmetic: { alpha: pixels.alpha, testRatio: pixels.test.ratio }, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
-  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)}; pixel arithmetic ${pixels.test.ratio.toFixed(3)} at α ${pixels.alpha})`);
+  let fitted: Row['fitted'];
+  if (fitPairs > 0) {
+    const train = await renderPairs(attribute, 'train', fitPairs, height);
+    const d = await fitDirection(glow, train, vector, { steps: fitSteps, lr: Number(args['fit-lr']), batch: 32, seed: 1 }, (step, loss) => {
+      if (step % 100 === 0) log(`  ${attribute}: fitting, step ${step}/${fitSteps}, batch error ${loss.toFixed(3)} grey levels`);
+    });
+    const fit = await chooseAlpha(glow, val, d, alphas, batch);
+    fitted = { pairs: fitPairs, steps: fitSteps, alpha: fit.alpha, validationRatio: fit.score.ratio, testRatio: score(await edit(glow, eps, d, fit.alpha, batch), test).ratio };
+  }
+  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, styleFloor: floor, pixelArithmetic: { alpha: pixels.alpha, testRatio: pixels.test.ratio }, fitted, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
+  const fitNote = fitted ? `; fitted direction ${fitted.testRatio.toFixed(3)} at α ${fitted.alpha}` : '';
+  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)}; pixel arithmetic ${pixels.test.ratio.toFixed(3)} at α ${pixels.alpha}${fitNote})`);
 
   // Strip: A, A′ at α/2, A′ at α, B for the first test faces.
   const half = await edit(glow, eps.slice(0, stripRows), vector, search.alpha / 2, batch);
@@ -99,17 +119,18 @@ for (const attribute of wanted) {
 
 const seconds = (performance.now() - started) / 1000;
 const table = [
-  '| attribute | α (validation) | ratio, validation | ratio, test | inside | outside | test faces closer to B | floor | pixel arithmetic, test |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| attribute | α (validation) | ratio, validation | ratio, test | inside | outside | test faces closer to B | floor | pixel arithmetic, test | fitted direction, test |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% | ${r.styleFloor.toFixed(3)} | ${r.pixelArithmetic.testRatio.toFixed(3)} |`,
+      `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% | ${r.styleFloor.toFixed(3)} | ${r.pixelArithmetic.testRatio.toFixed(3)} | ${r.fitted ? r.fitted.testRatio.toFixed(3) : '–'} |`,
   ),
 ];
 console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces;`);
 console.log('inside + outside = ratio: the error on pixels where A and B differ, and on pixels where they agree (drift);');
 console.log("floor: the least ratio an edit can expect that draws the attribute perfectly but cannot know which style (hat, hair…) B drew;");
-console.log('pixel arithmetic: A + α·mean(B − A) of the validation pairs, no model (what the latent edit has to beat)\n');
+console.log('pixel arithmetic: A + α·mean(B − A) of the validation pairs, no model (what the latent edit has to beat);');
+console.log('fitted direction (--fit-pairs): the single direction that does best on training pairs, fitted through the decoder (how far any direction of this model goes)\n');
 console.log(table.join('\n'));
 const json = path.join(args.out!, `${manifest.name}-eval.json`);
 await writeFile(

@@ -2,9 +2,12 @@
 // attribute (A) and the same face with it (B), encode A, add α·direction, decode to A′, and compare
 //   ratio = Σ|A′ − B| / Σ|A − B|   over every pixel and channel of every pair
 // (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs.
+import * as tf from '@tensorflow/tfjs';
 import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
 import type { Glow } from '../glow/glow.ts';
 import { addScaled, direction } from '../attributes/vectors.ts';
+import { uniformGenerator } from '../glow/random.ts';
+import { modelUnits } from '../glow/pixels.ts';
 import { decodeLatents, encodePixels } from './latents.ts';
 
 export interface PairSet {
@@ -133,6 +136,54 @@ export async function chooseAlpha(glow: Glow, pairs: PairSet, direction: Float32
   }
   if (!best) throw new Error(`no α in [${alphas.join(', ')}] gave a finite ratio for ${pairs.attribute}`);
   return best;
+}
+
+export interface FitOptions {
+  steps: number;
+  lr: number;
+  batch: number;
+  seed: number;
+}
+
+/**
+ * The yardstick for the mean difference: the one direction d that does best on training pairs,
+ * min over d of mean |decode(ε(A) + d) − B| (grey levels), by Adam through the decoder, from `init`.
+ * It sees what the mean difference cannot (B itself), so if even it stays near 1 on held-out pairs,
+ * no single latent direction of this model draws the attribute: the limit is the model, not the estimate.
+ */
+export async function fitDirection(glow: Glow, pairs: PairSet, init: Float32Array, opts: FitOptions, onStep?: (step: number, loss: number) => void): Promise<Float32Array> {
+  const { height, width, channels, nBits } = glow.config;
+  const px = height * width * channels;
+  const d = glow.latentDim;
+  const n = pairs.seeds.length;
+  const eps = await encodePixels(glow, pairs.without, opts.batch);
+  const targets = modelUnits(pairs.with, nBits);
+  const rand = uniformGenerator(opts.seed);
+  const m = Math.min(opts.batch, n);
+  // Adam (β 0.9, 0.999) on a plain array: the direction is small, and this keeps no optimiser tensors.
+  const v = Float32Array.from(init);
+  const [m1, m2] = [new Float64Array(d), new Float64Array(d)];
+  for (let t = 1; t <= opts.steps; t++) {
+    const e = new Float32Array(m * d);
+    const b = new Float32Array(m * px);
+    for (let j = 0; j < m; j++) {
+      const i = Math.min(n - 1, Math.floor(rand() * n));
+      e.set(eps[i], j * d);
+      b.set(targets.subarray(i * px, (i + 1) * px), j * px);
+    }
+    const [dir, et, bt] = [tf.tensor2d(v, [1, d]), tf.tensor2d(e, [m, d]), tf.tensor4d(b, [m, height, width, channels])];
+    // Mean |A′ − B| of the batch in grey levels (of the model's bit depth), and its gradient in d.
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor2D) => tf.mean(tf.abs(tf.sub(glow.decode(tf.add(et, x) as tf.Tensor2D), bt))).mul(2 ** nBits) as tf.Scalar)(dir);
+    const [loss, g] = [(await value.data())[0], (await grad.data()) as Float32Array];
+    tf.dispose([value, grad, dir, et, bt]);
+    for (let k = 0; k < d; k++) {
+      m1[k] = 0.9 * m1[k] + 0.1 * g[k];
+      m2[k] = 0.999 * m2[k] + 0.001 * g[k] * g[k];
+      v[k] -= (opts.lr * (m1[k] / (1 - 0.9 ** t))) / (Math.sqrt(m2[k] / (1 - 0.999 ** t)) + 1e-8);
+    }
+    onStep?.(t, loss);
+  }
+  return v;
 }
 
 /** Mean of B − A over the pairs, per pixel and channel: the edit of pixel arithmetic (`direction` on pixels). */

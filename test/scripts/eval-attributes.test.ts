@@ -9,8 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { loadBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES, avatarOptions, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
-import { meanPixelDifference, parseAlphas, pixelArithmetic, pixelEdit, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
+import { edit, fitDirection, meanPixelDifference, parseAlphas, pixelArithmetic, pixelEdit, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
 import { initBackend } from '../../src/glow/backend.ts';
+import { encodePixels } from '../../src/eval/latents.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
@@ -53,6 +54,28 @@ t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
   t.throws(() => parseAlphas('a,b'));
 });
 
+t.test('fitDirection: the fitted direction takes the training pairs closer to B than the direction it started from', async (t) => {
+  await initBackend('cpu');
+  const glow = new Glow({ height: 32, width: 32, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 8, seed: 5 });
+  const pairs = await renderPairs('eyeglasses', 'train', 6, 32);
+  const x = toModelUnits(pairs.without, [6, 32, 32, 3], 8);
+  glow.initialize(x);
+  x.dispose();
+  const start = new Float32Array(glow.latentDim);
+  const losses: number[] = [];
+  const eps = await encodePixels(glow, pairs.without, 6);
+  const before = score(await edit(glow, eps, start, 1), pairs).ratio; // also fills the inverse-weight caches
+  const tensors = tf.memory().numTensors;
+  const fitted = await fitDirection(glow, pairs, start, { steps: 30, lr: 0.05, batch: 6, seed: 1 }, (_, loss) => losses.push(loss));
+  t.equal(losses.length, 30);
+  t.ok(losses[29] < losses[0], `batch error ${losses[0]} → ${losses[29]} grey levels`);
+  const after = score(await edit(glow, eps, fitted, 1), pairs).ratio;
+  t.equal(before, 1, 'the zero direction leaves A');
+  t.ok(after < 0.9, `ratio on the pairs it was fitted to: ${after}`);
+  t.equal(tf.memory().numTensors, tensors, 'no tensors leak');
+  glow.dispose();
+});
+
 t.test('directions from labelled faces, then the eval reports finite ratios for every attribute', async (t) => {
   await initBackend('cpu');
   const config: GlowConfig = { height: 32, width: 32, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 };
@@ -77,8 +100,8 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   }
   t.ok(attributes.get('blond-hair')!.positive + attributes.get('blond-hair')!.negative < 80, 'hair directions leave out faces with hats');
 
-  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2'], { env });
-  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|/);
+  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2', '--fit-pairs', '4', '--fit-steps', '2'], { env });
+  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|.*\| fitted direction, test \|/);
   const report = JSON.parse(readFileSync(path.join(out, 'tiny-avatars-eval.json'), 'utf8'));
   t.equal(report.testSeeds, 6);
   t.same(
@@ -92,6 +115,7 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
     t.ok(r.pixelArithmetic.testRatio >= 0 && r.pixelArithmetic.testRatio <= 1, `${r.attribute}: pixel arithmetic ${r.pixelArithmetic.testRatio}`);
     t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
     t.ok([0, 0.5, 1].includes(r.alpha));
+    t.ok(r.fitted.pairs === 4 && r.fitted.steps === 2 && Number.isFinite(r.fitted.testRatio) && r.fitted.validationRatio <= 1 + 1e-9, `${r.attribute}: fitted ${JSON.stringify(r.fitted)}`);
     t.equal(r.curve.length, 3);
     t.ok(existsSync(path.join(out, `tiny-avatars-eval-${r.attribute}.png`)));
   }
