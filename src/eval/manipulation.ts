@@ -148,8 +148,8 @@ export interface FitOptions {
 /**
  * The yardstick for the mean difference: the one direction d that does best on training pairs,
  * min over d of mean |decode(ε(A) + d) − B| (grey levels), by Adam through the decoder, from `init`.
- * It sees what the mean difference cannot (B itself), so if even it stays near 1 on held-out pairs,
- * no single latent direction of this model draws the attribute: the limit is the model, not the estimate.
+ * It sees what the mean difference cannot (B itself), so if even it stays near 1 on held-out pairs, the
+ * limit is the model, not the estimate (a local optimum of the fit, so a bound only in practice).
  */
 export async function fitDirection(glow: Glow, pairs: PairSet, init: Float32Array, opts: FitOptions, onStep?: (step: number, loss: number) => void): Promise<Float32Array> {
   const { height, width, channels, nBits } = glow.config;
