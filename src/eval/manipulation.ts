@@ -7,6 +7,7 @@ import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSe
 import type { Glow } from '../glow/glow.ts';
 import { addScaled, direction } from '../attributes/vectors.ts';
 import { uniformGenerator } from '../glow/random.ts';
+import { Adam } from '../train/adam.ts';
 import { modelUnits } from '../glow/pixels.ts';
 import { decodeLatents, encodePixels } from './latents.ts';
 
@@ -160,30 +161,29 @@ export async function fitDirection(glow: Glow, pairs: PairSet, init: Float32Arra
   const targets = modelUnits(pairs.with, nBits);
   const rand = uniformGenerator(opts.seed);
   const m = Math.min(opts.batch, n);
-  // Adam (β 0.9, 0.999) on a plain array: the direction is small, and this keeps no optimiser tensors.
-  const v = Float32Array.from(init);
-  const [m1, m2] = [new Float64Array(d), new Float64Array(d)];
-  for (let t = 1; t <= opts.steps; t++) {
-    const e = new Float32Array(m * d);
-    const b = new Float32Array(m * px);
-    for (let j = 0; j < m; j++) {
-      const i = Math.min(n - 1, Math.floor(rand() * n));
-      e.set(eps[i], j * d);
-      b.set(targets.subarray(i * px, (i + 1) * px), j * px);
+  const v = tf.tidy(() => tf.variable(tf.tensor2d(init, [1, d]))); // tidy frees the initial tensor, not the variable
+  const adam = new Adam(new Map([['direction', v]]));
+  try {
+    for (let t = 1; t <= opts.steps; t++) {
+      const e = new Float32Array(m * d);
+      const b = new Float32Array(m * px);
+      for (let j = 0; j < m; j++) {
+        const i = Math.min(n - 1, Math.floor(rand() * n));
+        e.set(eps[i], j * d);
+        b.set(targets.subarray(i * px, (i + 1) * px), j * px);
+      }
+      const [et, bt] = [tf.tensor2d(e, [m, d]), tf.tensor4d(b, [m, height, width, channels])];
+      // Mean |A′ − B| of the batch in grey levels (of the model's bit depth), and its gradient in d.
+      const { value, grad } = tf.valueAndGrad((x: tf.Tensor2D) => tf.mean(tf.abs(tf.sub(glow.decode(tf.add(et, x) as tf.Tensor2D), bt))).mul(2 ** nBits) as tf.Scalar)(v);
+      const [loss, g] = [(await value.data())[0], (await grad.data()) as Float32Array];
+      tf.dispose([value, grad, et, bt]);
+      adam.apply(new Map([['direction', g]]), opts.lr);
+      onStep?.(t, loss);
     }
-    const [dir, et, bt] = [tf.tensor2d(v, [1, d]), tf.tensor2d(e, [m, d]), tf.tensor4d(b, [m, height, width, channels])];
-    // Mean |A′ − B| of the batch in grey levels (of the model's bit depth), and its gradient in d.
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor2D) => tf.mean(tf.abs(tf.sub(glow.decode(tf.add(et, x) as tf.Tensor2D), bt))).mul(2 ** nBits) as tf.Scalar)(dir);
-    const [loss, g] = [(await value.data())[0], (await grad.data()) as Float32Array];
-    tf.dispose([value, grad, dir, et, bt]);
-    for (let k = 0; k < d; k++) {
-      m1[k] = 0.9 * m1[k] + 0.1 * g[k];
-      m2[k] = 0.999 * m2[k] + 0.001 * g[k] * g[k];
-      v[k] -= (opts.lr * (m1[k] / (1 - 0.9 ** t))) / (Math.sqrt(m2[k] / (1 - 0.999 ** t)) + 1e-8);
-    }
-    onStep?.(t, loss);
+    return (await v.data()) as Float32Array;
+  } finally {
+    v.dispose();
   }
-  return v;
 }
 
 /** Mean of B − A over the pairs, per pixel and channel: the edit of pixel arithmetic (`direction` on pixels). */
