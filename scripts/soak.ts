@@ -4,7 +4,10 @@
 // tensor count along the way. Leak-free means: the tensor count ends exactly where it started and
 // memory stays flat (after the warm-up, growth under 10% or 32 MiB, whichever is larger).
 //
-//   npm run soak [-- --model models/mnist --requests 20000 --concurrency 16 --samples 10]
+// Every model the server has gets the same traffic (`?model=`), interleaved: by default the server
+// serves every checkpoint in models/, as `npm start` does; --models names some, --model serves one directory.
+//
+//   npm run soak [-- --models mnist,avatars | --model DIR] [--requests 20000 --concurrency 16 --samples 10]
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +17,8 @@ import { createSoakAttribute, requestKinds, runTraffic, scrape, type Scrape } fr
 
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: 'models/mnist' },
+    models: { type: 'string' },
+    model: { type: 'string' },
     requests: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '16' },
     samples: { type: 'string', default: '10' },
@@ -27,14 +31,21 @@ const CONCURRENCY = Number(args.concurrency);
 const MiB = 2 ** 20;
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'glow-soak-'));
-const server = await startServer({ GLOW_MODEL_DIR: path.resolve(args.model!), GLOW_DATA_DIR: dataDir, DATABASE_URL: '' }, { timeoutMs: 180_000 });
+const served = args.model ? { GLOW_MODEL_DIR: path.resolve(args.model), GLOW_MODELS: '' } : { GLOW_MODEL_DIR: '', GLOW_MODELS: args.models ?? '' };
+const server = await startServer({ ...served, GLOW_DATA_DIR: dataDir, DATABASE_URL: '' }, { timeoutMs: 300_000 });
 let exitCode = 1;
 try {
-  const model = (await (await fetch(`${server.base}/model`)).json()) as { name: string; latentDim: number; backend: string };
-  await createSoakAttribute(server.base, model.latentDim, process.env.GLOW_ADMIN_TOKEN);
-  const kinds = await requestKinds(model.latentDim, process.env.GLOW_ADMIN_TOKEN);
+  const listing = (await (await fetch(`${server.base}/models`)).json()) as { models: { state: string; model: string; latentDim: number; backend: string }[] };
+  const models = listing.models; // all ready: startServer waited for /readyz
+  const kinds = [];
+  for (const m of models) {
+    // One model: the requests name none (the default), as most clients do.
+    const name = models.length > 1 ? m.model : undefined;
+    await createSoakAttribute(server.base, m.latentDim, process.env.GLOW_ADMIN_TOKEN, name);
+    kinds.push(...(await requestKinds(m.latentDim, process.env.GLOW_ADMIN_TOKEN, name)));
+  }
   console.log(`# glow-serve soak — ${new Date().toISOString()}`);
-  console.log(`model ${model.name} (${model.backend}); ${TOTAL} requests, ${CONCURRENCY} concurrent, ${kinds.length} request kinds (${kinds.filter((k) => k.expect >= 400).length} of them bad); load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(`models ${models.map((m) => m.model).join(', ')} (${models[0].backend}); ${TOTAL} requests, ${CONCURRENCY} concurrent, ${kinds.length} request kinds (${kinds.filter((k) => k.expect >= 400).length} of them bad); load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 
   const warm = await runTraffic(server.base, kinds, Number(args.warmup), CONCURRENCY);
   console.log(`warm-up: ${warm.sent} requests in ${warm.seconds.toFixed(1)} s (not counted)`);

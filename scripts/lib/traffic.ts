@@ -55,14 +55,19 @@ export interface TrafficResult {
   unexpected: { name: string; status: number; body: string }[];
 }
 
-/** The request kinds; needs the model's latent length and an admin token if the server has one. */
-export async function requestKinds(latentDim: number, adminToken?: string): Promise<Kind[]> {
+/**
+ * The request kinds; needs the model's latent length and an admin token if the server has one. With
+ * `model`, every request names it (`?model=`) and every kind's name starts with it, so kinds for several
+ * models can be sent together.
+ */
+export async function requestKinds(latentDim: number, adminToken?: string, model?: string): Promise<Kind[]> {
+  const on = modelQuery(model);
   const pngs = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => mnistPng(200 + i)));
   const b64 = pngs.map((p) => p.toString('base64'));
   const latent = () => Array.from({ length: latentDim }, () => Math.round((Math.random() * 2 - 1) * 1e4) / 1e4);
   const auth: Record<string, string> = adminToken ? { authorization: `Bearer ${adminToken}` } : {};
   const post = (base: string, url: string, body: BodyInit, type?: string, headers: Record<string, string> = {}) =>
-    fetch(`${base}${url}`, { method: 'POST', body, headers: { ...(type ? { 'content-type': type } : {}), ...headers } });
+    fetch(on(`${base}${url}`), { method: 'POST', body, headers: { ...(type ? { 'content-type': type } : {}), ...headers } });
   const json = (base: string, url: string, body: unknown, headers: Record<string, string> = {}) => post(base, url, JSON.stringify(body), 'application/json', headers);
   const form = (parts: [string, Buffer | string][]) => {
     const f = new FormData();
@@ -73,9 +78,9 @@ export async function requestKinds(latentDim: number, adminToken?: string): Prom
     return f;
   };
   let attr = 0;
-  return [
-    { name: 'GET /sample n=2 png', expect: 200, weight: 3, send: (b, i) => fetch(`${b}/sample?n=2&seed=${i}`) },
-    { name: 'GET /sample json', expect: 200, weight: 2, send: (b) => fetch(`${b}/sample?format=json`) },
+  const kinds: Kind[] = [
+    { name: 'GET /sample n=2 png', expect: 200, weight: 3, send: (b, i) => fetch(on(`${b}/sample?n=2&seed=${i}`)) },
+    { name: 'GET /sample json', expect: 200, weight: 2, send: (b) => fetch(on(`${b}/sample?format=json`)) },
     { name: 'POST /encode raw', expect: 200, weight: 3, send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8]), 'image/png') },
     { name: 'POST /encode multipart ×2', expect: 200, weight: 2, send: (b, i) => post(b, '/encode', form([['image', pngs[i % 8]], ['image', pngs[(i + 1) % 8]]])) },
     { name: 'POST /decode json', expect: 200, weight: 2, send: (b) => json(b, '/decode', { latents: [latent()] }) },
@@ -91,14 +96,14 @@ export async function requestKinds(latentDim: number, adminToken?: string): Prom
         const res = await json(b, '/attributes', { name, positive: [b64[i % 8]], negative: [latent()] }, auth);
         if (res.status !== 201) return res;
         await res.arrayBuffer();
-        return fetch(`${b}/attributes/${name}`, { method: 'DELETE', headers: auth });
+        return fetch(on(`${b}/attributes/${name}`), { method: 'DELETE', headers: auth });
       },
     },
-    { name: 'GET /attributes', expect: 200, weight: 1, send: (b) => fetch(`${b}/attributes`) },
-    { name: 'GET /attributes/soak?vector', expect: 200, weight: 1, send: (b) => fetch(`${b}/attributes/soak?vector=true`) },
-    { name: 'GET /model', expect: 200, weight: 1, send: (b) => fetch(`${b}/model`) },
-    { name: 'GET /healthz', expect: 200, weight: 1, send: (b) => fetch(`${b}/healthz`) },
-    { name: 'GET /metrics', expect: 200, weight: 0.2, send: (b) => fetch(`${b}/metrics`) },
+    { name: 'GET /attributes', expect: 200, weight: 1, send: (b) => fetch(on(`${b}/attributes`)) },
+    { name: 'GET /attributes/soak?vector', expect: 200, weight: 1, send: (b) => fetch(on(`${b}/attributes/soak?vector=true`)) },
+    { name: 'GET /model', expect: 200, weight: 1, send: (b) => fetch(on(`${b}/model`)) },
+    { name: 'GET /healthz', expect: 200, weight: 1, send: (b) => fetch(on(`${b}/healthz`)) },
+    { name: 'GET /metrics', expect: 200, weight: 0.2, send: (b) => fetch(on(`${b}/metrics`)) },
     // Bad requests: each must keep getting its 4xx, and must not leak.
     { name: 'bad: random bytes as PNG', expect: 415, weight: 1, send: (b) => post(b, '/encode', new Uint8Array(2048).map((_, k) => (k * 7919) & 255), 'image/png') },
     { name: 'bad: truncated PNG', expect: 400, weight: 1, send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8].subarray(0, pngs[i % 8].length - 40)), 'image/png') },
@@ -110,9 +115,15 @@ export async function requestKinds(latentDim: number, adminToken?: string): Prom
         const body = Buffer.from(await req.arrayBuffer());
         return post(b, '/encode', new Uint8Array(body.subarray(0, body.length - 30)), req.headers.get('content-type')!);
       } },
-    { name: 'bad: attribute name', expect: 400, weight: 1, send: (b) => fetch(`${b}/attributes/${encodeURIComponent("x'; DROP TABLE attributes; --")}`) },
-    { name: 'bad: t out of range', expect: 400, weight: 1, send: (b) => fetch(`${b}/sample?t=9`) },
+    { name: 'bad: attribute name', expect: 400, weight: 1, send: (b) => fetch(on(`${b}/attributes/${encodeURIComponent("x'; DROP TABLE attributes; --")}`)) },
+    { name: 'bad: t out of range', expect: 400, weight: 1, send: (b) => fetch(on(`${b}/sample?t=9`)) },
   ];
+  return model ? kinds.map((k) => ({ ...k, name: `${model}: ${k.name}` })) : kinds;
+}
+
+/** Adds `model=` to a URL's query when a model is named. */
+function modelQuery(model?: string): (url: string) => string {
+  return (url) => (model ? `${url}${url.includes('?') ? '&' : '?'}model=${encodeURIComponent(model)}` : url);
 }
 
 /** Sends `total` requests, `concurrency` at a time, cycling through the kinds by weight. */
@@ -151,8 +162,8 @@ export async function runTraffic(base: string, kinds: Kind[], total: number, con
 }
 
 /** The attribute the /manipulate requests use (from two latents: no model work). */
-export async function createSoakAttribute(base: string, latentDim: number, adminToken?: string): Promise<void> {
-  const res = await fetch(`${base}/attributes?replace=true`, {
+export async function createSoakAttribute(base: string, latentDim: number, adminToken?: string, model?: string): Promise<void> {
+  const res = await fetch(modelQuery(model)(`${base}/attributes?replace=true`), {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) },
     body: JSON.stringify({ name: 'soak', positive: [new Array(latentDim).fill(0.05)], negative: [new Array(latentDim).fill(0)] }),
