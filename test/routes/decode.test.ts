@@ -68,21 +68,3 @@ t.test('POST /decode with raw little-endian float32 latents', async (t) => {
   t.equal(bad.statusCode, 400);
   t.match(bad.json().message, /latent 0 value 2 is not finite/);
 });
-
-t.test('a finite latent the reverse turns into NaN or Infinity is 422, not black pixels; the server goes on', async (t) => {
-  const app = await makeApp(t);
-  const sample = (await app.inject({ url: '/sample?n=1&seed=3', headers: { accept: 'application/json' } })).json();
-  const far = new Array(784).fill(3e38); // finite float32, far beyond anything the prior gives
-  const res = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [far] }) });
-  t.equal(res.statusCode, 422);
-  t.equal(res.json().code, 'NON_FINITE_OUTPUT');
-  t.match(res.json().message, /numerically unstable for this latent: it gave \d+ of the image's 784 values as NaN or Infinity/);
-  // Several at once: one bad latent fails its request, and only that one.
-  const [bad, good] = await Promise.all([
-    app.inject({ method: 'POST', url: '/decode', ...json({ latents: [sample.latents[0], far] }) }),
-    app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: sample.latents }) }),
-  ]);
-  t.equal(bad.statusCode, 422);
-  t.equal(good.statusCode, 200);
-  t.same(good.json().images, sample.images);
-});
