@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { killHard, startServer } from '../test/fixtures/server-process.ts';
-import { createSoakAttribute, requestKinds, runTraffic, scrape, type Scrape } from './lib/traffic.ts';
+import { runTraffic, scrape, soakKinds, type Scrape } from './lib/traffic.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,15 +35,9 @@ const served = args.model ? { GLOW_MODEL_DIR: path.resolve(args.model), GLOW_MOD
 const server = await startServer({ ...served, GLOW_DATA_DIR: dataDir, DATABASE_URL: '' }, { timeoutMs: 300_000 });
 let exitCode = 1;
 try {
-  const listing = (await (await fetch(`${server.base}/models`)).json()) as { models: { state: string; model: string; latentDim: number; backend: string }[] };
-  const models = listing.models; // all ready: startServer waited for /readyz
-  const kinds = [];
-  for (const m of models) {
-    // One model: the requests name none (the default), as most clients do.
-    const name = models.length > 1 ? m.model : undefined;
-    await createSoakAttribute(server.base, m.latentDim, process.env.GLOW_ADMIN_TOKEN, name);
-    kinds.push(...(await requestKinds(m.latentDim, process.env.GLOW_ADMIN_TOKEN, name)));
-  }
+  // All ready: startServer waited for /readyz.
+  const { models } = (await (await fetch(`${server.base}/models`)).json()) as { models: { model: string; latentDim: number; backend: string }[] };
+  const kinds = await soakKinds(server.base, models, process.env.GLOW_ADMIN_TOKEN);
   console.log(`# glow-serve soak — ${new Date().toISOString()}`);
   console.log(`models ${models.map((m) => m.model).join(', ')} (${models[0].backend}); ${TOTAL} requests, ${CONCURRENCY} concurrent, ${kinds.length} request kinds (${kinds.filter((k) => k.expect >= 400).length} of them bad); load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 

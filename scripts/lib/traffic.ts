@@ -60,7 +60,7 @@ export interface TrafficResult {
  * `model`, every request names it (`?model=`) and every kind's name starts with it, so kinds for several
  * models can be sent together.
  */
-export async function requestKinds(latentDim: number, adminToken?: string, model?: string): Promise<Kind[]> {
+async function requestKinds(latentDim: number, adminToken?: string, model?: string): Promise<Kind[]> {
   const on = modelQuery(model);
   const pngs = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => mnistPng(200 + i)));
   const b64 = pngs.map((p) => p.toString('base64'));
@@ -161,8 +161,22 @@ export async function runTraffic(base: string, kinds: Kind[], total: number, con
   return { sent: total, seconds: (performance.now() - t0) / 1000, counts, unexpected };
 }
 
+/**
+ * Request kinds for every model a server has, each with its soak attribute created. With more than one
+ * model every request names its model; with one it names none (the default), as most clients do.
+ */
+export async function soakKinds(base: string, models: { model: string; latentDim: number }[], adminToken?: string): Promise<Kind[]> {
+  const kinds: Kind[] = [];
+  for (const m of models) {
+    const name = models.length > 1 ? m.model : undefined;
+    await createSoakAttribute(base, m.latentDim, adminToken, name);
+    kinds.push(...(await requestKinds(m.latentDim, adminToken, name)));
+  }
+  return kinds;
+}
+
 /** The attribute the /manipulate requests use (from two latents: no model work). */
-export async function createSoakAttribute(base: string, latentDim: number, adminToken?: string, model?: string): Promise<void> {
+async function createSoakAttribute(base: string, latentDim: number, adminToken?: string, model?: string): Promise<void> {
   const res = await fetch(modelQuery(model)(`${base}/attributes?replace=true`), {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) },

@@ -7,7 +7,7 @@ import t from 'tap';
 import { tempDir } from '../fixtures/app.ts';
 import { makeTinyCheckpoint } from '../fixtures/model.ts';
 import { killHard, startServer } from '../fixtures/server-process.ts';
-import { createSoakAttribute, requestKinds, runTraffic, scrape } from '../../scripts/lib/traffic.ts';
+import { parseMetrics, runTraffic, scrape, soakKinds } from '../../scripts/lib/traffic.ts';
 
 const REQUESTS = 2000;
 const MiB = 2 ** 20;
@@ -17,17 +17,13 @@ t.test(`soak: ${REQUESTS} mixed requests leave tensors and memory flat`, async (
   for (const [name, seed] of [['alpha', 7], ['beta', 8]] as const) await makeTinyCheckpoint(path.join(root, name), name, seed);
   const server = await startServer({ GLOW_MODELS_DIR: root, GLOW_MODELS: '', GLOW_MODEL_DIR: '', GLOW_DATA_DIR: tempDir(t), DATABASE_URL: '' });
   t.teardown(() => killHard(server));
-  const kinds = [];
-  for (const model of ['alpha', 'beta']) {
-    await createSoakAttribute(server.base, 784, undefined, model);
-    kinds.push(...(await requestKinds(784, undefined, model)));
-  }
+  const kinds = await soakKinds(server.base, [{ model: 'alpha', latentDim: 784 }, { model: 'beta', latentDim: 784 }]);
   await runTraffic(server.base, kinds, 500, 16); // warm-up: JIT, pools, heap growth to its working size
 
   const start = await scrape(server.base);
   const r = await runTraffic(server.base, kinds, REQUESTS, 16);
-  const end = await scrape(server.base);
   const text = await (await fetch(`${server.base}/metrics`)).text();
+  const end = parseMetrics(text); // summed over models; the text keeps each model's own counts
   for (const model of ['alpha', 'beta']) t.match(text, new RegExp(`glow_images_processed_total\\{[^}]*model="${model}"[^}]*\\} [1-9]`), `${model} did work`);
   t.comment(`${REQUESTS} requests in ${r.seconds.toFixed(1)} s`);
 
