@@ -232,6 +232,18 @@ function toast(kind, title, message, { key, ttl = 8000 } = {}) {
   node._timer = setTimeout(() => node.remove(), ttl);
 }
 
+/**
+ * The server counts, per decoded image, the values its reverse left NaN or ±Inf; they are drawn
+ * black, so say so rather than let them pass for ink (far from the data the reverse is unstable).
+ */
+function warnNonFinite(res) {
+  const counts = res.nonFinite ?? [];
+  const bad = counts.filter((n) => n > 0).length;
+  if (bad === 0) return;
+  const which = counts.length === 1 ? 'The image' : `${bad} of the ${counts.length} images`;
+  toast('warn', 'Unstable decode', `${which} came out with NaN or infinite values, drawn black: the model's reverse is numerically unstable this far from its training data.`, { key: 'nonfinite' });
+}
+
 // ---------------------------------------------------------------- model
 
 async function loadModelInfo() {
@@ -345,6 +357,7 @@ const refreshSamples = coalesced(async () => {
     const res = await api(`/sample?n=${N_SAMPLES}&t=${t}&seed=${seed}`);
     if (state.model !== model) return; // another model was picked meanwhile; its batch follows
     state.samples = res.images.map((b64, i) => ({ src: png(b64), latent: res.latents[i] }));
+    warnNonFinite(res);
     renderSamples();
     Object.assign(grid.dataset, { state: 'ready', seed: String(seed), t: String(t), model: state.info?.model ?? '' });
     syncUrl();
@@ -588,6 +601,7 @@ const encodePad = coalesced(async () => {
     const enc = await api('/encode', { body: blob, type: 'image/png' });
     const item = enc.items[0];
     const dec = await api('/decode', { json: { latents: [item.latent] } });
+    warnNonFinite(dec);
     document.querySelectorAll('.tile.selected').forEach((t) => t.classList.remove('selected'));
     const { height, width, channels } = state.info.image;
     const how = channels === 1 ? `centred and scaled to ${height}×${width} like MNIST` : `scaled to ${height}×${width}`;
@@ -607,6 +621,7 @@ async function uploadImage(file) {
     const enc = await api('/encode', { body: form });
     const item = enc.items[0];
     const dec = await api('/decode', { json: { latents: [item.latent] } });
+    warnNonFinite(dec);
     let label = `Uploaded ${file.name || 'image'}`;
     if (item.resized && item.original) label += ` (${item.original.width}×${item.original.height} ${item.original.format}, resized for the model)`;
     document.querySelectorAll('.tile.selected').forEach((t) => t.classList.remove('selected'));
@@ -766,6 +781,7 @@ const refreshEdit = coalesced(async () => {
   try {
     const res = await api('/manipulate', { json: { latent: current.latent, edits } });
     if (state.current === current) showImage($('#edited'), png(res.images[0]));
+    warnNonFinite(res);
   } catch (err) {
     report(err);
   } finally {
@@ -800,6 +816,7 @@ const refreshBlend = coalesced(async () => {
     const res = await api('/interpolate', { json: { from: { latent: a.latent }, to: { latent: b.latent }, steps: state.steps } });
     // The ends are shown in the A and B slots; the strip holds the steps in between.
     const inner = res.images.slice(1, -1);
+    warnNonFinite(res);
     strip.replaceChildren(...inner.map((b64, i) => el('img', { src: png(b64), alt: `Step ${i + 1} of ${inner.length}`, title: `weight ${res.weights[i + 1].toFixed(2)}` })));
   } catch (err) {
     report(err);

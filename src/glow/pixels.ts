@@ -26,6 +26,14 @@ export async function fromModelUnits(x: tf.Tensor4D, nBits: number): Promise<Uin
   return quantise(values as Float32Array, nBits);
 }
 
+/** Per image of `n`, how many values are NaN or ±Inf: quantise turns them into black or white pixels. */
+export function countNonFinite(values: Float32Array, n: number): Uint32Array {
+  const size = values.length / n;
+  const out = new Uint32Array(n);
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) out[Math.floor(i / size)]++;
+  return out;
+}
+
 export function quantise(values: Float32Array, nBits: number): Uint8Array {
   const bins = 2 ** nBits;
   const drop = 2 ** (8 - nBits);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind } from '../server/inputs.ts';
-import { base64Pngs, sendPng, wantsJson } from '../server/respond.ts';
+import { imagesJson, sendPng, wantsJson } from '../server/respond.ts';
 import { MAX_IMAGES, decodeSchema, type DecodeBody } from '../server/schemas.ts';
 
 export default async function decodeRoutes(fastify: FastifyInstance): Promise<void> {
@@ -15,7 +15,7 @@ export default async function decodeRoutes(fastify: FastifyInstance): Promise<vo
     const latents = kind === 'json' ? (req.body as DecodeBody).latents.map((l, i) => req.glow.latent(l, `latents[${i}]`)) : rawLatents(req.body as Buffer, info.latentDim);
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
-    if (wantsJson(req, format)) return { images: await base64Pngs(images, size, scale) };
+    if (wantsJson(req, format)) return imagesJson(images, size, scale);
     return sendPng(reply, images, size, { scale });
   });
 }

@@ -5,7 +5,7 @@ import { lerpSteps } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
-import { base64Pngs, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { MAX_STEPS, interpolateSchema, type InterpolateBody } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
 
@@ -34,7 +34,7 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };
     }
     return sendPng(reply, images, size, { cols: images.length, scale });
   });

@@ -9,7 +9,7 @@ import { addScaled, linspace } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
-import { base64Pngs, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { Edit, MAX_ALPHA, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
 
@@ -48,7 +48,7 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), alphas, edits };
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, edits };
     }
     return sendPng(reply, images, size, { cols: images.length, scale });
   });

@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { normalArray } from '../glow/random.ts';
-import { base64Pngs, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { sampleSchema } from '../server/schemas.ts';
 
 export default async function sampleRoutes(fastify: FastifyInstance): Promise<void> {
@@ -21,7 +21,7 @@ export default async function sampleRoutes(fastify: FastifyInstance): Promise<vo
     const images = await req.glow.batcher.decode(latents, 'sample', req.admission);
     reply.header('x-seed', String(seed));
     if (wantsJson(req, format)) {
-      return { images: await base64Pngs(images, size, scale), latents: latents.map(toNumbers), seed, t };
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), seed, t };
     }
     return sendPng(reply, images, size, { scale });
   });

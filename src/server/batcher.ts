@@ -16,6 +16,16 @@ export interface Encoded {
   bpd: number;
 }
 
+export interface Decoded {
+  /** h·w·c uint8. */
+  pixels: Uint8Array;
+  /**
+   * Values the model's reverse left NaN or ±Inf (their pixels are 0). Far from the prior, and for a
+   * few real images under an affine-coupling model, float32 rounding blows up along the reverse.
+   */
+  nonFinite: number;
+}
+
 export interface BatcherOptions {
   maxBatch: number;
   maxDelayMs: number;
@@ -45,13 +55,15 @@ export interface BatcherObserver {
   batch?(op: Op, size: number, workerMs: number, numTensors: number): void;
   queueWait?(op: Op, ms: number): void;
   rejected?(op: Op, reason: 'full' | 'timeout' | 'closed'): void;
+  /** A decoded image held `values` NaN or ±Inf values. */
+  nonFinite?(op: Op, values: number): void;
 }
 
 interface Item {
   op: Op;
   input: Uint8Array | Float32Array;
   enqueuedAt: number;
-  resolve: (r: Encoded | Uint8Array) => void;
+  resolve: (r: Encoded | Decoded) => void;
   reject: (e: Error) => void;
 }
 
@@ -100,9 +112,9 @@ export class Batcher {
     return this.submit('encode', images, admission) as Promise<Encoded[]>;
   }
 
-  /** Latents (latentDim float32 each) -> images (h·w·c uint8 each). */
-  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode', admission?: Admission | null): Promise<Uint8Array[]> {
-    return this.submit(op, latents, admission) as Promise<Uint8Array[]>;
+  /** Latents (latentDim float32 each) -> images (h·w·c uint8 each), with their count of non-finite values. */
+  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode', admission?: Admission | null): Promise<Decoded[]> {
+    return this.submit(op, latents, admission) as Promise<Decoded[]>;
   }
 
   /** Stops taking work (what is offered later gets a 503 with `message`); resolves when everything already accepted has been answered. */
@@ -121,7 +133,7 @@ export class Batcher {
     this.checkIdle();
   }
 
-  private submit(op: Op, inputs: (Uint8Array | Float32Array)[], admission?: Admission | null): Promise<(Encoded | Uint8Array)[]> {
+  private submit(op: Op, inputs: (Uint8Array | Float32Array)[], admission?: Admission | null): Promise<(Encoded | Decoded)[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     if (this.closed) {
       this.observer.rejected?.(op, 'closed');
@@ -135,7 +147,7 @@ export class Batcher {
     const q = this.queues.get(op)!;
     const promises = inputs.map(
       (input) =>
-        new Promise<Encoded | Uint8Array>((resolve, reject) => {
+        new Promise<Encoded | Decoded>((resolve, reject) => {
           q.push({ op, input, enqueuedAt: now, resolve, reject });
         }),
     );
@@ -236,7 +248,11 @@ export class Batcher {
         batch.forEach((item, i) => latents.set(item.input as Float32Array, i * d));
         const r = await this.runner.decode(n, latents);
         const size = r.pixels.length / n;
-        batch.forEach((item, i) => item.resolve(r.pixels.slice(i * size, (i + 1) * size)));
+        batch.forEach((item, i) => {
+          const nonFinite = r.nonFinite[i];
+          if (nonFinite > 0) this.observer.nonFinite?.(op, nonFinite);
+          item.resolve({ pixels: r.pixels.slice(i * size, (i + 1) * size), nonFinite });
+        });
         this.observed(op, n, r.ms, r.numTensors);
       }
     } catch (err) {

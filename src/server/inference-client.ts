@@ -13,6 +13,8 @@ export interface EncodeBatchResult extends WorkerStats {
 }
 export interface DecodeBatchResult extends WorkerStats {
   pixels: Uint8Array;
+  /** Per image, values the reverse left NaN or ±Inf. */
+  nonFinite: Uint32Array;
 }
 
 /** What the batcher needs from whoever runs the model (a fake in unit tests). */

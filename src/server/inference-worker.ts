@@ -7,7 +7,7 @@ import { initBackend } from '../glow/backend.ts';
 import { fingerprintOf } from '../attributes/builtin.ts';
 import { checkpointFromFiles } from '../glow/checkpoint.ts';
 import type { Glow } from '../glow/glow.ts';
-import { fromModelUnits, toModelUnits } from '../glow/pixels.ts';
+import { countNonFinite, fromModelUnits, quantise, toModelUnits } from '../glow/pixels.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('inference-worker.ts must run in a worker thread');
@@ -73,10 +73,10 @@ async function handle(glow: Glow, req: WorkerRequest): Promise<void> {
       case 'decode': {
         const eps = keep(tf.tensor2d(req.latents, [req.n, glow.latentDim]));
         const x = keep(tf.tidy(() => glow.decode(eps)));
-        const pixels = await fromModelUnits(x, nBits);
-        // Copy when the result is a view on a larger or shared buffer, so the transfer is exact.
-        const out = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength ? pixels : pixels.slice();
-        post({ kind: 'decoded', id: req.id, pixels: out, ...stats(t0, made) }, [out.buffer as ArrayBuffer]);
+        const values = (await x.data()) as Float32Array;
+        const nonFinite = countNonFinite(values, req.n);
+        const out = quantise(values, nBits); // a fresh array: its whole buffer can be transferred
+        post({ kind: 'decoded', id: req.id, pixels: out, nonFinite, ...stats(t0, made) }, [out.buffer as ArrayBuffer, nonFinite.buffer as ArrayBuffer]);
         return;
       }
       case 'stats':

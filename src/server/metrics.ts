@@ -17,6 +17,7 @@ export interface Metrics {
   queueDepth: client.Gauge<'model' | 'operation'>;
   imagesProcessed: client.Counter<'model' | 'operation'>;
   queueRejections: client.Counter<'model' | 'operation' | 'reason'>;
+  nonFiniteImages: client.Counter<'model' | 'operation'>;
   modelInfo: client.Gauge<'model' | 'name' | 'dataset' | 'backend'>;
   modelSteps: client.Gauge<'model'>;
   reloads: client.Counter<'model' | 'result'>;
@@ -96,6 +97,13 @@ export function createMetrics(sources: MetricSources): Metrics {
     labelNames: ['model', 'operation', 'reason'] as const,
     registers: [registry],
   });
+  // Quantised, NaN and ±Inf pass for black pixels; this is how often the model's reverse produced them.
+  const nonFiniteImages = new client.Counter({
+    name: 'glow_nonfinite_images_total',
+    help: "Decoded images holding NaN or ±Inf values (the reverse's float32 rounding blew up), by operation",
+    labelNames: ['model', 'operation'] as const,
+    registers: [registry],
+  });
   const modelInfo = new client.Gauge({
     name: 'glow_model_info',
     help: 'A model being served (value 1); name and dataset from its manifest',
@@ -160,7 +168,10 @@ export function createMetrics(sources: MetricSources): Metrics {
     rejected(op, reason) {
       queueRejections.inc({ model, operation: op, reason });
     },
+    nonFinite(op) {
+      nonFiniteImages.inc({ model, operation: op });
+    },
   });
 
-  return { registry, httpDuration, inferenceDuration, batchSize, queueWait, queueDepth, imagesProcessed, queueRejections, modelInfo, modelSteps, reloads, forgetModelInfo, attributes, tensors, observer };
+  return { registry, httpDuration, inferenceDuration, batchSize, queueWait, queueDepth, imagesProcessed, queueRejections, nonFiniteImages, modelInfo, modelSteps, reloads, forgetModelInfo, attributes, tensors, observer };
 }

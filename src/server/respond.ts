@@ -1,6 +1,7 @@
 // Content negotiation for image replies: PNG by default, JSON when asked (?format=json or an
 // Accept header preferring application/json).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Decoded } from './batcher.ts';
 import { encodePng, imagesToPng, type GridOptions, type ImageSize } from './images.ts';
 
 export function wantsJson(req: FastifyRequest, format?: 'png' | 'json'): boolean {
@@ -21,15 +22,20 @@ export function wantsJson(req: FastifyRequest, format?: 'png' | 'json'): boolean
   return json > 0 && json > png;
 }
 
-export async function sendPng(reply: FastifyReply, images: Uint8Array[], size: ImageSize, opts: GridOptions & { scale?: number } = {}): Promise<Buffer> {
-  const png = await imagesToPng(images, size, opts);
-  reply.type('image/png').header('x-image-count', String(images.length));
+/**
+ * Decoded images as one PNG (a grid or strip when several). x-non-finite-values gives each image's
+ * count of NaN/±Inf values: those pixels are drawn black, and a client cannot tell them from ink.
+ */
+export async function sendPng(reply: FastifyReply, images: Decoded[], size: ImageSize, opts: GridOptions & { scale?: number } = {}): Promise<Buffer> {
+  const png = await imagesToPng(images.map((d) => d.pixels), size, opts);
+  reply.type('image/png').header('x-image-count', String(images.length)).header('x-non-finite-values', images.map((d) => d.nonFinite).join(','));
   return png;
 }
 
-/** Each image as its own base64 PNG, for JSON replies. */
-export async function base64Pngs(images: Uint8Array[], size: ImageSize, scale = 1): Promise<string[]> {
-  return Promise.all(images.map(async (img) => (await encodePng(img, size, scale)).toString('base64')));
+/** The JSON form: each image as its own base64 PNG, and each one's count of NaN/±Inf values. */
+export async function imagesJson(images: Decoded[], size: ImageSize, scale = 1): Promise<{ images: string[]; nonFinite: number[] }> {
+  const pngs = await Promise.all(images.map(async (d) => (await encodePng(d.pixels, size, scale)).toString('base64')));
+  return { images: pngs, nonFinite: images.map((d) => d.nonFinite) };
 }
 
 /**

@@ -48,7 +48,15 @@ export const Scale = Type.Integer({ minimum: 1, maximum: 16, default: 1, descrip
 // ajv's useDefaults still fills them in before the handler runs.
 export const ImageReplyQuery = Type.Object({ model: ModelParam, format: Format, scale: Type.Optional(Scale) });
 
-const PngReply = { description: 'PNG image (a grid or strip when several)', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } };
+/** Beside every reply of decoded images (the PNG form has it in the x-non-finite-values header, comma-separated). */
+export const NonFinite = Type.Array(Type.Integer({ minimum: 0 }), {
+  description: "Per image, how many values the model's reverse left NaN or ±Inf (drawn black); 0 for a sound image",
+});
+
+const PngReply = {
+  description: "PNG image (a grid or strip when several). Headers: x-image-count, and x-non-finite-values with each image's count of NaN/±Inf values (0 = sound)",
+  content: { 'image/png': { schema: { type: 'string', format: 'binary' } } },
+};
 
 /** A 200 reply that is PNG by default and JSON with Accept: application/json. */
 function pngOrJson(json: TSchema, description: string) {
@@ -148,6 +156,7 @@ export type SampleQuery = Static<typeof SampleQuery>;
 
 export const SampleJson = Type.Object({
   images: Type.Array(Type.String({ description: 'base64 PNG' })),
+  nonFinite: NonFinite,
   latents: Type.Array(Latent),
   seed: Type.Integer(),
   t: Type.Number(),
@@ -205,7 +214,7 @@ export const encodeSchema = {
 
 export const DecodeBody = Type.Object({ latents: Type.Array(Latent, { minItems: 1, maxItems: MAX_IMAGES }) });
 export type DecodeBody = Static<typeof DecodeBody>;
-export const ImagesJson = Type.Object({ images: Type.Array(Type.String({ description: 'base64 PNG' })) });
+export const ImagesJson = Type.Object({ images: Type.Array(Type.String({ description: 'base64 PNG' })), nonFinite: NonFinite });
 
 export const decodeSchema = {
   tags: ['latent'],
@@ -229,7 +238,7 @@ export const InterpolateBody = Type.Object({
   steps: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_STEPS, default: 8 })),
 });
 export type InterpolateBody = Static<typeof InterpolateBody>;
-export const InterpolateJson = Type.Object({ images: Type.Array(Type.String()), latents: Type.Array(Latent), weights: Type.Array(Type.Number()) });
+export const InterpolateJson = Type.Object({ images: Type.Array(Type.String()), nonFinite: NonFinite, latents: Type.Array(Latent), weights: Type.Array(Type.Number()) });
 
 export const interpolateSchema = {
   tags: ['latent'],
@@ -267,6 +276,7 @@ export type ManipulateBody = Static<typeof ManipulateBody>;
 
 export const ManipulateJson = Type.Object({
   images: Type.Array(Type.String()),
+  nonFinite: NonFinite,
   latents: Type.Array(Latent),
   alphas: Type.Array(Type.Array(Type.Number()), { description: 'Per image, the alpha of each edit' }),
   edits: Type.Array(Type.Object({ attribute: Type.String(), alpha: Type.Number() })),

@@ -43,6 +43,7 @@ export type WorkerResponse =
   | { kind: 'init-error'; message: string }
   | { kind: 'log'; message: string }
   | ({ kind: 'encoded'; id: number; eps: Float32Array; bpd: Float32Array } & WorkerStats)
-  | ({ kind: 'decoded'; id: number; pixels: Uint8Array } & WorkerStats)
+  /** nonFinite[i]: how many of image i's values the reverse left NaN or ±Inf (its pixels there are not real). */
+  | ({ kind: 'decoded'; id: number; pixels: Uint8Array; nonFinite: Uint32Array } & WorkerStats)
   | ({ kind: 'stats'; id: number } & WorkerStats)
   | { kind: 'error'; id: number; message: string };

@@ -86,6 +86,7 @@ async function main(): Promise<void> {
 
   await t.test('temperature slider redraws the batch', async (t) => {
     const before = await srcs(page, '#samples img');
+    await page.evaluate(() => document.querySelectorAll('.toast').forEach((n) => n.remove()));
     const box = (await page.locator('#temperature').boundingBox())!;
     // Drag the thumb from its place (0.7 of 1.5) to near the right end, as a person would.
     const y = box.y + box.height / 2;
@@ -102,6 +103,15 @@ async function main(): Promise<void> {
     const changed = after.filter((s, i) => s !== before[i]).length;
     t.ok(changed >= 24, `${changed}/32 samples changed with the temperature`);
     t.equal(await page.textContent('#temperature-value'), Number(value).toFixed(2), 'the readout follows the slider');
+    // The page warns exactly when the server reports NaN/±Inf values in the batch it drew.
+    const query = await page.evaluate(() => {
+      const d = (document.querySelector('#samples') as HTMLElement).dataset;
+      return `n=32&t=${d.t}&seed=${d.seed}&model=${d.model}&format=json`;
+    });
+    const counts: number[] = await page.evaluate(async (q) => (await (await fetch(`/sample?${q}`)).json()).nonFinite, query);
+    const bad = counts.filter((n) => n > 0).length;
+    t.equal(await page.locator('.toast.warn[data-key="nonfinite"]').count(), bad > 0 ? 1 : 0, `${bad}/32 samples have non-finite values; the page warns iff some do`);
+    if (bad > 0) t.match(await page.textContent('.toast[data-key="nonfinite"] .toast-msg'), new RegExp(`^${bad} of the 32 images came out with NaN or infinite values`));
   });
 
   await t.test('drawing on the canvas encodes it: reconstruction and bits/dim', async (t) => {

@@ -68,3 +68,21 @@ t.test('POST /decode with raw little-endian float32 latents', async (t) => {
   t.equal(bad.statusCode, 400);
   t.match(bad.json().message, /latent 0 value 2 is not finite/);
 });
+
+t.test('an image the reverse leaves NaN or ±Inf is still answered, with its count in x-non-finite-values / nonFinite and in /metrics', async (t) => {
+  const app = await makeApp(t);
+  const sample = (await app.inject({ url: '/sample?n=2&seed=3', headers: { accept: 'application/json' } })).json();
+  t.same(sample.nonFinite, [0, 0], 'sound samples say 0');
+  const far = new Array(784).fill(3e38); // finite float32, far beyond anything the prior gives
+  const png = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [sample.latents[0], far] }) });
+  t.equal(png.statusCode, 200);
+  const [sound, bad] = String(png.headers['x-non-finite-values']).split(',').map(Number);
+  t.equal(sound, 0);
+  t.ok(bad > 0 && bad <= 784, `the far latent's image has ${bad} non-finite values`);
+  const res = await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [far, sample.latents[1]] }) });
+  t.same(res.json().nonFinite, [bad, 0]);
+  t.equal(res.json().images[1], sample.images[1], 'the sound image in the same batch is untouched');
+  const metrics = (await app.inject('/metrics')).body;
+  t.match(metrics, /glow_nonfinite_images_total\{model="[^"]+",operation="decode"\} 2\b/);
+  t.notMatch(metrics, /glow_nonfinite_images_total\{[^}]*operation="sample"/);
+});

@@ -12,6 +12,7 @@ t.test('POST /interpolate', async (t) => {
     const body = res.json();
     t.equal(body.images.length, 5);
     t.same(body.weights, [0, 0.25, 0.5, 0.75, 1]);
+    t.same(body.nonFinite, [0, 0, 0, 0, 0], 'every image of the strip is sound');
     const first = await decodePng(Buffer.from(body.images[0], 'base64'));
     const last = await decodePng(Buffer.from(body.images[4], 'base64'));
     t.same(Buffer.from(first.pixels), Buffer.from(mnistImage(0)));

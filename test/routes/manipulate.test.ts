@@ -41,8 +41,11 @@ t.test('POST /manipulate', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
     const body = res.json();
     t.same(body.alphas, [[-2], [-1], [0], [1], [2]]);
+    t.equal(body.nonFinite.length, 5, 'a non-finite count per image');
+    t.equal(body.nonFinite[2], 0, 'the unedited reconstruction is sound');
     t.same(Buffer.from((await decodePng(Buffer.from(body.images[2], 'base64'))).pixels), Buffer.from(mnistImage(3)));
     const png = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
+    t.equal(String(png.headers['x-non-finite-values']).split(',').length, 5, 'and in the PNG reply, a count per image of the strip');
     const strip = await decodePng(png.rawPayload);
     t.same([strip.width, strip.height], [5 * 28 + 6 * 2, 32]);
   });

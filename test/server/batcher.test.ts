@@ -34,12 +34,27 @@ class FakeRunner implements Runner {
   async decode(n: number, latents: Float32Array) {
     this.calls.push({ op: 'decode', n });
     await new Promise((r) => setTimeout(r, this.delayMs));
-    return { pixels: Uint8Array.from(latents, (v) => v + 1), numTensors: 0, ms: this.delayMs };
+    // A latent value of -1 stands for one the real reverse would turn into NaN.
+    const size = latents.length / n;
+    const nonFinite = Uint32Array.from({ length: n }, (_, i) => latents.subarray(i * size, (i + 1) * size).filter((v) => v === -1).length);
+    return { pixels: Uint8Array.from(latents, (v) => v + 1), nonFinite, numTensors: 0, ms: this.delayMs };
   }
 }
 
 const opts = { maxBatch: 8, maxDelayMs: 5, maxQueue: 100, queueTimeoutMs: 10_000 };
 const img = (v: number) => Uint8Array.of(v, v);
+
+t.test("each decoded image comes back with its own count of non-finite values, and the observer hears of the bad ones", async (t) => {
+  const runner = new FakeRunner();
+  const seen: string[] = [];
+  const b = new Batcher(runner, opts, { nonFinite: (op, values) => seen.push(`${op}:${values}`) });
+  const [ok, mixed, sampled] = await Promise.all([b.decode([Float32Array.of(1, 2)]), b.decode([Float32Array.of(3, 4), Float32Array.of(5, -1)]), b.decode([Float32Array.of(-1, -1)], 'sample')]);
+  t.same(runner.calls.map((c) => `${c.op}:${c.n}`).sort(), ['decode:1', 'decode:3'], 'decode and sample batched apart, the two decodes together');
+  t.same(ok.map((d) => [[...d.pixels], d.nonFinite]), [[[2, 3], 0]]);
+  t.same(mixed.map((d) => [[...d.pixels], d.nonFinite]), [[[4, 5], 0], [[6, 0], 1]], 'only the image with the bad value is flagged');
+  t.same(sampled[0].nonFinite, 2);
+  t.same(seen.sort(), ['decode:1', 'sample:2']);
+});
 
 t.test('concurrent items of one op are grouped up to maxBatch, results go back to their callers', async (t) => {
   const runner = new FakeRunner();
@@ -76,8 +91,8 @@ t.test('operations are never mixed in a batch; sample and decode share the decod
   const z = (v: number) => Float32Array.of(v, v);
   const [e, d, s] = await Promise.all([b.encode([img(1), img(2)]), b.decode([z(1)]), b.decode([z(5), z(6)], 'sample')]);
   t.equal(e.length, 2);
-  t.same(Array.from(d[0]), [2, 2]);
-  t.same(Array.from(s[1]), [7, 7]);
+  t.same(Array.from(d[0].pixels), [2, 2]);
+  t.same(Array.from(s[1].pixels), [7, 7]);
   t.same(runner.calls.map((c) => c.op).sort(), ['decode', 'decode', 'encode']);
 });
 
@@ -110,7 +125,7 @@ t.test("a full queue still takes an admitted request's follow-up (its decode aft
   const stranger = await b.decode([Float32Array.of(1, 1)]).catch((e) => e);
   t.type(stranger, UnavailableError, 'a new request is refused');
   const followUp = b.decode([Float32Array.of(2, 2)], 'decode', admission);
-  t.same(Array.from((await followUp)[0]), [3, 3], "the admitted request's follow-up is not");
+  t.same(Array.from((await followUp)[0].pixels), [3, 3], "the admitted request's follow-up is not");
   await Promise.all([first, filler]);
 });
 
