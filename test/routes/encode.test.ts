@@ -22,6 +22,28 @@ t.test('POST /encode', async (t) => {
     t.same(item.original, { width: 28, height: 28, format: 'png' });
   });
 
+  t.test('?verify=true decodes each latent again and says how far it lands from the image', async (t) => {
+    const pngs = [png0, await mnistPng(1)];
+    const plain = (await app.inject({ method: 'POST', url: '/encode', ...(await multipart(pngs.map((data) => ['image', { data }]))) })).json();
+    t.notOk('roundTrip' in plain.items[0], 'not without asking (it costs a decode)');
+    const res = await app.inject({ method: 'POST', url: '/encode?verify=true', ...(await multipart(pngs.map((data) => ['image', { data }]))) });
+    t.equal(res.statusCode, 200);
+    const items = res.json().items;
+    t.same(
+      items.map((i: { latent: number[] }) => i.latent),
+      plain.items.map((i: { latent: number[] }) => i.latent),
+      'the same latents',
+    );
+    for (const [i, item] of items.entries()) {
+      // Compare with a decode of our own: the figures must describe what /decode gives for this latent.
+      const back = await decodePng((await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [item.latent] }) })).rawPayload);
+      const want = mnistImage(i);
+      const diffs = [...want].map((v, k) => Math.abs(v - back.pixels[k]));
+      t.same(item.roundTrip, { exact: diffs.every((d) => d === 0), maxError: Math.max(...diffs), wrongValues: diffs.filter((d) => d > 0).length, nonFinite: 0 }, `image ${i}: ${JSON.stringify(item.roundTrip)}`);
+    }
+    t.equal((await app.inject({ method: 'POST', url: '/encode?verify=maybe', payload: png0, headers: { 'content-type': 'image/png' } })).statusCode, 400);
+  });
+
   t.test('raw image/png body and JSON base64 give the same latent', async (t) => {
     const viaForm = (await app.inject({ method: 'POST', url: '/encode', ...(await multipart([['image', { data: png0 }]])) })).json();
     const raw = await app.inject({ method: 'POST', url: '/encode', payload: png0, headers: { 'content-type': 'image/png' } });
