@@ -1,5 +1,6 @@
-// Evaluates a checkpoint: bits/dim on a dataset split (uniform dequantisation, seeded) and the
-// largest reconstruction error max|decode(encode(x)) − x|.
+// Evaluates a checkpoint: bits/dim on a dataset split (uniform dequantisation, seeded), the
+// largest reconstruction error max|decode(encode(x)) − x|, and which images do not come back exactly
+// as the server encodes them (8-bit pixels in and out, batches of 64).
 //   npm run eval -- --model models/mnist --split test [--limit 1000] [--write]
 // --write stores the test figure in the checkpoint's manifest (what /model and the README report).
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { MANIFEST_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
+import { describeRoundTrips, roundTrips } from '../src/eval/round-trip.ts';
 import { evaluateBpd, formatOutliers, outliers } from '../src/train/evaluate.ts';
 
 const SLICE_IMAGES = 200;
@@ -30,6 +32,7 @@ const seconds = (performance.now() - started) / 1000;
 console.log(`model: ${manifest.name} (${manifest.steps} steps, ${manifest.imagesSeen} images seen), backend ${backend}`);
 console.log(`max reconstruction error: ${result.maxReconstructionError!.toExponential(3)} (model units, [-0.5, 0.5])`);
 console.log(`${(result.count / seconds).toFixed(1)} images/s (encode + decode)`);
+console.log(`round trips of 8-bit images: ${describeRoundTrips(await roundTrips(glow, ds, { limit: result.count }))}`);
 // The mean is what counts, but one image the model finds absurd can move it by a tenth of a bit.
 const { median, worst } = outliers(result.perImage);
 console.log(`median bpd: ${median.toFixed(4)}; worst images (bpd): ${formatOutliers(worst)}`);

@@ -34,6 +34,29 @@ export function countNonFinite(values: Float32Array, n: number): Uint32Array {
   return out;
 }
 
+export interface RoundTrip {
+  /** The latent decodes to exactly the encoded image. */
+  exact: boolean;
+  /** Largest difference of any pixel value, in 8-bit levels (a NaN value counts as the 0 it is drawn as). */
+  maxError: number;
+  wrongValues: number;
+  /** Values the reverse left NaN or ±Inf. */
+  nonFinite: number;
+}
+
+/** How far decode(encode(pixels)) landed from `pixels`, as the model sees them (with nBits < 8: their bins). */
+export function compareRoundTrip(pixels: Uint8Array, back: { pixels: Uint8Array; nonFinite: number }, nBits: number): RoundTrip {
+  const expected = quantise(modelUnits(pixels, nBits), nBits);
+  let maxError = 0;
+  let wrongValues = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(expected[i] - back.pixels[i]);
+    if (d > 0) wrongValues++;
+    if (d > maxError) maxError = d;
+  }
+  return { exact: wrongValues === 0 && back.nonFinite === 0, maxError, wrongValues, nonFinite: back.nonFinite };
+}
+
 export function quantise(values: Float32Array, nBits: number): Uint8Array {
   const bins = 2 ** nBits;
   const drop = 2 ** (8 - nBits);

@@ -1,8 +1,7 @@
 // POST /encode: image(s) -> standardised ε and exact bits/dim.
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { modelUnits, quantise } from '../glow/pixels.ts';
-import type { Decoded } from '../server/batcher.ts';
+import { compareRoundTrip } from '../glow/pixels.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor } from '../server/inputs.ts';
 import { toNumbers } from '../server/respond.ts';
@@ -30,19 +29,6 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
     if (!req.query.verify) return { model: req.glow.name, items };
     // Exact in theory; in float32 a few images' reverse drifts or overflows. Say which, on request.
     const back = await req.glow.batcher.decode(encoded.map((e) => e.eps), 'decode', req.admission);
-    return { model: req.glow.name, items: items.map((item, i) => ({ ...item, roundTrip: roundTrip(decoded[i].pixels, back[i], info.config.nBits) })) };
+    return { model: req.glow.name, items: items.map((item, i) => ({ ...item, roundTrip: compareRoundTrip(decoded[i].pixels, back[i], info.config.nBits) })) };
   });
-}
-
-/** How far the decoded latent lands from the encoded image (as the model sees it: with nBits < 8, its bins). */
-function roundTrip(pixels: Uint8Array, back: Decoded, nBits: number) {
-  const expected = quantise(modelUnits(pixels, nBits), nBits);
-  let maxError = 0;
-  let wrongValues = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(expected[i] - back.pixels[i]);
-    if (d > 0) wrongValues++;
-    if (d > maxError) maxError = d;
-  }
-  return { exact: wrongValues === 0 && back.nonFinite === 0, maxError, wrongValues, nonFinite: back.nonFinite };
 }

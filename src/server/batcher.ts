@@ -20,7 +20,7 @@ export interface Decoded {
   /** h·w·c uint8. */
   pixels: Uint8Array;
   /**
-   * Values the model's reverse left NaN or ±Inf (their pixels are 0). Far from the prior, and for a
+   * Values the model's reverse left NaN or ±Inf (drawn 0, +Inf 255). Far from the prior, and for a
    * few real images under an affine-coupling model, float32 rounding blows up along the reverse.
    */
   nonFinite: number;

@@ -24,7 +24,8 @@ export function wantsJson(req: FastifyRequest, format?: 'png' | 'json'): boolean
 
 /**
  * Decoded images as one PNG (a grid or strip when several). x-non-finite-values gives each image's
- * count of NaN/±Inf values: those pixels are drawn black, and a client cannot tell them from ink.
+ * count of NaN/±Inf values: those pixels are drawn black (NaN, −Inf) or white (+Inf), and a client
+ * cannot tell them from real ones.
  */
 export async function sendPng(reply: FastifyReply, images: Decoded[], size: ImageSize, opts: GridOptions & { scale?: number } = {}): Promise<Buffer> {
   const png = await imagesToPng(images.map((d) => d.pixels), size, opts);

@@ -50,7 +50,7 @@ export const ImageReplyQuery = Type.Object({ model: ModelParam, format: Format, 
 
 /** Beside every reply of decoded images (the PNG form has it in the x-non-finite-values header, comma-separated). */
 export const NonFinite = Type.Array(Type.Integer({ minimum: 0 }), {
-  description: "Per image, how many values the model's reverse left NaN or ±Inf (drawn black); 0 for a sound image",
+  description: "Per image, how many values the model's reverse left NaN or ±Inf (drawn black, +Inf white); 0 for a sound image",
 });
 
 const PngReply = {
