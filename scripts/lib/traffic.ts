@@ -83,6 +83,7 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
     { name: 'GET /sample json', expect: 200, weight: 2, send: (b) => fetch(on(`${b}/sample?format=json`)) },
     { name: 'POST /encode raw', expect: 200, weight: 3, send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8]), 'image/png') },
     { name: 'POST /encode multipart ×2', expect: 200, weight: 2, send: (b, i) => post(b, '/encode', form([['image', pngs[i % 8]], ['image', pngs[(i + 1) % 8]]])) },
+    { name: 'POST /encode?verify=true', expect: 200, weight: 1, send: (b, i) => post(b, '/encode?verify=true', new Uint8Array(pngs[i % 8]), 'image/png') },
     { name: 'POST /decode json', expect: 200, weight: 2, send: (b) => json(b, '/decode', { latents: [latent()] }) },
     { name: 'POST /decode float32', expect: 200, weight: 2, send: (b) => post(b, '/decode', new Uint8Array(new Float32Array(latent()).buffer), 'application/octet-stream') },
     { name: 'POST /interpolate', expect: 200, weight: 2, send: (b, i) => json(b, '/interpolate?format=json', { from: { image: b64[i % 8] }, to: { latent: latent() }, steps: 4 }) },
