@@ -234,7 +234,7 @@ function toast(kind, title, message, { key, ttl = 8000 } = {}) {
 
 /**
  * The server counts, per decoded image, the values its reverse left NaN or ±Inf; they are drawn
- * black, so say so rather than let them pass for ink (far from the data the reverse is unstable).
+ * black or white, so say so rather than let them pass for ink (far from the data the reverse is unstable).
  */
 function warnNonFinite(res) {
   const counts = res.nonFinite ?? [];
