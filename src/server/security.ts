@@ -70,7 +70,7 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       origin: any ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'DELETE'],
       allowedHeaders: ['Content-Type', 'Authorization', 'Accept'],
-      exposedHeaders: ['X-Seed', 'X-Image-Count', 'Retry-After', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      exposedHeaders: ['X-Seed', 'X-Image-Count', 'X-Non-Finite-Values', 'Retry-After', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
       maxAge: 600,
       strictPreflight: true,
     });

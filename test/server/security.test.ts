@@ -120,7 +120,8 @@ t.test('CORS when configured: only the listed origins, with the headers a browse
   t.match(String(pre.headers['access-control-allow-headers']), /Authorization/);
   const get = await app.inject({ url: '/sample?seed=1', headers: { origin: 'https://app.example' } });
   t.equal(get.headers['access-control-allow-origin'], 'https://app.example');
-  t.match(String(get.headers['access-control-expose-headers']), /X-Seed/);
+  // A page on another origin can read the headers that describe the PNG (its seed, how many images, which are unsound).
+  for (const h of ['X-Seed', 'X-Image-Count', 'X-Non-Finite-Values']) t.match(String(get.headers['access-control-expose-headers']), new RegExp(`\\b${h}\\b`), `${h} exposed`);
   t.equal(get.headers['cross-origin-resource-policy'], 'cross-origin', 'other origins may embed the PNGs');
   const other = await app.inject({ url: '/model', headers: { origin: 'https://evil.example' } });
   t.notOk(other.headers['access-control-allow-origin'], 'unlisted origin gets nothing');
