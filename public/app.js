@@ -235,11 +235,12 @@ function toast(kind, title, message, { key, ttl = 8000 } = {}) {
 /**
  * The server counts, per decoded image, the values its reverse left NaN or ±Inf; they are drawn
  * black or white, so say so rather than let them pass for ink (far from the data the reverse is unstable).
+ * The warning is about the latest decode: a sound one takes it down.
  */
 function warnNonFinite(res) {
   const counts = res.nonFinite ?? [];
   const bad = counts.filter((n) => n > 0).length;
-  if (bad === 0) return;
+  if (bad === 0) return void $('#toasts [data-key="nonfinite"]')?.remove();
   const which = counts.length === 1 ? 'The image' : `${bad} of the ${counts.length} images`;
   toast('warn', 'Unstable decode', `${which} came out with NaN or infinite values, drawn black or white: the model's reverse is numerically unstable this far from its training data.`, { key: 'nonfinite' });
 }

@@ -103,15 +103,22 @@ async function main(): Promise<void> {
     const changed = after.filter((s, i) => s !== before[i]).length;
     t.ok(changed >= 24, `${changed}/32 samples changed with the temperature`);
     t.equal(await page.textContent('#temperature-value'), Number(value).toFixed(2), 'the readout follows the slider');
-    // The page warns exactly when the server reports NaN/±Inf values in the batch it drew.
-    const query = await page.evaluate(() => {
-      const d = (document.querySelector('#samples') as HTMLElement).dataset;
-      return `n=32&t=${d.t}&seed=${d.seed}&model=${d.model}&format=json`;
-    });
-    const counts: number[] = await page.evaluate(async (q) => (await (await fetch(`/sample?${q}`)).json()).nonFinite, query);
-    const bad = counts.filter((n) => n > 0).length;
-    t.equal(await page.locator('.toast.warn[data-key="nonfinite"]').count(), bad > 0 ? 1 : 0, `${bad}/32 samples have non-finite values; the page warns iff some do`);
-    if (bad > 0) t.match(await page.textContent('.toast[data-key="nonfinite"] .toast-msg'), new RegExp(`^${bad} of the 32 images came out with NaN or infinite values`));
+    // The page warns exactly when the server reports NaN/±Inf values in the batch it shows; a sound batch takes the warning down.
+    const warnsIffUnsound = async (when: string) => {
+      const query = await page.evaluate(() => {
+        const d = (document.querySelector('#samples') as HTMLElement).dataset;
+        return `n=32&t=${d.t}&seed=${d.seed}&model=${d.model}&format=json`;
+      });
+      const counts: number[] = await page.evaluate(async (q) => (await (await fetch(`/sample?${q}`)).json()).nonFinite, query);
+      const bad = counts.filter((n) => n > 0).length;
+      t.equal(await page.locator('.toast.warn[data-key="nonfinite"]').count(), bad > 0 ? 1 : 0, `${when}: ${bad}/32 samples have non-finite values; the page warns iff some do`);
+      if (bad > 0) t.match(await page.textContent('.toast[data-key="nonfinite"] .toast-msg'), new RegExp(`^${bad} of the 32 images came out with NaN or infinite values`));
+    };
+    await warnsIffUnsound(`t = ${value}`);
+    await page.fill('#temperature', '0.3');
+    await page.waitForFunction(() => (document.querySelector('#samples') as HTMLElement).dataset.t === '0.3');
+    await waitIdle(page, '#samples');
+    await warnsIffUnsound('t = 0.3');
   });
 
   await t.test('drawing on the canvas encodes it: reconstruction and bits/dim', async (t) => {
