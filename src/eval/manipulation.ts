@@ -1,10 +1,12 @@
 // Latent manipulation measured against ground truth, on the generated avatars: for a face without an
 // attribute (A) and the same face with it (B), encode A, add α·direction, decode to A′, and compare
 //   ratio = Σ|A′ − B| / Σ|A − B|   over every pixel and channel of every pair
-// (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs.
+// (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs;
+// the same for the edit in passes (src/attributes/passes.ts), α and pass size chosen together.
 import * as tf from '@tensorflow/tfjs';
 import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
 import type { Glow } from '../glow/glow.ts';
+import { editInPasses, type PassModel } from '../attributes/passes.ts';
 import { addScaled, direction } from '../attributes/vectors.ts';
 import { uniformGenerator } from '../glow/random.ts';
 import { Adam } from '../train/adam.ts';
@@ -108,13 +110,39 @@ export async function styleFloor(pairs: PairSet): Promise<number> {
   return num / den;
 }
 
-/** decode(ε + α·direction) for every ε. */
-export function edit(glow: Glow, eps: Float32Array[], direction: Float32Array, alpha: number, batch = 64): Promise<Uint8Array> {
-  return decodeLatents(
-    glow,
-    eps.map((e) => addScaled(e, [{ alpha, vector: direction }])),
-    batch,
-  );
+/** The glow as a PassModel: latents to 8-bit images and back, in batches. */
+export function glowPasses(glow: Glow, batch = 64): PassModel<{ pixels: Uint8Array }> {
+  const px = glow.config.height * glow.config.width * glow.config.channels;
+  return {
+    decode: async (latents) => {
+      const flat = await decodeLatents(glow, latents, batch);
+      return latents.map((_, i) => ({ pixels: flat.subarray(i * px, (i + 1) * px) }));
+    },
+    encode: (images) => encodePixels(glow, concat(images), batch),
+  };
+}
+
+function concat(images: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(images.reduce((n, im) => n + im.length, 0));
+  let at = 0;
+  for (const im of images) {
+    out.set(im, at);
+    at += im.length;
+  }
+  return out;
+}
+
+/** decode(ε + α·direction) for every ε, as one NHWC uint8 buffer; with `passes` > 1, in that many passes (see editInPasses). */
+export async function edit(glow: Glow, eps: Float32Array[], direction: Float32Array, alpha: number, batch = 64, passes = 1): Promise<Uint8Array> {
+  if (passes === 1) {
+    return decodeLatents(
+      glow,
+      eps.map((e) => addScaled(e, [{ alpha, vector: direction }])),
+      batch,
+    );
+  }
+  const { decoded } = await editInPasses(glowPasses(glow, batch), eps, eps.map(() => [{ alpha, vector: direction }]), passes);
+  return concat(decoded.map((d) => d.pixels));
 }
 
 export interface AlphaSearch {
@@ -137,6 +165,53 @@ export async function chooseAlpha(glow: Glow, pairs: PairSet, direction: Float32
   }
   if (!best) throw new Error(`no α in [${alphas.join(', ')}] gave a finite ratio for ${pairs.attribute}`);
   return best;
+}
+
+export interface PassSearch {
+  alpha: number;
+  /** The α of one pass: the edit is `passes` = α / passSize passes. */
+  passSize: number;
+  passes: number;
+  score: Score;
+  /** Per pass size, the ratio at every α of the grid it reaches in whole passes. */
+  curves: { passSize: number; curve: { alpha: number; ratio: number }[] }[];
+}
+
+/**
+ * The edit in passes (editInPasses) with the smallest ratio on the pairs, over the α grid and the pass
+ * sizes: for each pass size δ one walk of passes of δ, scored after every pass whose total α is on the grid
+ * (α = 0 is A itself, ratio 1, and is not searched here: chooseAlpha has it).
+ */
+export async function choosePasses(glow: Glow, pairs: PairSet, direction: Float32Array, alphas: number[], passSizes: number[], batch = 64): Promise<PassSearch> {
+  const eps = await encodePixels(glow, pairs.without, batch);
+  const model = glowPasses(glow, batch);
+  const px = pairs.size * pairs.size * 3;
+  let best: Omit<PassSearch, 'curves'> | undefined;
+  const curves: PassSearch['curves'] = [];
+  for (const passSize of passSizes) {
+    if (!(passSize > 0)) throw new Error(`pass size ${passSize} is not positive`);
+    const stops = new Map<number, number>(); // passes → the α of the grid they reach
+    for (const a of alphas) {
+      const k = Math.round(a / passSize);
+      if (a > 0 && Math.abs(a - k * passSize) < 1e-9) stops.set(k, a);
+    }
+    const reach = Math.max(0, ...stops.keys());
+    const curve: { alpha: number; ratio: number }[] = [];
+    curves.push({ passSize, curve });
+    if (reach === 0) continue;
+    const terms = eps.map(() => [{ alpha: reach * passSize, vector: direction }]);
+    await editInPasses(model, eps, terms, reach, (passes, decoded) => {
+      const alpha = stops.get(passes);
+      if (alpha === undefined) return;
+      const images = new Uint8Array(decoded.length * px);
+      decoded.forEach((d, i) => images.set(d.pixels, i * px));
+      const s = score(images, pairs);
+      curve.push({ alpha, ratio: s.ratio });
+      if (Number.isFinite(s.ratio) && (!best || s.ratio < best.score.ratio)) best = { alpha, passSize, passes, score: s };
+    });
+  }
+  if (!best) throw new Error(`no α in [${alphas.join(', ')}] is a whole number of passes of [${passSizes.join(', ')}] with a finite ratio for ${pairs.attribute}`);
+  return { ...best, curves };
 }
 
 export interface FitOptions {

@@ -1,16 +1,18 @@
 // POST /manipulate: ε + Σ αᵢ·directionᵢ (Glow paper §5.2, Figure 6). With `steps`, a strip where every
-// α is scaled from −1 to +1; with an odd count the unedited image sits in the middle.
+// α is scaled from −1 to +1; with an odd count the unedited image sits in the middle. With `passes`, the
+// edit is applied in that many parts through 8-bit pixels (src/attributes/passes.ts: less drift).
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ATTRIBUTE_NAME } from '../attributes/store.ts';
-import { addScaled, linspace } from '../attributes/vectors.ts';
+import { editInPasses } from '../attributes/passes.ts';
+import { linspace } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
-import { Edit, MAX_ALPHA, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
+import { Edit, MAX_ALPHA, MAX_PASSES, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
 
 type EditT = Static<typeof Edit>;
@@ -25,30 +27,43 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     let input: ImageOrLatent;
     let edits: EditT[];
     let steps: number | undefined;
+    let passes: number;
     if (kind === 'json') {
       const body = req.body as Static<typeof ManipulateBody>;
       if ((body.image ? 1 : 0) + (body.latent ? 1 : 0) !== 1) throw new HttpError(400, 'send exactly one of "image" or "latent"');
       input = body.latent ? { latent: req.glow.latent(body.latent, 'latent') } : { image: GlowService.base64(body.image!, 'image') };
       edits = body.edits;
       steps = body.steps;
+      passes = body.passes ?? 1;
     } else {
-      const form = await multipartFor(req, req.glow, { files: { image: 1 }, fields: ['attribute', 'alpha', 'steps', 'edits'] });
+      const form = await multipartFor(req, req.glow, { files: { image: 1 }, fields: ['attribute', 'alpha', 'steps', 'passes', 'edits'] });
       const image = form.files.get('image')?.[0];
       if (!image) throw new HttpError(400, 'no file field "image" in the form');
       input = { image };
       edits = formEdits(form.fields);
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true });
+      passes = numberField(form.fields, 'passes', { min: 1, max: MAX_PASSES, integer: true }) ?? 1;
     }
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
     const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);
     const scales = steps ? linspace(-1, 1, steps) : [1];
     const alphas = scales.map((s) => edits.map((e) => s * e.alpha));
-    const latents = alphas.map((row) => addScaled(eps, row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! }))));
-    const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
+    const terms = alphas.map((row) => row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! })));
+    const { batcher } = req.glow;
+    const model = {
+      decode: (latents: Float32Array[]) => batcher.decode(latents, 'decode', req.admission),
+      encode: async (images: Uint8Array[]) => (await batcher.encode(images, req.admission)).map((e) => e.eps),
+    };
+    const { decoded: images, latents } = await editInPasses(
+      model,
+      alphas.map(() => eps),
+      terms,
+      passes,
+    );
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, edits };
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, passes, edits };
     }
     return sendPng(reply, images, size, { cols: images.length, scale });
   });

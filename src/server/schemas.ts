@@ -32,6 +32,8 @@ export const ImageBase64 = Type.String({
 export const MAX_IMAGES = 64;
 export const MAX_STEPS = 64;
 export const MAX_ALPHA = 10;
+/** Passes of an edit (each a decode and, but the last, an encode): 32 = 32× the work of one. */
+export const MAX_PASSES = 32;
 
 export const Format = Type.Optional(
   Type.Union([Type.Literal('png'), Type.Literal('json')], {
@@ -287,6 +289,14 @@ export const ManipulateBody = Type.Object({
   steps: Type.Optional(
     Type.Integer({ minimum: 2, maximum: MAX_STEPS, description: 'Return a strip: each alpha scaled from −1 to +1 in this many steps (odd: the original is in the middle)' }),
   ),
+  passes: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_PASSES,
+      default: 1,
+      description: 'Apply the edit in this many equal parts, each decoded to 8-bit pixels and encoded again: pixels the attribute does not touch keep their value (about alpha / 0.1 passes; each pass costs a decode and an encode)',
+    }),
+  ),
 });
 export type ManipulateBody = Static<typeof ManipulateBody>;
 
@@ -295,13 +305,14 @@ export const ManipulateJson = Type.Object({
   nonFinite: NonFinite,
   latents: Type.Array(Latent),
   alphas: Type.Array(Type.Array(Type.Number()), { description: 'Per image, the alpha of each edit' }),
+  passes: Type.Integer({ description: 'Passes the edit was applied in; latents are those of the last pass' }),
   edits: Type.Array(Type.Object({ attribute: Type.String(), alpha: Type.Number() })),
 });
 
 export const manipulateSchema = {
   tags: ['attributes'],
   summary: 'Move an image along attribute directions: ε + Σ alpha·direction',
-  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps` (or `edits` as JSON).',
+  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?, passes?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps`, `passes` (or `edits` as JSON).',
   querystring: ImageReplyQuery,
   body: {
     content: {
@@ -312,6 +323,7 @@ export const manipulateSchema = {
           attribute: { type: 'string' },
           alpha: { type: 'number' },
           steps: { type: 'integer' },
+          passes: { type: 'integer' },
           edits: { type: 'string', description: 'JSON array of {attribute, alpha}' },
         },
         ['image'],

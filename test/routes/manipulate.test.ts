@@ -64,6 +64,32 @@ t.test('POST /manipulate', async (t) => {
     t.same(edits.json().alphas, [[1, -1]]);
   });
 
+  t.test('passes: the edit in parts, each through 8-bit pixels, as if the client sent each result back', async (t) => {
+    const img = input.toString('base64');
+    const edit = (alpha: number) => [{ attribute: 'one-vs-seven', alpha }];
+    const plain = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1) }) })).json();
+    const one = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 1 }) })).json();
+    t.equal(plain.passes, 1, 'one pass by default');
+    t.same(one.images, plain.images);
+    // Two passes of 1 = an edit of 0.5, then an edit of 0.5 of the PNG it returned.
+    const half = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: img, edits: edit(0.5) }) });
+    const halfAgain = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: half.rawPayload.toString('base64'), edits: edit(0.5) }) })).json();
+    const two = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 2 }) })).json();
+    t.equal(two.passes, 2);
+    t.same(two.alphas, [[1]], 'alphas are the whole edit');
+    t.same(two.images, halfAgain.images);
+    t.same(two.latents, halfAgain.latents, 'the latents of the last pass');
+    t.notSame(two.images, plain.images, 'not the edit in one pass');
+    // A strip in passes, from a form: the middle image (α = 0) is the input after three round trips.
+    const strip = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['steps', '3'], ['passes', '3']])) });
+    t.equal(strip.statusCode, 200);
+    t.equal(strip.headers['x-image-count'], '3');
+    const { pixels, width } = await decodePng(strip.rawPayload);
+    const middle = Buffer.alloc(28 * 28);
+    for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) middle[y * 28 + x] = pixels[(2 + y) * width + 2 + 30 + x];
+    t.same(middle, Buffer.from(mnistImage(3)));
+  });
+
   t.test('bad requests', async (t) => {
     const img = input.toString('base64');
     const cases: [string, object, number, RegExp][] = [
@@ -71,6 +97,10 @@ t.test('POST /manipulate', async (t) => {
       ['alpha too big', json({ image: img, edits: [{ attribute: 'zero', alpha: 11 }] }), 400, /alpha must be <= 10/],
       ['no edits', json({ image: img, edits: [] }), 400, /fewer than 1/],
       ['steps 100', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], steps: 100 }), 400, /steps must be <= 64/],
+      ['passes 0', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 0 }), 400, /passes must be >= 1/],
+      ['passes 33', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 33 }), 400, /passes must be <= 32/],
+      ['passes 1.5', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 1.5 }), 400, /passes must be integer/],
+      ['form: passes 40', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['passes', '40']]), 400, /field "passes"/],
       ['bad attribute name', json({ image: img, edits: [{ attribute: '../etc', alpha: 1 }] }), 400, /not a valid attribute name/],
       ['image and latent', json({ image: img, latent: [1], edits: [{ attribute: 'zero', alpha: 1 }] }), 400, /exactly one/],
       ['form: unknown attribute', await multipart([['image', { data: input }], ['attribute', 'nope'], ['alpha', '1']]), 404, /unknown attribute "nope"/],

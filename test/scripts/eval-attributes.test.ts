@@ -15,6 +15,7 @@ import { encodePixels } from '../../src/eval/latents.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
+import { decodePng } from '../fixtures/app.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'glow-eval-attributes-'));
@@ -100,8 +101,8 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   }
   t.ok(attributes.get('blond-hair')!.positive + attributes.get('blond-hair')!.negative < 80, 'hair directions leave out faces with hats');
 
-  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2', '--fit-pairs', '4', '--fit-steps', '2'], { env });
-  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|.*\| fitted direction, test \|/);
+  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2', '--pass-sizes', '0.25,0.5', '--fit-pairs', '4', '--fit-steps', '2'], { env });
+  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|.*\| in passes: ratio, test \| fitted direction, test \|/);
   const report = JSON.parse(readFileSync(path.join(out, 'tiny-avatars-eval.json'), 'utf8'));
   t.equal(report.testSeeds, 6);
   t.same(
@@ -117,7 +118,19 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
     t.ok([0, 0.5, 1].includes(r.alpha));
     t.ok(r.fitted.pairs === 4 && r.fitted.steps === 2 && Number.isFinite(r.fitted.testRatio) && r.fitted.validationRatio <= 1 + 1e-9, `${r.attribute}: fitted ${JSON.stringify(r.fitted)}`);
     t.equal(r.curve.length, 3);
-    t.ok(existsSync(path.join(out, `tiny-avatars-eval-${r.attribute}.png`)));
+    const p = r.inPasses;
+    t.ok([0.25, 0.5].includes(p.passSize) && [0.5, 1].includes(p.alpha) && Math.abs(p.passes * p.passSize - p.alpha) < 1e-9, `${r.attribute}: in passes ${JSON.stringify({ ...p, curves: undefined })}`);
+    t.ok(Number.isFinite(p.validationRatio) && Math.abs(p.testInside + p.testOutside - p.testRatio) < 1e-9, `${r.attribute}: in passes, inside + outside = ratio`);
+    t.same(
+      p.curves.map((c: { passSize: number; curve: { alpha: number }[] }) => [c.passSize, c.curve.map((x) => x.alpha)]),
+      [
+        [0.25, [0.5, 1]],
+        [0.5, [0.5, 1]],
+      ],
+      'each pass size scored at the αs of the grid it reaches',
+    );
+    const strip = await decodePng(readFileSync(path.join(out, `tiny-avatars-eval-${r.attribute}.png`)));
+    t.equal(strip.width, 4 * 96 + 5 * 2 * 3, 'columns A, A′ in one pass, A′ in passes, B');
   }
   t.equal(readdirSync(out).filter((f) => f.endsWith('.png')).length, 12, '6 direction strips + 6 eval strips');
 
