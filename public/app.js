@@ -9,6 +9,9 @@ const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const $ = (sel, root = document) => root.querySelector(sel);
 const pageParams = new URLSearchParams(location.search);
 
+/** The largest α of one pass when editing in passes (the pass size the faces evaluation chose). */
+const PASS_ALPHA = 0.1;
+
 const state = {
   /** ?model= for every API call; '' is the server's default model. */
   model: pageParams.get('model') ?? '',
@@ -24,6 +27,8 @@ const state = {
   attributes: [],
   ends: { a: null, b: null },
   steps: 9,
+  /** Edit in passes of at most PASS_ALPHA (POST /manipulate's passes). */
+  inPasses: false,
   sets: { positive: [], negative: [] },
 };
 
@@ -780,7 +785,8 @@ const refreshEdit = coalesced(async () => {
   }
   setBusy(fig, true);
   try {
-    const res = await api('/manipulate', { json: { latent: current.latent, edits } });
+    const passes = state.inPasses ? Math.min(32, Math.ceil(Math.max(...edits.map((e) => Math.abs(e.alpha))) / PASS_ALPHA - 1e-9)) : 1;
+    const res = await api('/manipulate', { json: { latent: current.latent, edits, passes } });
     if (state.current === current) showImage($('#edited'), png(res.images[0]));
     warnNonFinite(res);
   } catch (err) {
@@ -971,6 +977,10 @@ function wireControls() {
 
   $('#use-a').addEventListener('click', () => state.current && setEnd('a', state.current));
   $('#use-b').addEventListener('click', () => state.current && setEnd('b', state.current));
+  $('#in-passes').addEventListener('change', (e) => {
+    state.inPasses = e.target.checked;
+    refreshEdit();
+  });
   $('#reset-edits').addEventListener('click', () => {
     state.alphas.clear();
     renderAttributes();

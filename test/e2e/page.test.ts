@@ -151,6 +151,18 @@ async function main(): Promise<void> {
     await waitIdle(page, '#edited-fig');
     t.not(await page.getAttribute('#edited', 'src'), before, 'the edited image changed');
     t.not(await page.getAttribute('#edited', 'src'), await page.getAttribute('#recon', 'src'), 'and differs from the reconstruction');
+
+    // In passes: α = 2 in passes of at most 0.1 is 20 passes, a different image.
+    const oneOff = await page.getAttribute('#edited', 'src');
+    const request = page.waitForRequest((r) => r.url().includes('/manipulate') && r.method() === 'POST');
+    await page.check('#in-passes');
+    t.same(JSON.parse((await request).postData()!).passes, 20, 'the page asks for 20 passes');
+    await page.waitForFunction((b) => document.querySelector('#edited')!.getAttribute('src') !== b, oneOff);
+    await waitIdle(page, '#edited-fig');
+    t.not(await page.getAttribute('#edited', 'src'), oneOff, 'the edit in passes differs from the edit in one');
+    await page.uncheck('#in-passes');
+    await page.waitForFunction((b) => document.querySelector('#edited')!.getAttribute('src') === b, oneOff);
+    t.pass('unchecked: the one-pass edit again');
   });
 
   await t.test('the drawing becomes blend end A', async (t) => {
