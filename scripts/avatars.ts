@@ -1,12 +1,13 @@
 // The generated avatars dataset (src/data/avatars.ts): fill the cache, look at faces, time the generator.
 //   npm run avatars -- --prepare train,validation,test [--size 32]   generate and cache splits
 //   npm run avatars -- --grid docs/avatars-grid.png [--n 64] [--split train] [--size 32] [--scale 4]
+//                      [--without smiling]   the faces A of the evaluation's pairs: without the attribute
 //   npm run avatars -- --flips docs/avatars-flips.png [--n 8]        a face, then it with each attribute flipped
 //   npm run avatars -- --bench 2000                                   images/s of seed → options → SVG → pixels
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ATTRIBUTE_NAMES, type AvatarSplit, avatarOptions, hasAttribute, initRenderer, prepareAvatars, renderAvatar, splitSeeds, withAttribute } from '../src/data/avatars.ts';
+import { ATTRIBUTE_NAMES, type AvatarSplit, attributePair, avatarOptions, hasAttribute, initRenderer, prepareAvatars, renderAvatar, splitSeeds, withAttribute } from '../src/data/avatars.ts';
 import { imagesToPng } from '../src/server/images.ts';
 
 const { values: args } = parseArgs({
@@ -17,6 +18,7 @@ const { values: args } = parseArgs({
     bench: { type: 'string' },
     split: { type: 'string', default: 'train' },
     n: { type: 'string' },
+    without: { type: 'string' },
     size: { type: 'string', default: '32' },
     scale: { type: 'string', default: '4' },
   },
@@ -31,12 +33,14 @@ if (args.prepare) for (const split of args.prepare.split(',') as AvatarSplit[]) 
 if (args.grid) {
   const n = Number(args.n ?? 64);
   const seeds = splitSeeds(args.split as AvatarSplit, n);
-  const images = [...seeds].map((s) => renderAvatar(avatarOptions(s), size));
+  if (args.without !== undefined && !ATTRIBUTE_NAMES.includes(args.without)) throw new Error(`unknown attribute "${args.without}" (the avatars have ${ATTRIBUTE_NAMES.join(', ')})`);
+  const options = (s: number) => (args.without === undefined ? avatarOptions(s) : attributePair(s, args.without).without);
+  const images = [...seeds].map((s) => renderAvatar(options(s), size));
   await mkdir(path.dirname(args.grid), { recursive: true });
   await writeFile(args.grid, await imagesToPng(images, { height: size, width: size, channels: 3 }, { cols: Math.ceil(Math.sqrt(n)), scale, padValue: 255 }));
   console.log(`wrote ${args.grid}: ${n} ${args.split} faces (seeds ${seeds[0]}…${seeds[n - 1]}), ${size}×${size} shown ×${scale}`);
   for (const [i, s] of [...seeds].slice(0, 8).entries())
-    console.log(`  #${i} seed ${s}: ${ATTRIBUTE_NAMES.filter((a) => hasAttribute(avatarOptions(s), a)).join(', ') || '(none)'}`);
+    console.log(`  #${i} seed ${s}: ${ATTRIBUTE_NAMES.filter((a) => hasAttribute(options(s), a)).join(', ') || '(none)'}`);
 }
 
 if (args.flips) {
