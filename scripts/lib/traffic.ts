@@ -78,6 +78,7 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
     return f;
   };
   let attr = 0;
+  let edits = 0;
   const kinds: Kind[] = [
     { name: 'GET /sample n=2 png', expect: 200, weight: 3, send: (b, i) => fetch(on(`${b}/sample?n=2&seed=${i}`)) },
     { name: 'GET /sample json', expect: 200, weight: 2, send: (b) => fetch(on(`${b}/sample?format=json`)) },
@@ -88,7 +89,7 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
     { name: 'POST /decode float32', expect: 200, weight: 2, send: (b) => post(b, '/decode', new Uint8Array(new Float32Array(latent()).buffer), 'application/octet-stream') },
     { name: 'POST /interpolate', expect: 200, weight: 2, send: (b, i) => json(b, '/interpolate?format=json', { from: { image: b64[i % 8] }, to: { latent: latent() }, steps: 4 }) },
     // Every fourth edit in passes: a request that goes back and forth between the encode and decode queues.
-    { name: 'POST /manipulate', expect: 200, weight: 3, send: (b, i) => json(b, '/manipulate', { image: b64[i % 8], edits: [{ attribute: 'soak', alpha: 1 }], ...(i % 4 === 0 ? { passes: 3 } : {}) }) },
+    { name: 'POST /manipulate', expect: 200, weight: 3, send: (b, i) => json(b, '/manipulate', { image: b64[i % 8], edits: [{ attribute: 'soak', alpha: 1 }], ...(edits++ % 4 === 0 ? { passes: 3 } : {}) }) },
     {
       name: 'POST + DELETE /attributes',
       expect: 204,
