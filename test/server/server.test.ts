@@ -108,6 +108,8 @@ t.test('SIGHUP reloads every model from disk without dropping the server', async
     now = await checkpoint(); // the server answers throughout
   }
   t.not(now, before, 'serving the new weights');
+  // The log line is written right after the swap, but reaches this process through a pipe: give it a moment.
+  for (let i = 0; i < 50 && !/reloaded digits/.test(server.logs.join('\n')); i++) await new Promise((r) => setTimeout(r, 100));
   t.match(server.logs.join('\n'), /reloaded digits: step 0 → 0/);
   t.equal((await fetch(`${server.base}/readyz`)).status, 200);
 });
