@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
 import type { Glow } from '../glow/glow.ts';
 import { editInPasses, type PassModel } from '../attributes/passes.ts';
-import { addScaled, direction } from '../attributes/vectors.ts';
+import { direction } from '../attributes/vectors.ts';
 import { uniformGenerator } from '../glow/random.ts';
 import { Adam } from '../train/adam.ts';
 import { modelUnits } from '../glow/pixels.ts';
@@ -134,13 +134,6 @@ function concat(images: Uint8Array[]): Uint8Array {
 
 /** decode(ε + α·direction) for every ε, as one NHWC uint8 buffer; with `passes` > 1, in that many passes (see editInPasses). */
 export async function edit(glow: Glow, eps: Float32Array[], direction: Float32Array, alpha: number, batch = 64, passes = 1): Promise<Uint8Array> {
-  if (passes === 1) {
-    return decodeLatents(
-      glow,
-      eps.map((e) => addScaled(e, [{ alpha, vector: direction }])),
-      batch,
-    );
-  }
   const { decoded } = await editInPasses(glowPasses(glow, batch), eps, eps.map(() => [{ alpha, vector: direction }]), passes);
   return concat(decoded.map((d) => d.pixels));
 }
@@ -185,7 +178,6 @@ export interface PassSearch {
 export async function choosePasses(glow: Glow, pairs: PairSet, direction: Float32Array, alphas: number[], passSizes: number[], batch = 64): Promise<PassSearch> {
   const eps = await encodePixels(glow, pairs.without, batch);
   const model = glowPasses(glow, batch);
-  const px = pairs.size * pairs.size * 3;
   let best: Omit<PassSearch, 'curves'> | undefined;
   const curves: PassSearch['curves'] = [];
   for (const passSize of passSizes) {
@@ -203,9 +195,7 @@ export async function choosePasses(glow: Glow, pairs: PairSet, direction: Float3
     await editInPasses(model, eps, terms, reach, (passes, decoded) => {
       const alpha = stops.get(passes);
       if (alpha === undefined) return;
-      const images = new Uint8Array(decoded.length * px);
-      decoded.forEach((d, i) => images.set(d.pixels, i * px));
-      const s = score(images, pairs);
+      const s = score(concat(decoded.map((d) => d.pixels)), pairs);
       curve.push({ alpha, ratio: s.ratio });
       if (Number.isFinite(s.ratio) && (!best || s.ratio < best.score.ratio)) best = { alpha, passSize, passes, score: s };
     });

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { editInPasses, type PassModel } from '../../src/attributes/passes.ts';
 import { edit, glowPasses } from '../../src/eval/manipulation.ts';
-import { encodePixels } from '../../src/eval/latents.ts';
+import { decodeLatents, encodePixels } from '../../src/eval/latents.ts';
+import { addScaled } from '../../src/attributes/vectors.ts';
 import { initBackend } from '../../src/glow/backend.ts';
 import { Glow } from '../../src/glow/glow.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
@@ -66,7 +67,7 @@ t.test('on a Glow: one pass is the plain edit, and α = 0 in any number of passe
   x.dispose();
   const eps = await encodePixels(glow, pixels, n);
   const d = Float32Array.from({ length: glow.latentDim }, (_, i) => Math.sin(i));
-  t.same(await edit(glow, eps, d, 0.5, n, 1), await edit(glow, eps, d, 0.5, n), 'passes = 1 is the plain edit');
+  t.same(await edit(glow, eps, d, 0.5, n, 1), await decodeLatents(glow, eps.map((e) => addScaled(e, [{ alpha: 0.5, vector: d }])), n), 'passes = 1 is the plain edit: decode(ε + α·d)');
   t.same(await edit(glow, eps, d, 0, n, 3), pixels, 'three passes of nothing: the images exactly (the round trip is exact)');
   const three = await edit(glow, eps, d, 0.5, n, 3);
   t.notSame(three, pixels, 'a real edit changes the images');
