@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { FlowLayer, Module, broadcastLogdet } from './module.ts';
+import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
+import type { OnnxGraph, Value } from './onnx-graph.ts';
 
 /**
  * Activation normalisation (Glow §3.1): y = (x + bias) · exp(logScale) per channel.
  * Data-dependent initialisation: the first batch seen gives every channel zero mean and unit variance.
  */
-export class ActNorm extends Module implements FlowLayer {
+export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
   readonly bias: tf.Variable;
   readonly logScale: tf.Variable;
   initialized = false;
@@ -40,5 +41,15 @@ export class ActNorm extends Module implements FlowLayer {
 
   reverse(y: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => tf.sub(tf.mul(y, tf.exp(tf.neg(this.logScale))), this.bias) as tf.Tensor4D);
+  }
+
+  onnxForward(g: OnnxGraph, x: Value) {
+    const [, h, w] = x.dims;
+    const y = g.mul(g.add(x, g.channelsOf(() => this.bias)), g.channelsOf(() => tf.exp(this.logScale)));
+    return { y, logdet: h * w * sumOf(this.logScale.dataSync()) };
+  }
+
+  onnxReverse(g: OnnxGraph, y: Value): Value {
+    return g.sub(g.mul(y, g.channelsOf(() => tf.exp(tf.neg(this.logScale)))), g.channelsOf(() => this.bias));
   }
 }

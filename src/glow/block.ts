@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { CouplingKind } from './coupling.ts';
 import { FlowStep } from './flow-step.ts';
 import { Module } from './module.ts';
+import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
 import { LearnedPrior } from './prior.ts';
-import { squeeze, unsqueeze } from './squeeze.ts';
+import { onnxSqueeze, onnxUnsqueeze, squeeze, unsqueeze } from './squeeze.ts';
 
 /**
  * One level of the multi-scale architecture (Glow Fig. 2b): squeeze → K steps of flow → split.
@@ -46,5 +47,24 @@ export class Block extends Module {
       for (let i = this.steps.length - 1; i >= 0; i--) h = this.steps[i].reverse(h);
       return unsqueeze(h);
     });
+  }
+
+  onnxForward(g: OnnxGraph, x: Value): { next?: Value; eps: Value; logdet: LogDet; logp: Value } {
+    let h = onnxSqueeze(g, x);
+    let logdet: LogDet = 0;
+    for (const step of this.steps) {
+      const out = step.onnxForward(g, h);
+      h = out.y;
+      logdet = g.addLogdet(logdet, out.logdet);
+    }
+    if (!this.split) return { logdet, ...this.prior.onnxStandardise(g, h) };
+    const [next, z] = g.splitChannels(h);
+    return { next, logdet, ...this.prior.onnxStandardise(g, z, next) };
+  }
+
+  onnxReverse(g: OnnxGraph, eps: Value, next?: Value): Value {
+    let h = this.split ? g.concatChannels([next!, this.prior.onnxUnstandardise(g, eps, next)]) : this.prior.onnxUnstandardise(g, eps);
+    for (let i = this.steps.length - 1; i >= 0; i--) h = this.steps[i].onnxReverse(g, h);
+    return onnxUnsqueeze(g, h);
   }
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { FlowLayer, Module, sumPerSample } from './module.ts';
+import { FlowLayer, Module, type OnnxFlowLayer, sumPerSample } from './module.ts';
+import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
 import { normalArray } from './random.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 
@@ -11,7 +12,7 @@ export type CouplingKind = 'affine' | 'additive';
  * and near 0.88 at initialisation, which trains stably. Additive coupling is the shift alone.
  * NN = conv3×3 → ReLU → conv1×1 → ReLU → zero-initialised conv3×3.
  */
-export class Coupling extends Module implements FlowLayer {
+export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
   readonly conv1: tf.Variable;
   readonly bias1: tf.Variable;
   readonly conv2: tf.Variable;
@@ -62,5 +63,29 @@ export class Coupling extends Module implements FlowLayer {
       const b = rawScale ? tf.sub(tf.div(yb, tf.sigmoid(rawScale)), shift) : tf.sub(yb, shift);
       return tf.concat([a, b], 3) as tf.Tensor4D;
     });
+  }
+
+  private onnxShiftAndScale(g: OnnxGraph, a: Value): { shift: Value; rawScale?: Value } {
+    const h1 = g.unary('Relu', g.conv(a, this.conv1, this.bias1));
+    const h2 = g.unary('Relu', g.conv(h1, this.conv2, this.bias2));
+    const h = this.out.onnxApply(g, h2);
+    if (this.kind === 'additive') return { shift: h };
+    const [shift, raw] = g.splitChannels(h);
+    return { shift, rawScale: g.add(raw, g.constant([2], [])) };
+  }
+
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
+    const [a, b] = g.splitChannels(x);
+    const { shift, rawScale } = this.onnxShiftAndScale(g, a);
+    if (!rawScale) return { y: g.concatChannels([a, g.add(b, shift)]), logdet: 0 };
+    const yb = g.mul(g.add(b, shift), g.unary('Sigmoid', rawScale));
+    return { y: g.concatChannels([a, yb]), logdet: g.unary('Neg', g.sumPerSample(g.unary('Softplus', g.unary('Neg', rawScale)))) };
+  }
+
+  onnxReverse(g: OnnxGraph, y: Value): Value {
+    const [a, yb] = g.splitChannels(y);
+    const { shift, rawScale } = this.onnxShiftAndScale(g, a);
+    const b = rawScale ? g.sub(g.div(yb, g.unary('Sigmoid', rawScale)), shift) : g.sub(yb, shift);
+    return g.concatChannels([a, b]);
   }
 }

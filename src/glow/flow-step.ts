@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { ActNorm } from './actnorm.ts';
 import { Coupling, CouplingKind } from './coupling.ts';
 import { InvConv2dLU } from './invconv.ts';
-import { FlowLayer, Module } from './module.ts';
+import { FlowLayer, Module, type OnnxFlowLayer } from './module.ts';
+import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
 
 /** One step of flow (Glow Fig. 2a): actnorm → invertible 1×1 conv → coupling. */
-export class FlowStep extends Module implements FlowLayer {
+export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
   readonly actnorm: ActNorm;
   readonly invconv: InvConv2dLU;
   readonly coupling: Coupling;
@@ -35,5 +36,20 @@ export class FlowStep extends Module implements FlowLayer {
 
   reverse(y: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => this.actnorm.reverse(this.invconv.reverse(this.coupling.reverse(y))));
+  }
+
+  onnxForward(g: OnnxGraph, x: Value) {
+    let y = x;
+    let logdet: LogDet = 0;
+    for (const layer of [this.actnorm, this.invconv, this.coupling] as OnnxFlowLayer[]) {
+      const out = layer.onnxForward(g, y);
+      y = out.y;
+      logdet = g.addLogdet(logdet, out.logdet);
+    }
+    return { y, logdet };
+  }
+
+  onnxReverse(g: OnnxGraph, y: Value): Value {
+    return this.actnorm.onnxReverse(g, this.invconv.onnxReverse(g, this.coupling.onnxReverse(g, y)));
   }
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Block } from './block.ts';
 import { CouplingKind } from './coupling.ts';
 import { Module } from './module.ts';
+import { OnnxGraph, type LogDet, type Value } from './onnx-graph.ts';
 import { normalArray } from './random.ts';
 
 export interface GlowConfig {
@@ -106,6 +107,44 @@ export class Glow extends Module {
   bitsPerDim(logpx: tf.Tensor1D): tf.Tensor1D {
     const d = this.latentDim;
     return tf.tidy(() => tf.div(tf.sub(d * this.config.nBits * Math.LN2, logpx), d * Math.LN2) as tf.Tensor1D);
+  }
+
+  /**
+   * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
+   * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want.
+   */
+  onnxEncode(): OnnxGraph {
+    const { height, width, channels, nBits } = this.config;
+    const g = new OnnxGraph('glow_encode');
+    let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
+    let logpx: LogDet = 0;
+    const eps: Value[] = [];
+    for (const block of this.blocks) {
+      const out = block.onnxForward(g, h);
+      eps.push(g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]));
+      logpx = g.addLogdet(logpx, g.addLogdet(out.logdet, out.logp));
+      if (out.next) h = out.next;
+    }
+    const logpxValue = logpx as Value; // every level adds its log p(z), a value
+    g.output(g.op('Concat', eps, [this.latentDim], { axis: 1 }), 'eps');
+    g.output(logpxValue, 'logpx');
+    const d = this.latentDim;
+    const bpd = g.div(g.op('Sub', [g.constant([d * nBits * Math.LN2], []), logpxValue], []), g.constant([d * Math.LN2], []));
+    g.output(bpd, 'bpd');
+    return g;
+  }
+
+  /** The decode graph: eps [N, D] → x [N, H, W, C] in model units. */
+  onnxDecode(): OnnxGraph {
+    const g = new OnnxGraph('glow_decode');
+    const eps = g.input('eps', [this.latentDim]);
+    const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
+    const flat = g.ops('Split', [eps, g.ints(sizes)], sizes.map((s) => [s]), { axis: 1 });
+    const parts = flat.map((p, i) => g.transpose(g.reshape(p, this.epsShapes[i]), [2, 0, 1]));
+    let h: Value | undefined;
+    for (let level = this.blocks.length - 1; level >= 0; level--) h = this.blocks[level].onnxReverse(g, parts[level], h);
+    g.output(g.transpose(h!, [1, 2, 0]), 'x');
+    return g;
   }
 
   /** Mean bits/dim of a batch: the training loss. */

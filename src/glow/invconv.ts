@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from './linalg.ts';
-import { FlowLayer, Module, broadcastLogdet } from './module.ts';
+import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
+import type { OnnxGraph, Value } from './onnx-graph.ts';
 import { normalArray } from './random.ts';
 
 /**
@@ -8,7 +9,7 @@ import { normalArray } from './random.ts';
  * W = P · L · (U + diag(sign · exp(logS))), P fixed, L unit lower, U strictly upper.
  * log|det| = h·w·Σ logS. Initialised from a random rotation.
  */
-export class InvConv2dLU extends Module implements FlowLayer {
+export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
   readonly lower: tf.Variable;
   readonly upper: tf.Variable;
   readonly logS: tf.Variable;
@@ -64,9 +65,31 @@ export class InvConv2dLU extends Module implements FlowLayer {
     });
   }
 
+  onnxForward(g: OnnxGraph, x: Value) {
+    const [c, h, w] = x.dims;
+    // A 1×1 Conv's weight [out, in, 1, 1] is W itself.
+    const y = g.op('Conv', [x, tf.tidy(() => g.tensor(this.weight(), [c, c, 1, 1]))], x.dims, { kernel_shape: [1, 1] });
+    return { y, logdet: h * w * sumOf(this.logS.dataSync()) };
+  }
+
+  onnxReverse(g: OnnxGraph, y: Value): Value {
+    const c = this.channels;
+    return g.op('Conv', [y, g.constant(this.inverse(), [c, c, 1, 1])], y.dims, { kernel_shape: [1, 1] });
+  }
+
   /** (W⁻¹)ᵀ computed in float64 from the current parameters, cached until the weights change. */
   private inverseTransposed(): tf.Tensor2D {
     if (this.inverseCache) return this.inverseCache;
+    const n = this.channels;
+    const inv = this.inverse();
+    const invT = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) invT[i * n + j] = inv[j * n + i];
+    this.inverseCache = tf.keep(tf.tensor2d(invT, [n, n])); // outlives the caller's tidy
+    return this.inverseCache;
+  }
+
+  /** W⁻¹ (row-major), computed in float64 from the current parameters. */
+  private inverse(): Float64Array {
     const n = this.channels;
     const l = Float64Array.from(this.lower.dataSync());
     const u = Float64Array.from(this.upper.dataSync());
@@ -81,11 +104,7 @@ export class InvConv2dLU extends Module implements FlowLayer {
         if (j > i) uFull[i * n + j] = u[i * n + j];
       }
     for (let i = 0; i < n; i++) uFull[i * n + i] = sign[i] * Math.exp(logS[i]);
-    const inv = invert(matmul(p, matmul(lFull, uFull, n), n), n);
-    const invT = new Float32Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) invT[i * n + j] = inv[j * n + i];
-    this.inverseCache = tf.keep(tf.tensor2d(invT, [n, n])); // outlives the caller's tidy
-    return this.inverseCache;
+    return invert(matmul(p, matmul(lFull, uFull, n), n), n);
   }
 
   /** Call after the parameters change (a training step, a checkpoint load). */

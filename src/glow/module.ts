@@ -1,10 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
+import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
 
 /** What every flow layer provides: an exact forward with its log-determinant, and the inverse. */
 export interface FlowLayer {
   /** y = f(x) and log|det ∂f/∂x| per sample, shape [N]. */
   forward(x: tf.Tensor4D): { y: tf.Tensor4D; logdet: tf.Tensor1D };
   reverse(y: tf.Tensor4D): tf.Tensor4D;
+}
+
+/** The same forward and reverse as ONNX nodes (NCHW, the current weights as constants), for export. */
+export interface OnnxFlowLayer {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet };
+  onnxReverse(g: OnnxGraph, y: Value): Value;
+}
+
+/** Σ of a weight's values in float64: the constant log-determinants. */
+export function sumOf(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i];
+  return s;
 }
 
 /**

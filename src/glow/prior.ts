@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module, sumPerSample } from './module.ts';
+import type { OnnxGraph, Value } from './onnx-graph.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -58,5 +59,33 @@ export class LearnedPrior extends Module {
       const [mean, logSd] = this.meanAndLogSd(condition);
       return tf.add(mean, tf.mul(eps, tf.exp(logSd))) as tf.Tensor4D;
     });
+  }
+
+  /**
+   * meanAndLogSd as graph operands, with exp(±log σ): nodes for a conditioned prior, per-channel
+   * constants (computed by meanAndLogSd itself) for the top level.
+   */
+  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: Value | string; sd: (sign: 1 | -1) => Value | string } {
+    if (!this.conv) {
+      const constant = (fn: (logSd: tf.Tensor) => tf.Tensor) => g.channelsOf(() => fn(this.meanAndLogSd()[1]));
+      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: constant((l) => l), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
+    }
+    if (!condition) throw new Error('this prior needs its conditioning half');
+    const [mean, learned] = g.splitChannels(this.conv.onnxApply(g, condition));
+    const logSd =
+      this.minSd === 0 ? learned : g.mul(g.unary('Log', g.add(g.unary('Exp', g.mul(learned, g.constant([2], []))), g.constant([this.minSd * this.minSd], []))), g.constant([0.5], []));
+    return { mean, logSd, sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
+  }
+
+  onnxStandardise(g: OnnxGraph, z: Value, condition?: Value): { eps: Value; logp: Value } {
+    const { mean, logSd, sd } = this.onnxMeanAndLogSd(g, condition);
+    const eps = g.mul(g.sub(z, mean), sd(-1));
+    const logDensity = g.mul(g.add(g.mul(eps, eps), g.constant([LOG_2PI], [])), g.constant([-0.5], []));
+    return { eps, logp: g.sumPerSample(g.sub(logDensity, logSd)) };
+  }
+
+  onnxUnstandardise(g: OnnxGraph, eps: Value, condition?: Value): Value {
+    const { mean, sd } = this.onnxMeanAndLogSd(g, condition);
+    return g.add(g.mul(eps, sd(1)), mean);
   }
 }

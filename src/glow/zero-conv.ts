@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './module.ts';
+import type { OnnxGraph, Value } from './onnx-graph.ts';
 
 /**
  * 3×3 convolution initialised to output zeros, with a learned per-channel scale exp(3·s)
@@ -22,5 +23,9 @@ export class ZeroConv2d extends Module {
       const y = tf.add(tf.conv2d(x, this.kernel as tf.Tensor4D, 1, 'same'), this.bias);
       return tf.mul(y, tf.exp(tf.mul(this.logScale, 3))) as tf.Tensor4D;
     });
+  }
+
+  onnxApply(g: OnnxGraph, x: Value): Value {
+    return g.mul(g.conv(x, this.kernel, this.bias), g.channelsOf(() => tf.exp(tf.mul(this.logScale, 3))));
   }
 }

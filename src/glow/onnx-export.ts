@@ -1,0 +1,39 @@
+import type { Glow } from './glow.ts';
+import { OPSET } from './onnx-graph.ts';
+import { readMetadata } from './onnx-proto.ts';
+
+export const ENCODE_ONNX = 'encode.onnx';
+export const DECODE_ONNX = 'decode.onnx';
+
+export interface OnnxModels {
+  /** x [N, H, W, C] (model units, [−0.5, 0.5]) → eps [N, D], logpx [N], bpd [N]. */
+  encode: Uint8Array;
+  /** eps [N, D] → x [N, H, W, C] (model units). */
+  decode: Uint8Array;
+}
+
+/**
+ * A checkpoint's encode and decode graphs as ONNX model files, built from its current weights.
+ * `fingerprint` (sha256 of the weights file) is stored in each file's metadata, so a file can be
+ * matched to the weights it was exported from.
+ */
+export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxModels {
+  const { height, width, channels, nBits } = glow.config;
+  const metadata = {
+    weights_sha256: fingerprint,
+    model: name,
+    config: JSON.stringify(glow.config),
+    latent_shapes: JSON.stringify(glow.epsShapes),
+  };
+  const units = `images are float32 NHWC [N, ${height}, ${width}, ${channels}] in model units: pixel p ↦ (⌊p / 2^(8−${nBits})⌋ + 0.5) / 2^${nBits} − 0.5`;
+  const latent = `eps [N, ${glow.latentDim}]: every level's ε (shapes ${JSON.stringify(glow.epsShapes)}, HWC) flattened and concatenated, level 1 first; N(0, 1) under the prior`;
+  return {
+    encode: glow.onnxEncode().toModel({ docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`, metadata }),
+    decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
+  };
+}
+
+/** The weights fingerprint an exported file was built from, or undefined when it has none. */
+export function onnxFingerprint(bytes: Uint8Array): string | undefined {
+  return readMetadata(bytes).weights_sha256;
+}

@@ -1,0 +1,229 @@
+import * as tf from '@tensorflow/tfjs';
+import * as P from './onnx-proto.ts';
+
+/**
+ * A value in the graph being built: its name and its shape per sample. Every graph value carries a
+ * leading batch dimension "N" (dynamic) that `dims` leaves out; images are NCHW inside the graph.
+ */
+export interface Value {
+  name: string;
+  dims: number[];
+}
+
+/**
+ * A log-determinant per sample as the layers emit it: a number when it does not depend on the input
+ * (actnorm, the 1×1 conv: computed once at export, in float64), else a graph value of shape [N].
+ */
+export type LogDet = number | Value;
+
+type Attr = number | number[];
+
+/** Up to this many output channels a 3×3 convolution is emitted as convByTaps. */
+const FEW_CHANNELS = 16;
+
+/** The ONNX operator set the graphs use (ONNX 1.12, the oldest checker the tests run, knows up to 17). */
+export const OPSET = 17;
+const IR_VERSION = 8;
+
+/**
+ * Builds one ONNX graph: each flow layer adds the nodes of its forward or reverse (onnxForward /
+ * onnxReverse beside its TF.js forward and reverse), with its weights as constants.
+ */
+export class OnnxGraph {
+  private readonly nodes: P.ProtoWriter[] = [];
+  private readonly initializers: P.ProtoWriter[] = [];
+  private readonly inputs: P.ProtoWriter[] = [];
+  private readonly outputs: P.ProtoWriter[] = [];
+  private counter = 0;
+
+  constructor(readonly name: string) {}
+
+  /** A float32 graph input of shape [N, ...dims]. */
+  input(name: string, dims: number[]): Value {
+    this.inputs.push(valueInfo(name, dims));
+    return { name, dims };
+  }
+
+  /** Makes `v` a graph output called `name`. */
+  output(v: Value, name: string): void {
+    this.node('Identity', [v.name], [name]);
+    this.outputs.push(valueInfo(name, v.dims));
+  }
+
+  /** A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). */
+  constant(values: ArrayLike<number>, shape: number[]): string {
+    if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
+    const name = `c${this.counter++}`;
+    const data = Float32Array.from(values);
+    this.initializers.push(tensorProto(name, P.FLOAT, shape, new Uint8Array(data.buffer)));
+    return name;
+  }
+
+  /** An int64 constant (shapes, axes, slice bounds). */
+  ints(values: number[]): string {
+    const name = `c${this.counter++}`;
+    const data = BigInt64Array.from(values.map(BigInt));
+    this.initializers.push(tensorProto(name, P.INT64, [values.length], new Uint8Array(data.buffer)));
+    return name;
+  }
+
+  /** A per-channel vector, shaped [C, 1, 1] to broadcast over NCHW. */
+  channels(values: ArrayLike<number>): string {
+    return this.constant(values, [values.length, 1, 1]);
+  }
+
+  /** A per-channel vector computed with TF.js from the current weights (the tensors made are freed). */
+  channelsOf(fn: () => tf.Tensor): string {
+    return this.channels(tf.tidy(() => fn().dataSync()));
+  }
+
+  /** A TF.js tensor's current values as a constant (its own shape, or `shape`). */
+  tensor(t: tf.Tensor, shape: number[] = t.shape): string {
+    return this.constant(t.dataSync(), shape);
+  }
+
+  /** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
+  convKernel(kernel: tf.Tensor): string {
+    return tf.tidy(() => this.tensor(tf.transpose(kernel, [3, 2, 0, 1])));
+  }
+
+  /** One node; returns its outputs, whose per-sample shapes the caller states. */
+  op(type: string, inputs: (Value | string)[], dims: number[], attrs: Record<string, Attr> = {}): Value {
+    const name = `v${this.counter++}`;
+    this.node(type, inputs.map((i) => (typeof i === 'string' ? i : i.name)), [name], attrs);
+    return { name, dims };
+  }
+
+  /** A node with several outputs (Split). */
+  ops(type: string, inputs: (Value | string)[], dims: number[][], attrs: Record<string, Attr> = {}): Value[] {
+    const names = dims.map(() => `v${this.counter++}`);
+    this.node(type, inputs.map((i) => (typeof i === 'string' ? i : i.name)), names, attrs);
+    return names.map((name, i) => ({ name, dims: dims[i] }));
+  }
+
+  // Element-wise, with the shape of the value operand (constants broadcast into it).
+  add = (a: Value, b: Value | string) => this.op('Add', [a, b], a.dims);
+  sub = (a: Value, b: Value | string) => this.op('Sub', [a, b], a.dims);
+  mul = (a: Value, b: Value | string) => this.op('Mul', [a, b], a.dims);
+  div = (a: Value, b: Value | string) => this.op('Div', [a, b], a.dims);
+  unary = (type: 'Relu' | 'Sigmoid' | 'Softplus' | 'Neg' | 'Exp' | 'Log', a: Value) => this.op(type, [a], a.dims);
+
+  /** 3×3 ('same') or 1×1 convolution with bias, weights from a TF.js kernel [kh, kw, in, out]. */
+  conv(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
+    const [kh, kw, , out] = kernel.shape;
+    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, kernel, bias);
+    const inputs = [x, this.convKernel(kernel), ...(bias ? [this.tensor(bias)] : [])];
+    const pad = (kh - 1) / 2;
+    return this.op('Conv', inputs, [out, x.dims[1], x.dims[2]], { kernel_shape: [kh, kw], pads: [pad, pad, pad, pad] });
+  }
+
+  /**
+   * A 3×3 convolution to few channels (the zero-initialised convolutions that end every coupling
+   * network and make the priors) as a 1×1 convolution to one channel per (output, tap), a dense
+   * GEMM, then a depthwise 3×3 convolution with one-hot kernels that shifts each tap into place, and
+   * a sum over the taps. The same sum; ONNX Runtime's CPU convolution is slow on a 3×3 kernel with
+   * 4 or 8 output channels (docs/performance.md has the figures).
+   */
+  private convByTaps(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
+    const [kh, kw, inC, out] = kernel.shape;
+    const [, h, w] = x.dims;
+    const taps = kh * kw;
+    // 1×1 weight [out·taps, in, 1, 1], channel o·taps + tap: kernel[ky, kx, i, o] with tap = ky·kw + kx.
+    const k = kernel.dataSync();
+    const perTapKernel = new Float32Array(out * taps * inC);
+    for (let tap = 0; tap < taps; tap++)
+      for (let i = 0; i < inC; i++) for (let o = 0; o < out; o++) perTapKernel[(o * taps + tap) * inC + i] = k[(tap * inC + i) * out + o];
+    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [out * taps, inC, 1, 1])], [out * taps, h, w], { kernel_shape: [1, 1] });
+    const shiftKernel = new Float32Array(out * taps * taps);
+    for (let c = 0; c < out * taps; c++) shiftKernel[c * taps + (c % taps)] = 1;
+    const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [out * taps, 1, kh, kw])], [out * taps, h, w], {
+      kernel_shape: [kh, kw],
+      pads: [1, 1, 1, 1],
+      group: out * taps,
+    });
+    const summed = this.op('ReduceSum', [this.reshape(shifted, [out, taps, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
+    return bias ? this.add(summed, this.channels(bias.dataSync())) : summed;
+  }
+
+  /** Channel halves (axis 1). */
+  splitChannels(x: Value, parts = 2): Value[] {
+    const [c, h, w] = x.dims;
+    return this.ops('Split', [x, this.ints(Array(parts).fill(c / parts))], Array.from({ length: parts }, () => [c / parts, h, w]), { axis: 1 });
+  }
+
+  concatChannels(parts: Value[]): Value {
+    const [, h, w] = parts[0].dims;
+    return this.op('Concat', parts, [parts.reduce((s, p) => s + p.dims[0], 0), h, w], { axis: 1 });
+  }
+
+  /** Σ over every axis but the batch axis: shape [N]. */
+  sumPerSample(x: Value): Value {
+    return this.op('ReduceSum', [x, this.ints(x.dims.map((_, i) => i + 1))], [], { keepdims: 0 });
+  }
+
+  /** [N, ...dims] → [N, ...to] (the batch dimension is kept as it is). */
+  reshape(x: Value, to: number[]): Value {
+    return this.op('Reshape', [x, this.ints([0, ...to])], to);
+  }
+
+  /** perm over the per-sample axes (the batch axis stays first). */
+  transpose(x: Value, perm: number[]): Value {
+    return this.op('Transpose', [x], perm.map((p) => x.dims[p]), { perm: [0, ...perm.map((p) => p + 1)] });
+  }
+
+  /** Sum of two log-determinants: numbers stay numbers, so the constant parts cost no node. */
+  addLogdet(a: LogDet, b: LogDet): LogDet {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (typeof a === 'number') return a === 0 ? b : this.add(b as Value, this.constant([a], []));
+    if (typeof b === 'number') return b === 0 ? a : this.add(a, this.constant([b], []));
+    return this.add(a, b);
+  }
+
+  /** The ModelProto's bytes. */
+  toModel(meta: { docString: string; metadata: Record<string, string> }): Uint8Array {
+    const graph = new P.ProtoWriter();
+    for (const n of this.nodes) graph.message(P.Graph.node, n);
+    graph.string(P.Graph.name, this.name);
+    for (const t of this.initializers) graph.message(P.Graph.initializer, t);
+    for (const i of this.inputs) graph.message(P.Graph.input, i);
+    for (const o of this.outputs) graph.message(P.Graph.output, o);
+    const model = new P.ProtoWriter()
+      .int(P.Model.irVersion, IR_VERSION)
+      .string(P.Model.producerName, 'glow-serve')
+      .string(P.Model.producerVersion, '0.1.0')
+      .string(P.Model.docString, meta.docString)
+      .message(P.Model.graph, graph)
+      .message(P.Model.opsetImport, new P.ProtoWriter().string(P.OpsetId.domain, '').int(P.OpsetId.version, OPSET));
+    for (const [key, value] of Object.entries(meta.metadata))
+      model.message(P.Model.metadataProps, new P.ProtoWriter().string(P.StringEntry.key, key).string(P.StringEntry.value, value));
+    return model.finish();
+  }
+
+  private node(type: string, inputs: string[], outputs: string[], attrs: Record<string, Attr> = {}): void {
+    const n = new P.ProtoWriter();
+    for (const i of inputs) n.string(P.Node.input, i);
+    for (const o of outputs) n.string(P.Node.output, o);
+    n.string(P.Node.name, `${type}_${this.nodes.length}`);
+    n.string(P.Node.opType, type);
+    for (const [name, value] of Object.entries(attrs)) {
+      const a = new P.ProtoWriter().string(P.Attribute.name, name);
+      if (Array.isArray(value)) a.packedInts(P.Attribute.ints, value).int(P.Attribute.type, P.ATTR_INTS);
+      else a.int(P.Attribute.i, value).int(P.Attribute.type, P.ATTR_INT);
+      n.message(P.Node.attribute, a);
+    }
+    this.nodes.push(n);
+  }
+}
+
+function tensorProto(name: string, dataType: number, dims: number[], raw: Uint8Array): P.ProtoWriter {
+  const t = new P.ProtoWriter();
+  if (dims.length) t.packedInts(P.Tensor.dims, dims);
+  return t.int(P.Tensor.dataType, dataType).string(P.Tensor.name, name).bytes(P.Tensor.rawData, raw);
+}
+
+function valueInfo(name: string, dims: number[]): P.ProtoWriter {
+  const shape = new P.ProtoWriter().message(P.Shape.dim, new P.ProtoWriter().string(P.Dimension.param, 'N'));
+  for (const d of dims) shape.message(P.Shape.dim, new P.ProtoWriter().int(P.Dimension.value, d));
+  const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, P.FLOAT).message(P.TensorType.shape, shape);
+  return new P.ProtoWriter().string(P.ValueInfo.name, name).message(P.ValueInfo.type, new P.ProtoWriter().message(P.TypeProto.tensorType, tensorType));
+}
