@@ -29,6 +29,7 @@ export function describeModel(glow: GlowService, defaultName: string) {
     steps: info.steps,
     testBpd: info.testBpd,
     backend: info.backend,
+    engine: info.engine,
     checkpoint: info.fingerprint.slice(0, 16),
     batching: { maxBatch, maxDelayMs, maxQueue },
   };

@@ -2,6 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendChoice } from '../glow/backend.ts';
+import { ENGINES, type EngineChoice } from './worker-protocol.ts';
 
 /** One served checkpoint: `name` is what `?model=` takes (the directory's name). */
 export interface ModelSpec {
@@ -41,6 +42,10 @@ export interface Config {
   /** Files per set (positive, negative) in a multipart POST /attributes. */
   maxSetFiles: number;
   backend: BackendChoice;
+  /** GLOW_ENGINE: who runs encode and decode; auto = ONNX Runtime when it loads, else TF.js. */
+  engine: EngineChoice;
+  /** GLOW_ONNX_THREADS: ONNX Runtime's intra-op threads per model. */
+  onnxThreads: number;
   /**
    * Node http timeouts so slow clients cannot hold connections open: the whole request (headers and
    * body) must arrive within requestTimeoutMs, the headers within headersTimeoutMs, an idle keep-alive
@@ -87,6 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxFileBytes: int(env, 'GLOW_MAX_FILE_BYTES', 5 * MiB, 1, 1024 * MiB),
     maxSetFiles: int(env, 'GLOW_MAX_SET_FILES', 500, 1, 100_000),
     backend: backendChoice(env.GLOW_BACKEND),
+    engine: engineChoice(env.GLOW_ENGINE),
+    onnxThreads: int(env, 'GLOW_ONNX_THREADS', 2, 1, 64),
     requestTimeoutMs: int(env, 'GLOW_REQUEST_TIMEOUT_MS', 60_000, 0, 3_600_000),
     keepAliveTimeoutMs: int(env, 'GLOW_KEEPALIVE_TIMEOUT_MS', 5_000, 0, 3_600_000),
     headersTimeoutMs: int(env, 'GLOW_HEADERS_TIMEOUT_MS', 10_000, 0, 3_600_000),
@@ -171,6 +178,12 @@ function trustProxy(v: string | undefined): boolean | number | string[] {
   if (v === 'true') return true;
   if (/^\d+$/.test(v)) return Number(v);
   return list(v);
+}
+
+function engineChoice(v: string | undefined): EngineChoice {
+  const e = (v || 'auto') as EngineChoice;
+  if (!ENGINES.includes(e)) throw new Error(`GLOW_ENGINE must be ${ENGINES.join(', ')}, not "${v}"`);
+  return e;
 }
 
 function backendChoice(v: string | undefined): BackendChoice {

@@ -145,7 +145,8 @@ export class InferenceClient extends EventEmitter implements Runner {
   }
 
   private spawn(): void {
-    const init: WorkerInit = { modelDir: this.opts.modelDir, checkpoint: this.checkpoint!, backend: this.opts.backend };
+    const { modelDir, backend, engine, onnxThreads } = this.opts;
+    const init: WorkerInit = { modelDir, checkpoint: this.checkpoint!, backend, engine, onnxThreads };
     const w = tsWorker(WORKER_URL, { workerData: init });
     this.worker = w;
     w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
@@ -171,7 +172,7 @@ export class InferenceClient extends EventEmitter implements Runner {
       case 'ready':
         this.info = msg.info;
         this.isReady = true;
-        this.log('info', `model ${msg.info.name} ready (${msg.info.parameterCount} parameters, backend ${msg.info.backend})`);
+        this.log('info', `model ${msg.info.name} ready (${msg.info.parameterCount} parameters, engine ${msg.info.engine}, TF.js backend ${msg.info.backend})`);
         for (const w of this.readyWaiters.splice(0)) w.resolve(msg.info);
         this.emit('ready', msg.info);
         return;

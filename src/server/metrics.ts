@@ -11,22 +11,22 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 export interface Metrics {
   registry: client.Registry;
   httpDuration: client.Histogram<'route' | 'method' | 'status_code' | 'model'>;
-  inferenceDuration: client.Histogram<'model' | 'operation'>;
+  inferenceDuration: client.Histogram<'model' | 'operation' | 'engine'>;
   batchSize: client.Histogram<'model' | 'operation'>;
   queueWait: client.Histogram<'model' | 'operation'>;
   queueDepth: client.Gauge<'model' | 'operation'>;
   imagesProcessed: client.Counter<'model' | 'operation'>;
   queueRejections: client.Counter<'model' | 'operation' | 'reason'>;
   nonFiniteImages: client.Counter<'model' | 'operation'>;
-  modelInfo: client.Gauge<'model' | 'name' | 'dataset' | 'backend'>;
+  modelInfo: client.Gauge<'model' | 'name' | 'dataset' | 'backend' | 'engine'>;
   modelSteps: client.Gauge<'model'>;
   reloads: client.Counter<'model' | 'result'>;
   /** After a reload: drops the previous load's info series when its labels differ from the new one's. */
   forgetModelInfo(model: string, previous: ModelInfo, current: ModelInfo): void;
   attributes: client.Gauge<'model' | 'source'>;
   tensors: client.Gauge<'model'>;
-  /** The batcher's callbacks for one model. */
-  observer(model: string): BatcherObserver;
+  /** The batcher's callbacks for one model; `engine` names the engine that runs it once it is loaded. */
+  observer(model: string, engine?: () => string): BatcherObserver;
 }
 
 /** What the scrape-time gauges read from one served model. */
@@ -57,8 +57,8 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const inferenceDuration = new client.Histogram({
     name: 'glow_inference_duration_seconds',
-    help: 'Model compute time per batch inside the inference worker, by operation',
-    labelNames: ['model', 'operation'] as const,
+    help: 'Model compute time per batch inside the inference worker, by operation and engine (onnx, tfjs)',
+    labelNames: ['model', 'operation', 'engine'] as const,
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
@@ -106,8 +106,8 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const modelInfo = new client.Gauge({
     name: 'glow_model_info',
-    help: 'A model being served (value 1); name and dataset from its manifest',
-    labelNames: ['model', 'name', 'dataset', 'backend'] as const,
+    help: 'A model being served (value 1); name and dataset from its manifest, the engine that runs it (onnx, tfjs) and the TF.js backend',
+    labelNames: ['model', 'name', 'dataset', 'backend', 'engine'] as const,
     registers: [registry],
   });
   const modelSteps = new client.Gauge({
@@ -122,10 +122,10 @@ export function createMetrics(sources: MetricSources): Metrics {
     labelNames: ['model', 'result'] as const,
     registers: [registry],
   });
-  const infoLabels = (model: string, i: ModelInfo) => ({ model, name: i.name, dataset: i.dataset, backend: i.backend });
+  const infoLabels = (model: string, i: ModelInfo) => ({ model, name: i.name, dataset: i.dataset, backend: i.backend, engine: i.engine });
   const forgetModelInfo = (model: string, previous: ModelInfo, current: ModelInfo) => {
     const [a, b] = [infoLabels(model, previous), infoLabels(model, current)];
-    if (a.name !== b.name || a.dataset !== b.dataset || a.backend !== b.backend) modelInfo.remove(a);
+    if (a.name !== b.name || a.dataset !== b.dataset || a.backend !== b.backend || a.engine !== b.engine) modelInfo.remove(a);
   };
   const attributes = new client.Gauge({
     name: 'glow_attributes',
@@ -156,10 +156,10 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
   });
 
-  const observer = (model: string): BatcherObserver => ({
+  const observer = (model: string, engine = () => ''): BatcherObserver => ({
     batch(op, size, workerMs) {
       batchSize.observe({ model, operation: op }, size);
-      inferenceDuration.observe({ model, operation: op }, workerMs / 1000);
+      inferenceDuration.observe({ model, operation: op, engine: engine() }, workerMs / 1000);
       imagesProcessed.inc({ model, operation: op }, size);
     },
     queueWait(op, ms) {

@@ -98,6 +98,7 @@ export const ModelResponse = Type.Object({
   steps: Type.Integer({ description: 'Training steps of the checkpoint' }),
   testBpd: Type.Union([Type.Number(), Type.Null()], { description: 'Bits/dim on the test split, from the manifest' }),
   backend: Type.String({ description: 'TF.js backend in use' }),
+  engine: Type.Union([Type.Literal('onnx'), Type.Literal('tfjs')], { description: 'Engine that runs encode and decode: ONNX Runtime or TF.js (GLOW_ENGINE)' }),
   checkpoint: Type.String({ description: 'sha256 of the weights (first 16 hex digits)' }),
   batching: Type.Object({ maxBatch: Type.Integer(), maxDelayMs: Type.Number(), maxQueue: Type.Integer() }),
 });

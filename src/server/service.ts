@@ -51,8 +51,8 @@ export class GlowService implements ModelSource {
     private readonly log: Log,
   ) {
     this.name = spec.name;
-    this.client = new InferenceClient({ modelDir: spec.dir, backend: config.backend, callTimeoutMs: config.inferenceTimeoutMs, log });
-    this.batcher = new Batcher(this.client, config, metrics.observer(spec.name));
+    this.client = new InferenceClient({ modelDir: spec.dir, backend: config.backend, engine: config.engine, onnxThreads: config.onnxThreads, callTimeoutMs: config.inferenceTimeoutMs, log });
+    this.batcher = new Batcher(this.client, config, metrics.observer(spec.name, () => this.client.info?.engine ?? ''));
     this.ready = this.start();
     // Callers that never await `ready` (the routes use requireReady) must not see an unhandled rejection.
     this.ready.catch(() => {});
@@ -64,7 +64,7 @@ export class GlowService implements ModelSource {
       const { attributes, warnings } = await loadBuiltinAttributes(this.spec.dir, info.latentDim, info.fingerprint);
       for (const w of warnings) this.log('warn', `${this.name}: ${w}`);
       const catalog = new AttributeCatalog(this.store, { model: info.name, checkpoint: info.fingerprint }, info.latentDim, attributes);
-      this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend }, 1);
+      this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend, engine: info.engine }, 1);
       this.metrics.modelSteps.set({ model: this.name }, info.steps);
       const { height, width, channels } = info.config;
       this.current = { info, catalog, size: { height, width, channels } };

@@ -3,12 +3,21 @@
 import type { CheckpointFiles } from '../glow/checkpoint.ts';
 import type { GlowConfig } from '../glow/glow.ts';
 
+/** GLOW_ENGINE: who runs encode and decode (engines.ts); auto = ONNX Runtime when it loads, else TF.js. */
+export type EngineChoice = 'auto' | 'onnx' | 'tfjs';
+export type EngineName = 'onnx' | 'tfjs';
+export const ENGINES: EngineChoice[] = ['auto', 'onnx', 'tfjs'];
+
 export interface WorkerInit {
   /** Where the checkpoint was read from, for messages. */
   modelDir: string;
   /** Its bytes, read once by the client: every (re)spawned worker serves exactly these weights. */
   checkpoint: CheckpointFiles;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** GLOW_ENGINE: who runs encode and decode (default auto). */
+  engine?: EngineChoice;
+  /** GLOW_ONNX_THREADS: ONNX Runtime's intra-op threads (default 2). */
+  onnxThreads?: number;
 }
 
 export interface ModelInfo {
@@ -20,6 +29,8 @@ export interface ModelInfo {
   steps: number;
   testBpd: number | null;
   backend: string;
+  /** The engine that runs encode and decode (training always runs on TF.js). */
+  engine: EngineName;
   /** sha256 of the weights file: attribute directions are keyed by it. */
   fingerprint: string;
   /** Raw manifest, for fields this server does not know about. */

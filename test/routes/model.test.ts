@@ -21,5 +21,12 @@ t.test('GET /model describes the checkpoint', async (t) => {
   });
   t.ok(m.parameterCount > 1000);
   t.match(m.backend, /^(wasm|cpu|tensorflow)$/);
+  t.equal(m.engine, 'onnx', 'GLOW_ENGINE=auto serves on ONNX Runtime when it loads');
   t.match(m.checkpoint, /^[0-9a-f]{16}$/);
+});
+
+t.test('GLOW_ENGINE=tfjs serves on TF.js, and says so', async (t) => {
+  const app = await makeApp(t, { engine: 'tfjs' });
+  t.equal((await app.inject('/model')).json().engine, 'tfjs');
+  t.match((await app.inject('/metrics')).body, /glow_model_info\{[^}]*engine="tfjs"/);
 });

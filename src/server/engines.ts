@@ -1,0 +1,138 @@
+// The inference engines the worker can run a model on: TF.js (the model's own forward and reverse,
+// on the backend initBackend chose) or ONNX Runtime (the graphs the model's layers emit, built from
+// the very weights loaded). GLOW_ENGINE=auto|onnx|tfjs; auto is ONNX Runtime when it loads.
+// Training always stays on TF.js.
+import * as tf from '@tensorflow/tfjs';
+import type { Glow } from '../glow/glow.ts';
+import { onnxModels } from '../glow/onnx-export.ts';
+import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
+
+
+/** Images and latents in, images and latents out: everything in model units, batch-major. */
+export interface InferenceEngine {
+  readonly name: EngineName;
+  /** x: n images, NHWC, model units. */
+  encode(n: number, x: Float32Array): Promise<{ eps: Float32Array; bpd: Float32Array }>;
+  /** n images, NHWC, model units (not yet quantised: NaN and ±Inf are counted by the caller). */
+  decode(n: number, latents: Float32Array): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+export class TfjsEngine implements InferenceEngine {
+  readonly name = 'tfjs';
+
+  constructor(private readonly glow: Glow) {}
+
+  async encode(n: number, x: Float32Array) {
+    const { height, width, channels } = this.glow.config;
+    // Every tensor made here is freed also when a call throws: the worker's tensor count must stay flat.
+    const made: tf.Tensor[] = [];
+    try {
+      const xt = tf.tensor4d(x, [n, height, width, channels]);
+      made.push(xt);
+      const { eps, bpd } = tf.tidy(() => {
+        const { eps, logpx } = this.glow.encode(xt);
+        return { eps, bpd: this.glow.bitsPerDim(logpx) };
+      });
+      made.push(eps, bpd);
+      const [e, b] = await Promise.all([eps.data(), bpd.data()]);
+      return { eps: new Float32Array(e as Float32Array), bpd: new Float32Array(b as Float32Array) };
+    } finally {
+      tf.dispose(made);
+    }
+  }
+
+  async decode(n: number, latents: Float32Array) {
+    const made: tf.Tensor[] = [];
+    try {
+      const eps = tf.tensor2d(latents, [n, this.glow.latentDim]);
+      made.push(eps);
+      const x = tf.tidy(() => this.glow.decode(eps));
+      made.push(x);
+      return new Float32Array((await x.data()) as Float32Array);
+    } finally {
+      tf.dispose(made);
+    }
+  }
+
+  async close() {}
+}
+
+export interface OnnxOptions {
+  /** Intra-op threads (GLOW_ONNX_THREADS, default 2: the cores the service is sized for). */
+  threads: number;
+}
+
+/** ONNX Runtime's session options, chosen by measurement (docs/performance.md). */
+export function sessionOptions(opts: OnnxOptions) {
+  return {
+    intraOpNumThreads: opts.threads,
+    // One graph at a time per worker (the batcher sends one batch at a time): no inter-op pool.
+    interOpNumThreads: 1,
+    executionMode: 'sequential' as const,
+    // 'all' adds the NCHWc layout and conv+activation fusions: the fastest level measured.
+    graphOptimizationLevel: 'all' as const,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: 3 as const,
+    // Idle intra-op threads sleep instead of spinning: on shared cores spinning cost more than it saved.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
+}
+
+export class OnnxEngine implements InferenceEngine {
+  readonly name = 'onnx';
+
+  private constructor(
+    private readonly ort: typeof import('onnxruntime-node'),
+    private readonly glow: Glow,
+    private readonly encoder: import('onnxruntime-node').InferenceSession,
+    private readonly decoder: import('onnxruntime-node').InferenceSession,
+  ) {}
+
+  /** Builds the graphs from the model's current weights (they can never be stale) and opens them. */
+  static async create(glow: Glow, fingerprint: string, name: string, opts: OnnxOptions): Promise<OnnxEngine> {
+    const ort = await import('onnxruntime-node');
+    const models = onnxModels(glow, fingerprint, name);
+    const options = sessionOptions(opts);
+    const [encoder, decoder] = await Promise.all([ort.InferenceSession.create(models.encode, options), ort.InferenceSession.create(models.decode, options)]);
+    return new OnnxEngine(ort, glow, encoder, decoder);
+  }
+
+  async encode(n: number, x: Float32Array) {
+    const { height, width, channels } = this.glow.config;
+    const out = await this.encoder.run({ x: new this.ort.Tensor('float32', x, [n, height, width, channels]) });
+    try {
+      // Copies: the results' buffers are transferred to the HTTP thread whole.
+      return { eps: Float32Array.from(out.eps.data as Float32Array), bpd: Float32Array.from(out.bpd.data as Float32Array) };
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+
+  async decode(n: number, latents: Float32Array) {
+    const out = await this.decoder.run({ eps: new this.ort.Tensor('float32', latents, [n, this.glow.latentDim]) });
+    try {
+      return Float32Array.from(out.x.data as Float32Array);
+    } finally {
+      out.x.dispose();
+    }
+  }
+
+  async close() {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+}
+
+/** The engine `choice` names; auto falls back to TF.js (saying why) when ONNX Runtime does not load. */
+export async function createEngine(choice: EngineChoice, glow: Glow, fingerprint: string, name: string, opts: OnnxOptions, log: (msg: string) => void): Promise<InferenceEngine> {
+  if (!ENGINES.includes(choice)) throw new Error(`GLOW_ENGINE must be ${ENGINES.join(', ')}, not "${choice}"`);
+  if (choice === 'tfjs') return new TfjsEngine(glow);
+  try {
+    return await OnnxEngine.create(glow, fingerprint, name, opts);
+  } catch (err) {
+    if (choice === 'onnx') throw err;
+    log(`engine: ONNX Runtime did not load (${(err as Error).message}); serving on TF.js`);
+    return new TfjsEngine(glow);
+  }
+}
