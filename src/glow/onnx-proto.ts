@@ -127,6 +127,7 @@ export function readMetadata(bytes: Uint8Array): Record<string, string> {
       else if (wire === 2) {
         const len = Number(varint());
         const next = at + len;
+        if (next > end) throw new Error('not an ONNX model: a field runs past the end of the file');
         yield { field: tag >> 3, start: at, end: next };
         at = next; // the caller may have read inside the field meanwhile
 
