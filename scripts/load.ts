@@ -2,12 +2,14 @@
 // /sample, /encode and /manipulate traffic with autocannon at several concurrency levels, and prints
 // requests/s, p50/p99 per endpoint, the mean batch size per operation (from /metrics) and error
 // counts. Then it does the same against a second server with batching off (GLOW_MAX_BATCH=1) and
-// prints the /encode throughput ratio at 32 connections, checked against the goals:
-//   batching ≥ 3× batch-1 /encode throughput at 32 connections; p99 < 10× p50 at 32 connections;
+// prints the /encode throughput ratio at 32 connections; and against a third server on the TF.js engine
+// (GLOW_ENGINE=tfjs; the first two run on ONNX Runtime), checked against the goals:
+//   batching ≥ 3× batch-1 /encode throughput at 32 connections; ONNX engine ≥ 2× the TF.js engine's
+//   /encode throughput at 32 connections; p99 < 10× p50 at 32 connections;
 //   the only errors are 503 + Retry-After (queue full).
 // Bounded: every level runs for --duration seconds and at most --max-requests requests, loopback only.
 //
-//   npm run load [-- --model models/mnist --duration 20 --connections 1,8,32,128 --max-queue 64 --no-baseline --json out.json]
+//   npm run load [-- --model models/mnist --duration 20 --connections 1,8,32,128 --max-queue 64 --no-baseline --no-tfjs --json out.json]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -26,6 +28,7 @@ const { values: args } = parseArgs({
     'max-queue': { type: 'string', default: '64' },
     'max-requests': { type: 'string', default: '50000' },
     'no-baseline': { type: 'boolean', default: false },
+    'no-tfjs': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -266,8 +269,10 @@ console.log(`mix per connection: /sample (n=1) → /encode (raw PNG) → /manipu
 console.log('');
 
 const results: ConfigResult[] = [];
-results.push(await runConfig('batching on (GLOW_MAX_BATCH=64, GLOW_MAX_DELAY_MS=5)', {}));
-if (!args['no-baseline']) results.push(await runConfig('batching off (GLOW_MAX_BATCH=1)', { GLOW_MAX_BATCH: '1' }));
+results.push(await runConfig('ONNX Runtime engine, batching on (GLOW_ENGINE=onnx, GLOW_MAX_BATCH=64, GLOW_MAX_DELAY_MS=5)', { GLOW_ENGINE: 'onnx' }));
+const baseline = args['no-baseline'] ? undefined : await runConfig('ONNX Runtime engine, batching off (GLOW_MAX_BATCH=1)', { GLOW_ENGINE: 'onnx', GLOW_MAX_BATCH: '1' });
+const tfjs = args['no-tfjs'] ? undefined : await runConfig('TF.js engine, batching on (GLOW_ENGINE=tfjs)', { GLOW_ENGINE: 'tfjs' });
+for (const r of [baseline, tfjs]) if (r) results.push(r);
 
 for (const c of results) {
   console.log(table(c));
@@ -279,18 +284,30 @@ for (const c of results) {
 
 const at32 = (c: ConfigResult | undefined) => c?.levels.find((l) => l.connections === 32);
 const on = at32(results[0]);
-const off = at32(results[1]);
+const off = at32(baseline);
 const goals: [string, boolean | undefined][] = [];
 if (on && off) {
   const ratio = on.perEndpoint.encode.rps / off.perEndpoint.encode.rps;
   console.log(`/encode throughput at 32 connections, mixed load: ${f(on.perEndpoint.encode.rps)} req/s batched vs ${f(off.perEndpoint.encode.rps)} req/s at batch 1 = ${f(ratio, 2)}×`);
   goals.push([`batching ≥ 3× batch-1 /encode throughput at 32 connections, mixed load (${f(ratio, 2)}×)`, ratio >= 3]);
   const a = results[0].encodeOnly;
-  const b = results[1].encodeOnly;
+  const b = baseline?.encodeOnly;
   if (a && b) {
     const r = a.perEndpoint.encode.rps / b.perEndpoint.encode.rps;
     console.log(`/encode throughput at 32 connections, /encode alone: ${f(a.perEndpoint.encode.rps)} req/s batched vs ${f(b.perEndpoint.encode.rps)} req/s at batch 1 = ${f(r, 2)}×`);
     goals.push([`batching ≥ 3× batch-1 /encode throughput at 32 connections, /encode alone (${f(r, 2)}×)`, r >= 3]);
+  }
+}
+const tf32 = at32(tfjs);
+if (on && tf32) {
+  const mixed = on.perEndpoint.encode.rps / tf32.perEndpoint.encode.rps;
+  const p99 = (l: LevelResult) => `p99 ${f(l.perEndpoint.encode.p99, 0)} ms`;
+  console.log(`/encode at 32 connections, mixed load: ONNX Runtime ${f(on.perEndpoint.encode.rps)} req/s (${p99(on)}) vs TF.js ${f(tf32.perEndpoint.encode.rps)} req/s (${p99(tf32)}) = ${f(mixed, 2)}×`);
+  const [a, b] = [results[0].encodeOnly, tfjs!.encodeOnly];
+  if (a && b) {
+    const r = a.perEndpoint.encode.rps / b.perEndpoint.encode.rps;
+    console.log(`/encode at 32 connections, /encode alone: ONNX Runtime ${f(a.perEndpoint.encode.rps)} req/s (${p99(a)}) vs TF.js ${f(b.perEndpoint.encode.rps)} req/s (${p99(b)}) = ${f(r, 2)}×`);
+    goals.push([`ONNX engine ≥ 2× the TF.js engine's /encode throughput at 32 connections, /encode alone (${f(r, 2)}×)`, r >= 2]);
   }
 }
 if (on) {
