@@ -4,10 +4,18 @@ import { ZeroConv2d } from './zero-conv.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
+/** Where a prior's predicted mean and log σ are held: |μ| ≤ mean, log σ in [logSd[0], logSd[1]]. */
+export interface PriorBounds {
+  mean: number;
+  logSd: [number, number];
+}
+
 /**
  * The learned Gaussian prior of one level's factored-out latent z (Glow §3, multi-scale):
  * conditioned on the half that goes on (split levels) or a learned constant (the top level).
  * It works in standardised units ε = (z − μ)/σ, so every latent dimension is N(0, 1) a priori.
+ * With bounds, μ and log σ are clipped: off the data the network predicted log σ of 40 and more,
+ * whose exp overflows float32 (an infinite bpd, and a decode that multiplies by Infinity).
  */
 export class LearnedPrior extends Module {
   private readonly conv?: ZeroConv2d;
@@ -15,7 +23,7 @@ export class LearnedPrior extends Module {
   private readonly topLogSd?: tf.Variable;
 
   /** conditionChannels = 0 for the top level (no conditioning input); minSd: soft floor under σ (GlowConfig.priorMinSd). */
-  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0) {
+  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0, readonly bounds?: PriorBounds) {
     super();
     if (!(minSd >= 0)) throw new Error(`the prior's σ floor must be ≥ 0, not ${minSd}`);
     if (conditionChannels > 0) {
@@ -35,6 +43,13 @@ export class LearnedPrior extends Module {
   }
 
   private learnedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
+    const [mean, logSd] = this.predictedMeanAndLogSd(condition);
+    if (!this.bounds) return [mean, logSd];
+    const { mean: m, logSd: [lo, hi] } = this.bounds;
+    return [tf.clipByValue(mean, -m, m), tf.clipByValue(logSd, lo, hi)];
+  }
+
+  private predictedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
     if (this.conv) {
       if (!condition) throw new Error('this prior needs its conditioning half');
       return tf.split(this.conv.apply(condition), 2, 3) as [tf.Tensor, tf.Tensor];
