@@ -89,6 +89,7 @@ const batch = Number(args.batch);
 const lr = Number(args.lr ?? '1e-3');
 if (!(lr > 0)) throw new Error('--lr must be > 0');
 const seed = Number(args.seed);
+if (args.coupling !== 'affine' && args.coupling !== 'additive') throw new Error('--coupling is affine or additive');
 const priorMinSd = args['prior-min-sd'] === undefined ? undefined : Number(args['prior-min-sd']);
 if (priorMinSd !== undefined && !(priorMinSd >= 0)) throw new Error('--prior-min-sd must be ≥ 0');
 const train = loadDataset(dataset, 'train');
