@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
-import { Glow, GlowConfig } from '../src/glow/glow.ts';
+import { DEFAULT_PRIOR_BOUNDS, Glow, GlowConfig } from '../src/glow/glow.ts';
 import { growDepth } from '../src/glow/grow.ts';
 import { modelUnits, toModelUnits } from '../src/glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../src/glow/random.ts';
@@ -37,7 +37,12 @@ const { values: args } = parseArgs({
     hidden: { type: 'string', default: '128' },
     // Soft floor under the priors' σ (GlowConfig.priorMinSd; default none). With --resume or --grow-from it replaces the stored one.
     'prior-min-sd': { type: 'string' },
-    coupling: { type: 'string', default: 'affine' },
+    // Additive by default: its inverse stays exact off the training data (docs/stability.md).
+    coupling: { type: 'string', default: 'additive' },
+    // Affine coupling only: a floor under the scale (GlowConfig.minScale; default none).
+    'min-scale': { type: 'string' },
+    // The priors' bounds as "mean,logSdMin,logSdMax" (GlowConfig.priorBounds), or "none".
+    'prior-bounds': { type: 'string' },
     'n-bits': { type: 'string', default: '8' },
     batch: { type: 'string', default: '64' },
     // Peak learning rate (default 1e-3). Given again on --resume it replaces the stored one, for a new cycle.
@@ -84,6 +89,7 @@ const batch = Number(args.batch);
 const lr = Number(args.lr ?? '1e-3');
 if (!(lr > 0)) throw new Error('--lr must be > 0');
 const seed = Number(args.seed);
+if (args.coupling !== 'affine' && args.coupling !== 'additive') throw new Error('--coupling is affine or additive');
 const priorMinSd = args['prior-min-sd'] === undefined ? undefined : Number(args['prior-min-sd']);
 if (priorMinSd !== undefined && !(priorMinSd >= 0)) throw new Error('--prior-min-sd must be ≥ 0');
 const train = loadDataset(dataset, 'train');
@@ -146,6 +152,8 @@ if (args.resume) {
     nBits: Number(args['n-bits']),
     seed,
     ...(priorMinSd ? { priorMinSd } : {}),
+    ...(args['min-scale'] ? { minScale: Number(args['min-scale']) } : {}),
+    ...parsePriorBounds(args['prior-bounds']),
   };
   glow = new Glow(config);
   adam = new Adam(glow.params);
@@ -166,6 +174,14 @@ if (args.resume) {
     training: { batch, lr, warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
+}
+
+function parsePriorBounds(text: string | undefined): Pick<GlowConfig, 'priorBounds'> {
+  if (text === undefined) return { priorBounds: DEFAULT_PRIOR_BOUNDS };
+  if (text === 'none') return {};
+  const [mean, lo, hi] = text.split(',').map(Number);
+  if (!(mean > 0 && lo < hi)) throw new Error('--prior-bounds is "mean,logSdMin,logSdMax" (mean > 0, min < max) or "none"');
+  return { priorBounds: { mean, logSd: [lo, hi] } };
 }
 
 interface Decay {

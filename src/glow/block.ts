@@ -3,7 +3,7 @@ import { CouplingKind } from './coupling.ts';
 import { FlowStep } from './flow-step.ts';
 import { Module } from './module.ts';
 import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
-import { LearnedPrior } from './prior.ts';
+import { LearnedPrior, type PriorBounds } from './prior.ts';
 import { onnxSqueeze, onnxUnsqueeze, squeeze, unsqueeze } from './squeeze.ts';
 
 /**
@@ -15,12 +15,12 @@ export class Block extends Module {
   readonly steps: FlowStep[];
   readonly prior: LearnedPrior;
 
-  constructor(inChannels: number, depth: number, hidden: number, coupling: CouplingKind, readonly split: boolean, seed: number, priorMinSd = 0) {
+  constructor(inChannels: number, depth: number, hidden: number, coupling: CouplingKind, readonly split: boolean, seed: number, priorMinSd = 0, bounds: { minScale?: number; prior?: PriorBounds } = {}) {
     super();
     const channels = inChannels * 4;
-    this.steps = Array.from({ length: depth }, (_, i) => new FlowStep(channels, hidden, coupling, seed + 10 * i));
+    this.steps = Array.from({ length: depth }, (_, i) => new FlowStep(channels, hidden, coupling, seed + 10 * i, bounds.minScale));
     this.steps.forEach((step, i) => this.adopt(`steps.${i}`, step));
-    this.prior = split ? new LearnedPrior(channels / 2, channels / 2, priorMinSd) : new LearnedPrior(channels, 0, priorMinSd);
+    this.prior = split ? new LearnedPrior(channels / 2, channels / 2, priorMinSd, bounds.prior) : new LearnedPrior(channels, 0, priorMinSd, bounds.prior);
     this.adopt('prior', this.prior);
   }
 

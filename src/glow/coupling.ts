@@ -11,6 +11,10 @@ export type CouplingKind = 'affine' | 'additive';
  * conditions a scale and shift of the second half. scale = sigmoid(h + 2) keeps it in (0, 1)
  * and near 0.88 at initialisation, which trains stably. Additive coupling is the shift alone.
  * NN = conv3×3 → ReLU → conv1×1 → ReLU → zero-initialised conv3×3.
+ *
+ * minScale > 0 bounds the scale from below too, s ∈ [minScale, 1]: off the training data the
+ * network can ask for s ≈ 0, which the forward rounds away and the reverse divides by
+ * (Behrmann et al. 2021, exploding inverses); the floor caps what one coupling's reverse amplifies.
  */
 export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
   readonly conv1: tf.Variable;
@@ -20,7 +24,7 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
   readonly out: ZeroConv2d;
   private readonly half: number;
 
-  constructor(readonly channels: number, hidden: number, readonly kind: CouplingKind, seed: number) {
+  constructor(readonly channels: number, hidden: number, readonly kind: CouplingKind, seed: number, readonly minScale = 0) {
     super();
     this.half = channels / 2;
     this.conv1 = this.param('conv1.kernel', tf.tensor4d(normalArray(9 * this.half * hidden, seed, 0.05), [3, 3, this.half, hidden]));
@@ -45,14 +49,21 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
     return { shift, rawScale: tf.add(raw, 2) as tf.Tensor4D };
   }
 
+  private scale(rawScale: tf.Tensor4D): tf.Tensor4D {
+    const s = tf.sigmoid(rawScale);
+    return (this.minScale > 0 ? tf.maximum(s, this.minScale) : s) as tf.Tensor4D;
+  }
+
   forward(x: tf.Tensor4D) {
     return tf.tidy(() => {
       const [a, b] = tf.split(x, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
       const { shift, rawScale } = this.shiftAndScale(a);
       if (!rawScale) return { y: tf.concat([a, tf.add(b, shift)], 3) as tf.Tensor4D, logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D };
-      const yb = tf.mul(tf.add(b, shift), tf.sigmoid(rawScale));
+      const yb = tf.mul(tf.add(b, shift), this.scale(rawScale));
       // log sigmoid(s) = −softplus(−s); tf.logSigmoid's custom gradient breaks inside nested tidies.
-      return { y: tf.concat([a, yb], 3) as tf.Tensor4D, logdet: tf.neg(sumPerSample(tf.softplus(tf.neg(rawScale)))) as tf.Tensor1D };
+      let negLogScale = tf.softplus(tf.neg(rawScale));
+      if (this.minScale > 0) negLogScale = tf.minimum(negLogScale, -Math.log(this.minScale));
+      return { y: tf.concat([a, yb], 3) as tf.Tensor4D, logdet: tf.neg(sumPerSample(negLogScale)) as tf.Tensor1D };
     });
   }
 
@@ -60,7 +71,7 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => {
       const [a, yb] = tf.split(y, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
       const { shift, rawScale } = this.shiftAndScale(a);
-      const b = rawScale ? tf.sub(tf.div(yb, tf.sigmoid(rawScale)), shift) : tf.sub(yb, shift);
+      const b = rawScale ? tf.sub(tf.div(yb, this.scale(rawScale)), shift) : tf.sub(yb, shift);
       return tf.concat([a, b], 3) as tf.Tensor4D;
     });
   }
@@ -74,18 +85,25 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
     return { shift, rawScale: g.add(raw, g.constant([2], [])) };
   }
 
+  private onnxScale(g: OnnxGraph, rawScale: Value): Value {
+    const s = g.unary('Sigmoid', rawScale);
+    return this.minScale > 0 ? g.op('Max', [s, g.constant([this.minScale], [])], s.dims) : s;
+  }
+
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [a, b] = g.splitChannels(x);
     const { shift, rawScale } = this.onnxShiftAndScale(g, a);
     if (!rawScale) return { y: g.concatChannels([a, g.add(b, shift)]), logdet: 0 };
-    const yb = g.mul(g.add(b, shift), g.unary('Sigmoid', rawScale));
-    return { y: g.concatChannels([a, yb]), logdet: g.unary('Neg', g.sumPerSample(g.unary('Softplus', g.unary('Neg', rawScale)))) };
+    const yb = g.mul(g.add(b, shift), this.onnxScale(g, rawScale));
+    let negLogScale = g.unary('Softplus', g.unary('Neg', rawScale));
+    if (this.minScale > 0) negLogScale = g.op('Min', [negLogScale, g.constant([-Math.log(this.minScale)], [])], negLogScale.dims);
+    return { y: g.concatChannels([a, yb]), logdet: g.unary('Neg', g.sumPerSample(negLogScale)) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
     const [a, yb] = g.splitChannels(y);
     const { shift, rawScale } = this.onnxShiftAndScale(g, a);
-    const b = rawScale ? g.sub(g.div(yb, g.unary('Sigmoid', rawScale)), shift) : g.sub(yb, shift);
+    const b = rawScale ? g.sub(g.div(yb, this.onnxScale(g, rawScale)), shift) : g.sub(yb, shift);
     return g.concatChannels([a, b]);
   }
 }

@@ -11,11 +11,11 @@ export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
   readonly invconv: InvConv2dLU;
   readonly coupling: Coupling;
 
-  constructor(channels: number, hidden: number, coupling: CouplingKind, seed: number) {
+  constructor(channels: number, hidden: number, coupling: CouplingKind, seed: number, minScale = 0) {
     super();
     this.actnorm = new ActNorm(channels);
     this.invconv = new InvConv2dLU(channels, seed);
-    this.coupling = new Coupling(channels, hidden, coupling, seed + 1);
+    this.coupling = new Coupling(channels, hidden, coupling, seed + 1, minScale);
     this.adopt('actnorm', this.actnorm);
     this.adopt('invconv', this.invconv);
     this.adopt('coupling', this.coupling);

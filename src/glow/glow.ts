@@ -3,6 +3,7 @@ import { Block } from './block.ts';
 import { CouplingKind } from './coupling.ts';
 import { Module } from './module.ts';
 import { OnnxGraph, type LogDet, type Value } from './onnx-graph.ts';
+import type { PriorBounds } from './prior.ts';
 import { normalArray } from './random.ts';
 
 export interface GlowConfig {
@@ -25,7 +26,17 @@ export interface GlowConfig {
    * test digit with ink there costs hundreds of bits per dim. Any σ' is still a normalised Gaussian.
    */
   priorMinSd?: number;
+  /** Affine coupling: a floor under the scale, s ∈ [minScale, 1] (absent or 0: none). See docs/stability.md. */
+  minScale?: number;
+  /** Bounds on every prior's predicted mean and log σ (absent: none). See docs/stability.md. */
+  priorBounds?: PriorBounds;
 }
+
+/**
+ * Where new models hold their priors' mean and log σ: wide enough that the shipped models' test
+ * figures do not move, narrow enough that exp(log σ) and ε² stay far from float32's range.
+ */
+export const DEFAULT_PRIOR_BOUNDS: PriorBounds = { mean: 5, logSd: [-10, 5] };
 
 /**
  * Glow (Kingma & Dhariwal 2018): levels of squeeze → K×(actnorm, 1×1 conv, coupling) → split.
@@ -50,7 +61,8 @@ export class Glow extends Module {
     let [h, w, c] = [height, width, channels];
     for (let level = 0; level < levels; level++) {
       const split = level < levels - 1;
-      this.blocks.push(new Block(c, depth, hidden, coupling, split, seed + 1000 * level, config.priorMinSd ?? 0));
+      const bounds = { minScale: config.minScale, prior: config.priorBounds };
+      this.blocks.push(new Block(c, depth, hidden, coupling, split, seed + 1000 * level, config.priorMinSd ?? 0, bounds));
       [h, w, c] = [h / 2, w / 2, split ? c * 2 : c * 4];
       this.epsShapes.push([h, w, c]);
     }

@@ -8,11 +8,16 @@ import { Glow, GlowConfig } from './glow.ts';
  * with more capacity. A new step has a plain actnorm, W = I and a coupling whose zero-conv outputs
  * zero shift and, for affine coupling, a scale of sigmoid(2 + scaleBias) ≈ 1 − 1e-3 (sigmoid(h + 2)
  * cannot be exactly 1). Everything else (priors, the trained steps) is copied. `changes` sets config
- * fields that have no weights of their own (the priors' σ floor); factor 1 then copies the model.
+ * fields that have no weights of their own (the priors' σ floor and bounds, the scale floor); factor
+ * 1 then copies the model. Changing affine coupling to additive keeps each coupling's shift and drops
+ * its scale: a warm start for a model whose inverse is better conditioned (docs/stability.md).
  */
-export function growDepth(source: Glow, factor: number, changes: Pick<GlowConfig, 'priorMinSd'> = {}, scaleBias = 4.9): Glow {
+export function growDepth(source: Glow, factor: number, changes: GrowChanges = {}, scaleBias = 4.9): Glow {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
+  if (changes.coupling && changes.coupling !== source.config.coupling && changes.coupling !== 'additive')
+    throw new Error(`a ${source.config.coupling} model can become additive, not ${changes.coupling}`);
   const config = { ...source.config, ...changes, depth: source.config.depth * factor };
+  const dropScale = source.config.coupling === 'affine' && config.coupling === 'additive';
   const grown = new Glow(config);
   const sourceVars = new Map([...source.params, ...source.buffers]);
   for (const [name, v] of [...grown.params, ...grown.buffers]) {
@@ -23,7 +28,10 @@ export function growDepth(source: Glow, factor: number, changes: Pick<GlowConfig
     }
     const [level, step, rest] = [m[1], Number(m[2]), m[3]];
     if (step % factor === 0) {
-      v.assign(sourceVars.get(`levels.${level}.steps.${step / factor}.${rest}`)!);
+      const trained = sourceVars.get(`levels.${level}.steps.${step / factor}.${rest}`)!;
+      // The affine zero-conv's outputs are [shift, raw scale]: additive keeps the shift half.
+      if (dropScale && rest.startsWith('coupling.zero_conv.')) tf.tidy(() => v.assign(tf.split(trained, 2, trained.rank - 1)[0]));
+      else v.assign(trained);
       continue;
     }
     tf.tidy(() => v.assign(identityValue(rest, v, config.coupling === 'affine' ? scaleBias : 0)));
@@ -32,6 +40,8 @@ export function growDepth(source: Glow, factor: number, changes: Pick<GlowConfig
   grown.weightsChanged();
   return grown;
 }
+
+export type GrowChanges = Partial<Pick<GlowConfig, 'priorMinSd' | 'priorBounds' | 'minScale' | 'coupling'>>;
 
 /** The value of a new step's variable that makes the step (nearly) the identity. */
 function identityValue(rest: string, v: tf.Variable, scaleBias: number): tf.Tensor {

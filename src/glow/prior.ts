@@ -5,10 +5,18 @@ import { ZeroConv2d } from './zero-conv.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
+/** Where a prior's predicted mean and log σ are held: |μ| ≤ mean, log σ in [logSd[0], logSd[1]]. */
+export interface PriorBounds {
+  mean: number;
+  logSd: [number, number];
+}
+
 /**
  * The learned Gaussian prior of one level's factored-out latent z (Glow §3, multi-scale):
  * conditioned on the half that goes on (split levels) or a learned constant (the top level).
  * It works in standardised units ε = (z − μ)/σ, so every latent dimension is N(0, 1) a priori.
+ * With bounds, μ and log σ are clipped: off the data the network predicted log σ of 40 and more,
+ * whose exp overflows float32 (an infinite bpd, and a decode that multiplies by Infinity).
  */
 export class LearnedPrior extends Module {
   private readonly conv?: ZeroConv2d;
@@ -16,7 +24,7 @@ export class LearnedPrior extends Module {
   private readonly topLogSd?: tf.Variable;
 
   /** conditionChannels = 0 for the top level (no conditioning input); minSd: soft floor under σ (GlowConfig.priorMinSd). */
-  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0) {
+  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0, readonly bounds?: PriorBounds) {
     super();
     if (!(minSd >= 0)) throw new Error(`the prior's σ floor must be ≥ 0, not ${minSd}`);
     if (conditionChannels > 0) {
@@ -36,6 +44,13 @@ export class LearnedPrior extends Module {
   }
 
   private learnedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
+    const [mean, logSd] = this.predictedMeanAndLogSd(condition);
+    if (!this.bounds) return [mean, logSd];
+    const { mean: m, logSd: [lo, hi] } = this.bounds;
+    return [tf.clipByValue(mean, -m, m), tf.clipByValue(logSd, lo, hi)];
+  }
+
+  private predictedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
     if (this.conv) {
       if (!condition) throw new Error('this prior needs its conditioning half');
       return tf.split(this.conv.apply(condition), 2, 3) as [tf.Tensor, tf.Tensor];
@@ -65,23 +80,29 @@ export class LearnedPrior extends Module {
    * meanAndLogSd as graph operands, with exp(±log σ): nodes for a conditioned prior, per-channel
    * constants (computed by meanAndLogSd itself) for the top level.
    */
-  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: Value | string; sd: (sign: 1 | -1) => Value | string } {
+  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: () => Value | string; sd: (sign: 1 | -1) => Value | string } {
     if (!this.conv) {
+      // Only what a graph uses becomes a constant (decode needs no log σ).
       const constant = (fn: (logSd: tf.Tensor) => tf.Tensor) => g.channelsOf(() => fn(this.meanAndLogSd()[1]));
-      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: constant((l) => l), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
+      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: () => constant((l) => l), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
     }
     if (!condition) throw new Error('this prior needs its conditioning half');
-    const [mean, learned] = g.splitChannels(this.conv.onnxApply(g, condition));
+    let [mean, learned] = g.splitChannels(this.conv.onnxApply(g, condition));
+    if (this.bounds) {
+      const { mean: m, logSd: [lo, hi] } = this.bounds;
+      mean = g.op('Clip', [mean, g.constant([-m], []), g.constant([m], [])], mean.dims);
+      learned = g.op('Clip', [learned, g.constant([lo], []), g.constant([hi], [])], learned.dims);
+    }
     const logSd =
       this.minSd === 0 ? learned : g.mul(g.unary('Log', g.add(g.unary('Exp', g.mul(learned, g.constant([2], []))), g.constant([this.minSd * this.minSd], []))), g.constant([0.5], []));
-    return { mean, logSd, sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
+    return { mean, logSd: () => logSd, sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
   }
 
   onnxStandardise(g: OnnxGraph, z: Value, condition?: Value): { eps: Value; logp: Value } {
     const { mean, logSd, sd } = this.onnxMeanAndLogSd(g, condition);
     const eps = g.mul(g.sub(z, mean), sd(-1));
     const logDensity = g.mul(g.add(g.mul(eps, eps), g.constant([LOG_2PI], [])), g.constant([-0.5], []));
-    return { eps, logp: g.sumPerSample(g.sub(logDensity, logSd)) };
+    return { eps, logp: g.sumPerSample(g.sub(logDensity, logSd())) };
   }
 
   onnxUnstandardise(g: OnnxGraph, eps: Value, condition?: Value): Value {

@@ -88,6 +88,8 @@ const layers: { name: string; shape: [number, number, number, number]; make: () 
   },
   { name: 'InvConv2dLU', shape: [3, 2, 2, 4], make: () => new InvConv2dLU(4, 7) },
   { name: 'Coupling (affine)', shape: [3, 2, 2, 4], make: () => new Coupling(4, 8, 'affine', 3) },
+  // A floor of 0.9 sits inside the scales the random weights give: both sides of it are exercised.
+  { name: 'Coupling (affine, scale floor)', shape: [3, 2, 2, 4], make: () => new Coupling(4, 8, 'affine', 3, 0.9) },
   { name: 'Coupling (additive)', shape: [3, 2, 2, 4], make: () => new Coupling(4, 8, 'additive', 3) },
   { name: 'FlowStep', shape: [3, 2, 2, 4], make: () => new FlowStep(4, 8, 'affine', 5) },
   {
@@ -97,6 +99,8 @@ const layers: { name: string; shape: [number, number, number, number]; make: () 
   },
   { name: 'Block (split, learned conditional prior)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9))) },
   { name: 'Block (split, prior with a σ floor)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0.3))) },
+  // Bounds tight enough that the random weights' predictions are clipped.
+  { name: 'Block (split, bounded prior)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0, { prior: { mean: 0.05, logSd: [-0.1, 0.1] } }))) },
   { name: 'Glow (2 levels, whole flow)', shape: [3, 4, 4, 1], make: () => glowAsLayer(trained(new Glow({ height: 4, width: 4, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 2 }))) },
   { name: 'Glow (3 levels, additive, RGB)', shape: [2, 8, 8, 3], make: () => glowAsLayer(trained(new Glow({ height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 }))) },
 ];

@@ -49,6 +49,8 @@ const layers: { name: string; make: () => FlowLayer & OnnxFlowLayer & Module }[]
   },
   { name: 'InvConv2dLU', make: () => new InvConv2dLU(4, 7) },
   { name: 'Coupling (affine)', make: () => new Coupling(4, 8, 'affine', 3) },
+  // A floor of 0.9 sits inside the scales the random weights give: both sides of it are exercised.
+  { name: 'Coupling (affine, scale floor)', make: () => new Coupling(4, 8, 'affine', 3, 0.9) },
   { name: 'Coupling (additive)', make: () => new Coupling(4, 8, 'additive', 3) },
   { name: 'FlowStep', make: () => new FlowStep(4, 8, 'affine', 5) },
 ];

@@ -32,6 +32,9 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
 
   const manifest = (d: string) => JSON.parse(readFileSync(path.join(d, 'manifest.json'), 'utf8'));
   t.equal(manifest(resumed).steps, 6);
+  // The stable design by default (docs/stability.md).
+  t.equal(manifest(straight).config.coupling, 'additive');
+  t.same(manifest(straight).config.priorBounds, { mean: 5, logSd: [-10, 5] });
   t.same(manifest(resumed).training.decay, { start: 2, steps: 3, to: 0.2 });
   for (const file of ['weights.safetensors', 'training-state.safetensors']) {
     t.ok(readFileSync(path.join(straight, file)).equals(readFileSync(path.join(resumed, file))), `${file}: identical bytes`);

@@ -1,0 +1,69 @@
+// The round-trip promise as a property of every shipped model: seeded images of each category that
+// nobody trained on (src/eval/robustness.ts) encode to finite latents with a finite bpd and decode to
+// exactly their pixels, and every latent with all values in [−5, 5] decodes to finite pixels.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import t from 'tap';
+import { evaluateSet, extremeImages, noiseImages, robustnessSets } from '../../src/eval/robustness.ts';
+import { initBackend } from '../../src/glow/backend.ts';
+import { loadCheckpoint } from '../../src/glow/checkpoint.ts';
+import { countNonFinite } from '../../src/glow/pixels.ts';
+import { uniformArray } from '../../src/glow/random.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const shipped = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(path.join(ROOT, 'models', d, 'manifest.json')));
+// Not other seeds than the documented evaluation's by accident: these images are new to every figure in docs/.
+const SEED = 20261206;
+const PER_CATEGORY = 24;
+
+/**
+ * Shipped models whose exact round trip off the data is still pending, and why: the property is
+ * checked and reported for them (as a todo) but does not fail the suite. Empty means every model keeps the promise.
+ */
+const EXACT_PENDING: Record<string, string> = {
+  mnist: 'affine coupling: its inverse amplifies rounding off the data; the additive retrain replaces it (docs/stability.md)',
+};
+
+await initBackend();
+
+t.test('the categories are what they say', async (t) => {
+  const shape = { height: 4, width: 4, channels: 3 };
+  const noise = noiseImages(shape, 10, 1);
+  t.equal(noise.pixels.length, 10 * 48);
+  t.ok(new Set(noise.pixels).size > 200, 'noise covers the value range');
+  t.same(noiseImages(shape, 10, 1).pixels, noise.pixels, 'seeded');
+  const extreme = extremeImages(shape);
+  t.ok(extreme.pixels.subarray(0, 48).every((v) => v === 0), 'the first extreme image is black');
+  t.ok(extreme.pixels.subarray(48, 96).every((v) => v === 255), 'the second is white');
+});
+
+for (const name of shipped) {
+  t.test(`${name}: images nobody trained on come back`, async (t) => {
+    const { glow, manifest } = await loadCheckpoint(path.join(ROOT, 'models', name));
+    t.teardown(() => glow.dispose());
+    for (const set of robustnessSets(manifest.dataset, glow.config, PER_CATEGORY, SEED)) {
+      const r = await evaluateSet(glow, set);
+      t.equal(r.nonFiniteLatents, 0, `${set.name}: every latent finite`);
+      t.equal(r.bpd.nonFinite, 0, `${set.name}: every bpd finite (${r.bpd.min.toFixed(2)} … ${r.bpd.max.toExponential(2)})`);
+      t.equal(r.nonFiniteImages, 0, `${set.name}: every decode finite`);
+      const exact = `${set.name}: ${r.exact} of ${r.images} exact (largest error ${r.maxError} levels)`;
+      if (EXACT_PENDING[name]) t.equal(r.exact, r.images, exact, { todo: EXACT_PENDING[name] });
+      else t.equal(r.exact, r.images, exact);
+    }
+  });
+
+  t.test(`${name}: every latent in [−5, 5] decodes to finite pixels`, async (t) => {
+    const { glow } = await loadCheckpoint(path.join(ROOT, 'models', name));
+    t.teardown(() => glow.dispose());
+    const d = glow.latentDim;
+    const n = 32;
+    const values = uniformArray(n * d, SEED, -5, 5);
+    // The corners too: all +5, all −5, alternating signs.
+    for (let k = 0; k < d; k++) [values[k], values[d + k], values[2 * d + k]] = [5, -5, k % 2 ? 5 : -5];
+    const images = tf.tidy(() => glow.decode(tf.tensor2d(values, [n, d])));
+    const nonFinite = countNonFinite((await images.data()) as Float32Array, n);
+    images.dispose();
+    t.same([...nonFinite].filter((k) => k > 0).length, 0, `${n} latents, none with a NaN/Inf pixel`);
+  });
+}

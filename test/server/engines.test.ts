@@ -1,0 +1,133 @@
+// The ONNX Runtime engine against the TF.js engine, on the shipped checkpoints' whole test sets and on
+// small random models: latents within 1e-4, bpd within 1e-4, and the same round trips (8-bit pixels
+// in and out, batches of 64 as the server sends them); through the server, decode(encode(x)) is
+// bit-exact on either engine.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { batchPixels, loadDataset } from '../../src/data/datasets.ts';
+import { fingerprintOf } from '../../src/attributes/builtin.ts';
+import { initBackend } from '../../src/glow/backend.ts';
+import { checkpointFromFiles, readCheckpointFiles } from '../../src/glow/checkpoint.ts';
+import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
+import { normalArray } from '../../src/glow/random.ts';
+import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../../src/glow/pixels.ts';
+import { buildApp } from '../../src/server/app.ts';
+import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/server/engines.ts';
+import { decodePng, json, mnistPng, tempDir } from '../fixtures/app.ts';
+import * as tf from '@tensorflow/tfjs';
+
+await initBackend();
+const TOLERANCE = 1e-4;
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const engines = async (glow: Glow): Promise<InferenceEngine[]> => [new TfjsEngine(glow), await OnnxEngine.create(glow, 'test', 'test', { threads: 2 })];
+
+const shipped = readdirSync('models')
+  .map((d) => path.join('models', d))
+  .filter((d) => existsSync(path.join(d, 'manifest.json')));
+
+for (const dir of shipped) {
+  t.test(`${dir}: both engines over the whole test split`, async (t) => {
+    const files = await readCheckpointFiles(dir);
+    const { glow, manifest } = checkpointFromFiles(files, dir);
+    const [tfjs, onnx] = await engines(glow);
+    t.teardown(async () => (await onnx.close(), glow.dispose()));
+    const test = loadDataset(manifest.dataset, 'test');
+    const { nBits } = glow.config;
+    let epsDiff = 0;
+    let bpdDiff = 0;
+    const notExact: Record<string, number[]> = { tfjs: [], onnx: [] };
+    for (let start = 0; start < test.count; start += 64) {
+      const n = Math.min(64, test.count - start);
+      const pixels = batchPixels(test, Array.from({ length: n }, (_, i) => start + i));
+      const x = modelUnits(pixels, nBits);
+      const [a, b] = [await tfjs.encode(n, x), await onnx.encode(n, x)];
+      epsDiff = Math.max(epsDiff, maxAbsDiff(a.eps, b.eps));
+      bpdDiff = Math.max(bpdDiff, maxAbsDiff(a.bpd, b.bpd));
+      for (const [engine, eps] of [[tfjs, a.eps], [onnx, b.eps]] as const) {
+        const values = await engine.decode(n, eps);
+        const nonFinite = countNonFinite(values, n);
+        const back = quantise(values, nBits);
+        const size = back.length / n;
+        for (let i = 0; i < n; i++) {
+          const one = { pixels: back.subarray(i * size, (i + 1) * size), nonFinite: nonFinite[i] };
+          if (!compareRoundTrip(pixels.subarray(i * size, (i + 1) * size), one, nBits).exact) notExact[engine.name].push(start + i);
+        }
+      }
+    }
+    t.ok(epsDiff <= TOLERANCE, `max |ε_onnx − ε_tfjs| = ${epsDiff.toExponential(2)} over ${test.count} images`);
+    t.ok(bpdDiff <= TOLERANCE, `max |bpd_onnx − bpd_tfjs| = ${bpdDiff.toExponential(2)}`);
+    t.same(notExact.onnx, notExact.tfjs, `the same images round-trip exactly on both engines (not: ${notExact.tfjs.join(', ') || 'none'})`);
+    // The README's figures: 9,991 of 10,000 MNIST digits, every face.
+    t.ok(notExact.onnx.length <= (manifest.dataset === 'mnist' ? 9 : 0), `${test.count - notExact.onnx.length} of ${test.count} exact`);
+  });
+}
+
+// Small models with random weights (no training), on random images: the graphs follow every layer
+// kind and shape, not just the two shipped configurations.
+const small: GlowConfig[] = [
+  { height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 2 },
+  { height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 },
+  { height: 8, width: 4, channels: 2, levels: 1, depth: 3, hidden: 16, coupling: 'affine', nBits: 8, seed: 6, priorMinSd: 0.3 },
+  // Stable blocks: a scale floor and prior bounds tight enough that the random weights hit them.
+  { height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 8, minScale: 0.9, priorBounds: { mean: 0.05, logSd: [-0.1, 0.1] } },
+];
+for (const config of small) {
+  t.test(`random ${config.levels}-level ${config.coupling} model, ${config.height}×${config.width}×${config.channels}${config.priorMinSd ? ', σ floor' : ''}${config.minScale ? ', scale floor and prior bounds' : ''}`, async (t) => {
+    const glow = new Glow(config);
+    let s = 300;
+    for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+    glow.markInitialized();
+    glow.weightsChanged();
+    const [tfjs, onnx] = await engines(glow);
+    t.teardown(async () => (await onnx.close(), glow.dispose()));
+    const n = 5;
+    const x = Float32Array.from(normalArray(n * glow.latentDim, 9, 0.2), (v) => Math.max(-0.5, Math.min(0.5, v)));
+    const [a, b] = [await tfjs.encode(n, x), await onnx.encode(n, x)];
+    t.ok(maxAbsDiff(a.eps, b.eps) <= TOLERANCE, `latents: ${maxAbsDiff(a.eps, b.eps).toExponential(2)}`);
+    t.ok(maxAbsDiff(a.bpd, b.bpd) <= TOLERANCE, `bpd: ${maxAbsDiff(a.bpd, b.bpd).toExponential(2)}`);
+    const [da, db] = [await tfjs.decode(n, a.eps), await onnx.decode(n, b.eps)];
+    t.ok(maxAbsDiff(db, x) <= TOLERANCE, `ONNX decode inverts ONNX encode: ${maxAbsDiff(db, x).toExponential(2)}`);
+    t.ok(maxAbsDiff(da, db) <= TOLERANCE, `decodes agree: ${maxAbsDiff(da, db).toExponential(2)}`);
+  });
+}
+
+t.test('through the server: decode(encode(x)) is bit-exact on both engines, and their latents agree', async (t) => {
+  const digits = [0, 1, 2, 3, 4, 5, 6, 7];
+  const pngs = await Promise.all(digits.map(mnistPng));
+  const latents: Record<string, number[][]> = {};
+  for (const engine of ['onnx', 'tfjs'] as const) {
+    const app = await buildApp({ config: { modelDir: 'models/mnist', dataDir: tempDir(t), engine }, waitForModel: true });
+    t.teardown(() => app.close());
+    t.equal((await app.inject('/model')).json().engine, engine);
+    latents[engine] = [];
+    for (const [i, png] of pngs.entries()) {
+      const enc = await app.inject({ method: 'POST', url: '/encode', payload: png, headers: { 'content-type': 'image/png' } });
+      t.equal(enc.statusCode, 200);
+      const latent = enc.json().items[0].latent as number[];
+      latents[engine].push(latent);
+      const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent] }) });
+      t.same((await decodePng(dec.rawPayload)).pixels, (await decodePng(png)).pixels, `${engine}: digit ${digits[i]} comes back with every pixel`);
+    }
+  }
+  const diff = Math.max(...latents.onnx.map((l, i) => maxAbsDiff(Float32Array.from(l), Float32Array.from(latents.tfjs[i]))));
+  t.ok(diff <= TOLERANCE, `latents through the server agree to ${diff.toExponential(2)}`);
+});
+
+t.test('the weights fingerprint goes into the exported files', async (t) => {
+  const { onnxFingerprint, onnxModels } = await import('../../src/glow/onnx-export.ts');
+  const files = await readCheckpointFiles('models/mnist');
+  const { glow } = checkpointFromFiles(files, 'models/mnist');
+  t.teardown(() => glow.dispose());
+  const fingerprint = fingerprintOf(files.weights);
+  const models = onnxModels(glow, fingerprint, 'mnist');
+  t.equal(onnxFingerprint(models.encode), fingerprint);
+  t.equal(onnxFingerprint(models.decode), fingerprint);
+  t.throws(() => onnxFingerprint(models.encode.subarray(0, 1000)), /not an ONNX model/, 'a cut file is refused');
+});
