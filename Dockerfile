@@ -30,7 +30,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 make g++ libopenblas-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 COPY scripts/build-native.ts ./scripts/
 COPY native/blas/binding.gyp native/blas/gemm.c ./native/blas/
 # tsx is a regular dependency (npm start runs TypeScript directly), so --omit=dev is all we need.
@@ -52,7 +52,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 # npm ci's postinstall (the optional native GEMM) finds no OpenBLAS here and skips it: this image computes with tfjs-node-gpu.
 COPY scripts/build-native.ts ./scripts/
 COPY native/blas/binding.gyp native/blas/gemm.c ./native/blas/

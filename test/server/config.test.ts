@@ -18,3 +18,10 @@ t.test('environment overrides, and bad values fail at start-up', async (t) => {
   t.throws(() => loadConfig({ PORT: 'http' }), /PORT/);
   t.throws(() => loadConfig({ GLOW_BACKEND: 'gpu' }), /GLOW_BACKEND/);
 });
+
+t.test('GLOW_ENGINE and GLOW_ONNX_THREADS: auto and 2 by default, checked at start-up', async (t) => {
+  t.match(loadConfig({}), { engine: 'auto', onnxThreads: 2 });
+  t.match(loadConfig({ GLOW_ENGINE: 'tfjs', GLOW_ONNX_THREADS: '1' }), { engine: 'tfjs', onnxThreads: 1 });
+  t.throws(() => loadConfig({ GLOW_ENGINE: 'pytorch' }), /GLOW_ENGINE must be auto, onnx, tfjs, not "pytorch"/);
+  t.throws(() => loadConfig({ GLOW_ONNX_THREADS: '0' }), /GLOW_ONNX_THREADS/);
+});
