@@ -14,6 +14,7 @@ import { numberField } from '../server/multipart.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { Edit, MAX_ALPHA, MAX_PASSES, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, manipulateWork } from '../server/work.ts';
 
 type EditT = Static<typeof Edit>;
 const Edits = Type.Array(Edit, { minItems: 1, maxItems: 16 });
@@ -44,6 +45,7 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true });
       passes = numberField(form.fields, 'passes', { min: 1, max: MAX_PASSES, integer: true }) ?? 1;
     }
+    claimWork(req, manipulateWork('image' in input, steps, passes));
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
     const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);

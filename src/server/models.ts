@@ -118,7 +118,7 @@ export class ModelRegistry {
       const admission = batcher.admit(op);
       req.admission = admission;
       // 'close' fires when the response is done or the connection died, whichever comes first.
-      reply.raw.once('close', () => batcher.release(admission));
+      reply.raw.once('close', () => batcher.end(admission));
     };
   }
 

@@ -233,6 +233,16 @@ t.test('bad input: a specific 4xx for every endpoint × input, and the server is
     add(`/manipulate multipart alpha="${alpha}"`, await formReq('/manipulate', [['image', { data: png0 }], ['attribute', 'thick'], ['alpha', alpha]]), 400, /field "alpha" must be a number in \[-10, 10\]/);
   }
   add('/manipulate multipart edits with alpha 11', await formReq('/manipulate', [['image', { data: png0 }], ['edits', '[{"attribute":"thick","alpha":11}]']]), 400, /field "edits"\/0\/alpha .*less or equal to 10/);
+  // The work budget (GLOW_MAX_WORK, 128 images of model work by default): each field within its limit, the product not.
+  const sixteen = Array.from({ length: 16 }, () => ({ attribute: 'thick', alpha: 1 }));
+  for (const [what, body, cost] of [
+    ['16 edits × steps 64 × passes 32 from a latent', { latent: new Array(D).fill(0), edits: sixteen, steps: 64, passes: 32 }, 4032],
+    ['an image, steps 25 × passes 4', { image: good, edits: sixteen, steps: 25, passes: 4 }, 176],
+    ['a latent, passes 32 × steps 3', { latent: new Array(D).fill(0), edits: sixteen.slice(0, 1), steps: 3, passes: 32 }, 189],
+  ] as const) {
+    add(`/manipulate JSON over the work budget: ${what}`, jsonReq('/manipulate', body), 400, new RegExp(`would cost ${cost} images of model work .*the limit per request is 128 \\(GLOW_MAX_WORK\\)`));
+  }
+  add('/manipulate multipart over the work budget: steps 64 × passes 2', await formReq('/manipulate', [['image', { data: png0 }], ['attribute', 'thick'], ['alpha', '1'], ['steps', '64'], ['passes', '2']]), 400, /would cost 193 images of model work \(1 encode \+ 64 images × \(2 decodes \+ 1 encode\)\)/);
   add('/manipulate JSON: no edits', jsonReq('/manipulate', `{"latent":${ZERO},"edits":[]}`), 400, /body\/edits must NOT have fewer than 1 items/);
   add('/manipulate JSON: 17 edits', jsonReq('/manipulate', { latent: new Array(D).fill(0), edits: new Array(17).fill({ attribute: 'thick', alpha: 1 }) }), 400, /body\/edits must NOT have more than 16 items/);
   add('/manipulate JSON: both image and latent', jsonReq('/manipulate', `{"latent":${ZERO},"image":"${good}","edits":[{"attribute":"thick","alpha":1}]}`), 400, /exactly one of "image" or "latent"/);
