@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import sjson from 'secure-json-parse';
 import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import { editInPasses } from '../attributes/passes.ts';
 import { linspace } from '../attributes/vectors.ts';
@@ -78,8 +79,10 @@ function formEdits(fields: Map<string, string>): EditT[] {
     if (fields.has('attribute') || fields.has('alpha')) throw new HttpError(400, 'send either "edits" or "attribute" and "alpha", not both');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(json);
-    } catch {
+      parsed = sjson.parse(json, null, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      // The same refusal as in a JSON body (src/server/validation.ts).
+      if (/forbidden (prototype|constructor) property/.test(String((err as Error).message))) throw new HttpError(400, 'field "edits" has a "__proto__" or "constructor.prototype" key, which is refused');
       throw new HttpError(400, 'field "edits" is not valid JSON');
     }
     if (!Value.Check(Edits, parsed)) {

@@ -42,6 +42,8 @@ export interface Config {
   bodyLimit: number;
   /** sharp's limitInputPixels: images with a larger header are refused before decoding. */
   maxInputPixels: number;
+  /** Most pixels on either side of an upload (refused from the header, like maxInputPixels). */
+  maxInputSide: number;
   /** Multipart limits: files per request (per set for /attributes) and bytes per file. */
   maxFiles: number;
   maxFileBytes: number;
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestSlice: int(env, 'GLOW_REQUEST_SLICE', 8, 1, 4096),
     bodyLimit: int(env, 'GLOW_BODY_LIMIT', 10 * MiB, 1024, 1024 * MiB),
     maxInputPixels: int(env, 'GLOW_MAX_INPUT_PIXELS', 16_777_216, 1, 2 ** 31),
+    maxInputSide: int(env, 'GLOW_MAX_INPUT_SIDE', 8192, 1, 1 << 20),
     maxFiles: int(env, 'GLOW_MAX_FILES', 64, 1, 10_000),
     maxFileBytes: int(env, 'GLOW_MAX_FILE_BYTES', 5 * MiB, 1, 1024 * MiB),
     maxSetFiles: int(env, 'GLOW_MAX_SET_FILES', 500, 1, 100_000),
