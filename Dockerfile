@@ -64,8 +64,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 FROM gpu-base AS gpu
 RUN groupadd --gid 1000 glow && useradd --uid 1000 --gid glow --create-home --shell /usr/sbin/nologin glow
 # MALLOC_ARENA_MAX: glibc gives each thread that mallocs (libuv's pool decoding uploads, the
-# inference worker) an arena of its own and keeps freed memory in them; two arenas let RSS come back
-# after a burst of large uploads (docs/reliability.md, "Memory after bursts").
+# inference worker) an arena of its own and keeps freed memory in them; with two, less is kept after
+# a burst of large uploads (docs/reliability.md, "Memory after bursts").
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
@@ -91,8 +91,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0 \
  && rm -rf /var/lib/apt/lists/*
 # MALLOC_ARENA_MAX: glibc gives each thread that mallocs (libuv's pool decoding uploads, the
-# inference worker) an arena of its own and keeps freed memory in them; two arenas let RSS come back
-# after a burst of large uploads (docs/reliability.md, "Memory after bursts").
+# inference worker) an arena of its own and keeps freed memory in them; with two, less is kept after
+# a burst of large uploads (docs/reliability.md, "Memory after bursts").
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \

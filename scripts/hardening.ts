@@ -1,13 +1,13 @@
 // The two figures of the hardening issue, measured against the real server (a child process, as
 // `npm start` runs it, on a free loopback port):
 //   1. GET /sample latency idle and while three of the costliest admissible /manipulate requests run
-//      (kept at three: each one that finishes is replaced), and how fast the 53-second request of the
+//      (kept at three: each one that finishes is replaced), in alternating rounds, and how fast the 53-second request of the
 //      issue (16 edits × steps 64 × passes 32) is refused; with request slices on (the default) and
 //      off (GLOW_REQUEST_SLICE = GLOW_MAX_BATCH), side by side in one run.
 //   2. RSS of the server before a burst of 64 concurrent uploads of a 16,777,216 × 1 PNG (refused by
 //      the side limit) and of the largest image the limits admit (8192 × 2048), and every second for
 //      30 s after each.
-//   npx tsx scripts/hardening.ts [-- --model avatars --samples 25]
+//   npx tsx scripts/hardening.ts [-- --model avatars --samples 10 --rounds 3 --slices ,64 --format png --skip memory]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,11 +18,17 @@ import { killHard, startServer, type ServerProcess } from '../test/fixtures/serv
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string', default: 'avatars' },
-    samples: { type: 'string', default: '25' },
+    samples: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     skip: { type: 'string', default: '' },
+    /** GLOW_REQUEST_SLICE values to compare side by side ('' = the server's default). */
+    slices: { type: 'string', default: ',64' },
+    /** The costly requests' reply: png (the route's default) or json (latents too: more work for the HTTP thread). */
+    format: { type: 'string', default: 'png' },
   },
 });
 const SAMPLES = Number(args.samples);
+const ROUNDS = Number(args.rounds);
 const skip = new Set(args.skip.split(','));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
@@ -65,7 +71,7 @@ async function latency(slice: string | undefined): Promise<void> {
     if (attrs.length === 0) throw new Error(`model ${args.model} has no built-in attributes`);
     const edits = Array.from({ length: 16 }, (_, i) => ({ attribute: attrs[i % attrs.length], alpha: 0.5 }));
     const image = Buffer.from(await (await fetch(`${base}/sample?seed=99`)).arrayBuffer()).toString('base64');
-    const post = (body: object) => fetch(`${base}/manipulate?format=json`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: object) => fetch(`${base}/manipulate?format=${args.format}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const budget = Number(process.env.GLOW_MAX_WORK ?? 128);
     // The costliest admissible /manipulate: an image (1 encode) and the most strip images × passes within the budget.
     let best = { steps: 2, passes: 1, cost: 3 };
@@ -77,34 +83,39 @@ async function latency(slice: string | undefined): Promise<void> {
     }
     const heavy = { image, edits, steps: best.steps, passes: best.passes };
     const label = slice ? `GLOW_REQUEST_SLICE=${slice}` : 'default (GLOW_REQUEST_SLICE=8)';
-    console.log(`\n${label}: model ${args.model}, the costliest admissible /manipulate = 16 edits, steps ${best.steps}, passes ${best.passes} (${best.cost} images of model work)`);
+    console.log(`\n${label}: model ${args.model}, the costliest admissible /manipulate = 16 edits, steps ${best.steps}, passes ${best.passes} (${best.cost} images of model work), ${args.format} replies`);
 
     const issue = await timed(() => post({ image, edits, steps: 64, passes: 32 }));
     console.log(`the issue's 16 edits × steps 64 × passes 32: ${issue.status} in ${ms(issue.ms)}`);
 
     await sampleLatencies(base, 5); // warm
-    const idle = await sampleLatencies(base, SAMPLES);
     const alone = await timed(() => post(heavy));
     console.log(`one costliest admissible request alone: ${alone.status} in ${ms(alone.ms)}`);
 
-    let running = true;
+    // Idle and loaded phases alternate, so that both see the same neighbours on this shared machine.
+    const idle: number[] = [];
+    const loaded: number[] = [];
     const heavyTimes: number[] = [];
     const heavyStatus: number[] = [];
-    const lane = async () => {
-      while (running) {
-        const r = await timed(() => post(heavy));
-        heavyTimes.push(r.ms);
-        heavyStatus.push(r.status);
-      }
-    };
-    const lanes = [lane(), lane(), lane()];
-    await new Promise((r) => setTimeout(r, 1000)); // all three are in
-    const loaded = await sampleLatencies(base, SAMPLES);
-    running = false;
-    await Promise.all(lanes);
+    for (let round = 0; round < ROUNDS; round++) {
+      idle.push(...(await sampleLatencies(base, SAMPLES)));
+      let running = true;
+      const lane = async () => {
+        while (running) {
+          const r = await timed(() => post(heavy));
+          heavyTimes.push(r.ms);
+          heavyStatus.push(r.status);
+        }
+      };
+      const lanes = [lane(), lane(), lane()];
+      await new Promise((r) => setTimeout(r, 1000)); // all three are in
+      loaded.push(...(await sampleLatencies(base, SAMPLES)));
+      running = false;
+      await Promise.all(lanes);
+    }
     const idleMed = median(idle);
     const loadedMed = median(loaded);
-    console.log(`GET /sample idle:                         median ${ms(idleMed)}, p90 ${ms(pct(idle, 0.9))} (${idle.length} requests)`);
+    console.log(`GET /sample idle:                         median ${ms(idleMed)}, p90 ${ms(pct(idle, 0.9))} (${idle.length} requests in ${ROUNDS} rounds)`);
     console.log(`GET /sample beside three costliest:       median ${ms(loadedMed)}, p90 ${ms(pct(loaded, 0.9))} (${loaded.length} requests) = ${(loadedMed / idleMed).toFixed(2)}× idle`);
     console.log(`the costliest requests meanwhile:         median ${ms(median(heavyTimes))} each, statuses ${[...new Set(heavyStatus)].join(',')} (${heavyTimes.length} finished)`);
   } finally {
@@ -132,11 +143,14 @@ async function memory(env: Record<string, string>): Promise<void> {
     for (const [what, png] of bursts) {
       await new Promise((r) => setTimeout(r, 3000));
       const before = rssMiB(pid);
+      let peak = before;
+      const watch = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
       const t0 = performance.now();
       const replies = await Promise.all(Array.from({ length: 64 }, () => timed(() => fetch(`${base}/encode`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(png) }))));
       const burstMs = performance.now() - t0;
+      clearInterval(watch);
       const statuses = [...new Set(replies.map((r) => r.status))].join(',');
-      let peak = rssMiB(pid);
+      peak = Math.max(peak, rssMiB(pid));
       const trace: number[] = [];
       let backAt: number | undefined;
       for (let s = 1; s <= 30; s++) {
@@ -148,7 +162,7 @@ async function memory(env: Record<string, string>): Promise<void> {
       }
       const health = (await fetch(`${base}/healthz`)).status;
       console.log(`64 concurrent ${what} (${png.length} bytes each): statuses ${statuses}, burst ${ms(burstMs)}`);
-      console.log(`  RSS before ${before.toFixed(0)} MiB, right after ${trace[0].toFixed(0)}, peak ${peak.toFixed(0)}, after 30 s ${trace[29].toFixed(0)} MiB; within 20 % of before after ${backAt ?? '>30'} s; /healthz ${health}`);
+      console.log(`  RSS before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)} (sampled every 0.1 s from the burst on), 1 s after ${trace[0].toFixed(0)}, after 30 s ${trace[29].toFixed(0)} MiB; within 20 % of before after ${backAt ?? '>30'} s; /healthz ${health}`);
       console.log(`  every 5 s: ${trace.filter((_, i) => i % 5 === 4).map((x) => x.toFixed(0)).join(', ')} MiB`);
     }
   } finally {
@@ -156,10 +170,7 @@ async function memory(env: Record<string, string>): Promise<void> {
   }
 }
 
-if (!skip.has('latency')) {
-  await latency(undefined);
-  await latency('64');
-}
+if (!skip.has('latency')) for (const slice of args.slices!.split(',')) await latency(slice || undefined);
 if (!skip.has('memory')) {
   // As `npm start` runs it, and as the Docker image does (MALLOC_ARENA_MAX=2).
   await memory({});
