@@ -24,7 +24,7 @@ import sampleRoutes from '../routes/sample.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
-import { ADMIN_SCHEME, checkContinue, clientErrorHandler, copySecurityHeaders, registerSecurity } from './security.ts';
+import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
 import { ModelRegistry } from './models.ts';
 import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
@@ -47,6 +47,8 @@ const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 
 export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(), ...opts.config };
+  // The security headers of the app's replies, for those Node writes itself (filled in below).
+  const nodeReplyHeaders: Record<string, string> = {};
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: config.bodyLimit,
@@ -67,9 +69,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,
     schemaErrorFormatter: formatSchemaErrors,
     frameworkErrors,
-    clientErrorHandler,
+    clientErrorHandler: clientErrorHandler(nodeReplyHeaders),
   }).withTypeProvider<TypeBoxTypeProvider>();
-  checkContinue(app, config);
+  checkContinue(app, config, nodeReplyHeaders);
 
   installValidators(app);
   app.addSchema(ErrorResponse);
@@ -177,7 +179,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   await app.register(pageRoutes);
 
   await app.ready();
-  await copySecurityHeaders(config);
+  Object.assign(nodeReplyHeaders, await securityHeadersOf(config));
   if (opts.waitForModel) {
     try {
       await models.ready;

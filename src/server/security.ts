@@ -95,26 +95,23 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
   }
 }
 
-/** The security headers (helmet's) every reply of the app carries; filled in by copySecurityHeaders. */
-export const securityHeaders: Record<string, string> = {};
-
 const HELMET_HEADERS = /^(content-security-policy|cross-origin-[a-z-]+|origin-agent-cluster|referrer-policy|strict-transport-security|x-content-type-options|x-dns-prefetch-control|x-download-options|x-frame-options|x-permitted-cross-domain-policies|x-xss-protection)$/;
 
 /**
  * The security headers of the app's replies, for the replies Node writes itself: read from a reply
  * of a throwaway instance with the same settings (so the app's own metrics and logs see nothing).
  */
-export async function copySecurityHeaders(config: Config): Promise<void> {
+export async function securityHeadersOf(config: Config): Promise<Record<string, string>> {
   const probe = Fastify({ logger: false });
   await registerSecurity(probe, config);
   probe.get('/', async () => ({}));
   const res = await probe.inject('/');
   await probe.close();
-  for (const [name, value] of Object.entries(res.headers)) if (HELMET_HEADERS.test(name) && typeof value === 'string') securityHeaders[name] = value;
+  return Object.fromEntries(Object.entries(res.headers).filter(([name, value]) => HELMET_HEADERS.test(name) && typeof value === 'string')) as Record<string, string>;
 }
 
 /** A reply written on the raw socket, in the app's error shape and with its security headers. */
-function rawReply(status: number, message: string): string {
+function rawReply(securityHeaders: Record<string, string>, status: number, message: string): string {
   const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
   const headers = { ...securityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
@@ -122,9 +119,9 @@ function rawReply(status: number, message: string): string {
 
 /**
  * Fastify's clientErrorHandler: what Node cannot parse (400), a request that did not arrive in time
- * (408) and headers over Node's limit (431) get the app's error shape and security headers.
+ * (408) and headers over Node's limit (431) get the app's error shape and `headers` (its security headers).
  */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+export const clientErrorHandler = (headers: Record<string, string>) => (err: Error & { code?: string }, socket: Duplex): void => {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, message] =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -132,21 +129,21 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'the request headers are too large']
         : [400, 'the request is not valid HTTP'];
-  if (socket.writable) socket.write(rawReply(status, message));
+  if (socket.writable) socket.write(rawReply(headers, status, message));
   socket.destroy();
-}
+};
 
 /**
  * `Expect: 100-continue`: Node would invite any body; one declared larger than this route kind
  * accepts gets its 413 instead, before the client sends it. Others get 100 Continue and go on.
  */
-export function checkContinue(app: FastifyInstance, config: Config): void {
+export function checkContinue(app: FastifyInstance, config: Config, headers: Record<string, string>): void {
   const multipartLimit = Math.max(config.maxFiles, 2 * config.maxSetFiles) * config.maxFileBytes + 1024 * 1024;
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     const length = Number(req.headers['content-length']);
     const limit = /^multipart\//i.test(req.headers['content-type'] ?? '') ? multipartLimit : config.bodyLimit;
     if (Number.isFinite(length) && length > limit) {
-      res.socket?.end(rawReply(413, `the body would be ${length} bytes; the limit is ${limit} bytes`));
+      res.socket?.end(rawReply(headers, 413, `the body would be ${length} bytes; the limit is ${limit} bytes`));
       return;
     }
     res.writeContinue();
