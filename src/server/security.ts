@@ -149,4 +149,8 @@ export function checkContinue(app: FastifyInstance, config: Config, headers: Rec
     res.writeContinue();
     app.server.emit('request', req, res);
   });
+  // Any other expectation: Node's bare 417, in our shape.
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.socket?.end(rawReply(headers, 417, 'the only expectation understood is "Expect: 100-continue"'));
+  });
 }

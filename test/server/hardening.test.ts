@@ -80,7 +80,7 @@ function raw(port: number, chunks: (string | Buffer)[], ms = 5000): Promise<stri
   });
 }
 
-t.test("Node's own replies (400, 408, 431, 413 before 100 Continue) carry the app's error shape and security headers", async (t) => {
+t.test("Node's own replies (400, 408, 417, 431, 413 before 100 Continue) carry the app's error shape and security headers", async (t) => {
   const app = await makeApp(t, { requestTimeoutMs: 1500, headersTimeoutMs: 1000 });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const port = Number(new URL(base).port);
@@ -95,6 +95,7 @@ t.test("Node's own replies (400, 408, 431, 413 before 100 Continue) carry the ap
     ['headers over 16 KB', [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`], 431, /headers are too large/],
     ['headers that never end (slowloris)', ['GET /healthz HTTP/1.1\r\nHost: x\r\n'], 408, /did not arrive in time/],
     ['Expect: 100-continue, 100 MB of JSON', [`POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big}\r\nExpect: 100-continue\r\n\r\n`], 413, /the body would be 104857600 bytes; the limit is 10485760 bytes/],
+    ['Expect: something other than 100-continue', ['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n'], 417, /the only expectation understood is "Expect: 100-continue"/],
     ['Expect: 100-continue, 100 MB image', [`POST /encode HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${big}\r\nExpect: 100-continue\r\n\r\n`], 413, /the body would be 104857600 bytes/],
   ];
   for (const [name, chunks, status, message] of cases) {
