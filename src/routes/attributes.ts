@@ -8,6 +8,7 @@ import { HttpError } from '../server/errors.ts';
 import { adminGuard } from '../server/security.ts';
 import { bodyKind, fromJsonItem, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { toNumbers } from '../server/respond.ts';
+import { claimWork } from '../server/work.ts';
 import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema, type CreateAttributeBody } from '../server/schemas.ts';
 
 export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
@@ -44,6 +45,9 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     // Checks that need no model work first: a taken name fails fast (and again atomically on write).
     if (!req.query.replace && (await catalog.get(name))) throw new HttpError(409, `attribute "${name}" already exists; add ?replace=true to overwrite it`);
 
+    // Not under the budget (an admin write, queued one batch at a time), but large for the batcher.
+    const images = [...positive, ...negative].filter((it) => 'image' in it).length;
+    claimWork(req, { images, how: `${images} encodes` }, false);
     const what = (set: string) => (i: number) => (kind === 'json' ? `${set}[${i}]` : `${set} file #${i + 1}`);
     const pos = await toLatents(req.glow, positive, what('positive'), req.admission);
     const neg = await toLatents(req.glow, negative, what('negative'), req.admission);

@@ -7,6 +7,7 @@ import { bodyKind, multipartFor } from '../server/inputs.ts';
 import { toNumbers } from '../server/respond.ts';
 import { MAX_IMAGES, encodeSchema, type EncodeJsonBody } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, encodeWork } from '../server/work.ts';
 
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -22,6 +23,7 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
       buffers = form.files.get('image') ?? [];
       if (buffers.length === 0) throw new HttpError(400, 'no file field "image" in the form');
     }
+    claimWork(req, encodeWork(buffers.length, req.query.verify ?? false));
     const name = (i: number) => (kind === 'json' ? `images[${i}]` : buffers.length > 1 ? `image #${i + 1}` : 'image');
     const decoded = await req.glow.decodeImages(buffers, name);
     const encoded = await req.glow.batcher.encode(decoded.map((d) => d.pixels), req.admission);

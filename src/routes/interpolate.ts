@@ -8,6 +8,7 @@ import { numberField } from '../server/multipart.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { MAX_STEPS, interpolateSchema, type InterpolateBody } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, interpolateWork } from '../server/work.ts';
 
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -29,6 +30,7 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
       ends = [{ image: from }, { image: to }];
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
     }
+    claimWork(req, interpolateWork(ends.filter((e) => 'image' in e).length, steps));
     const [a, b] = await toLatents(req.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission);
     const latents = lerpSteps(a, b, steps);
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);

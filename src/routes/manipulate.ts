@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import sjson from 'secure-json-parse';
 import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import { editInPasses } from '../attributes/passes.ts';
 import { linspace } from '../attributes/vectors.ts';
@@ -14,6 +15,7 @@ import { numberField } from '../server/multipart.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { Edit, MAX_ALPHA, MAX_PASSES, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, manipulateWork } from '../server/work.ts';
 
 type EditT = Static<typeof Edit>;
 const Edits = Type.Array(Edit, { minItems: 1, maxItems: 16 });
@@ -44,6 +46,7 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true });
       passes = numberField(form.fields, 'passes', { min: 1, max: MAX_PASSES, integer: true }) ?? 1;
     }
+    claimWork(req, manipulateWork('image' in input, steps, passes));
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
     const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);
@@ -76,8 +79,10 @@ function formEdits(fields: Map<string, string>): EditT[] {
     if (fields.has('attribute') || fields.has('alpha')) throw new HttpError(400, 'send either "edits" or "attribute" and "alpha", not both');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(json);
-    } catch {
+      parsed = sjson.parse(json, null, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      // The same refusal as in a JSON body (src/server/validation.ts).
+      if (/forbidden (prototype|constructor) property/.test(String((err as Error).message))) throw new HttpError(400, 'field "edits" has a "__proto__" or "constructor.prototype" key, which is refused');
       throw new HttpError(400, 'field "edits" is not valid JSON');
     }
     if (!Value.Check(Edits, parsed)) {

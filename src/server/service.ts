@@ -101,7 +101,7 @@ export class GlowService implements ModelSource {
     const lane = async () => {
       while (next < buffers.length) {
         const i = next++;
-        out[i] = await decodeImage(buffers[i], size, this.config.maxInputPixels, what(i));
+        out[i] = await decodeImage(buffers[i], size, { pixels: this.config.maxInputPixels, side: this.config.maxInputSide }, what(i));
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, buffers.length) }, lane));
