@@ -24,6 +24,8 @@ export function describeModel(glow: GlowService, defaultName: string) {
     hidden: c.hidden,
     coupling: c.coupling,
     priorMinSd: c.priorMinSd ?? 0,
+    minScale: c.minScale ?? 0,
+    priorBounds: c.priorBounds ?? null,
     nBits: c.nBits,
     parameterCount: info.parameterCount,
     steps: info.steps,

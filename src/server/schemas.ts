@@ -93,6 +93,10 @@ export const ModelResponse = Type.Object({
   hidden: Type.Integer({ description: 'Hidden channels of the coupling networks' }),
   coupling: Type.String(),
   priorMinSd: Type.Number({ description: "Soft floor under the priors' σ (0: none)" }),
+  minScale: Type.Number({ description: "Affine coupling: the scale's floor (0: none); docs/stability.md" }),
+  priorBounds: Type.Union([Type.Object({ mean: Type.Number(), logSd: Type.Array(Type.Number(), { minItems: 2, maxItems: 2 }) }), Type.Null()], {
+    description: "Where the priors' mean and log σ are clipped (null: not clipped); docs/stability.md",
+  }),
   nBits: Type.Integer(),
   parameterCount: Type.Integer(),
   steps: Type.Integer({ description: 'Training steps of the checkpoint' }),

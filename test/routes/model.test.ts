@@ -14,6 +14,8 @@ t.test('GET /model describes the checkpoint', async (t) => {
     hidden: 16,
     coupling: 'affine',
     priorMinSd: 0,
+    minScale: 0,
+    priorBounds: null,
     nBits: 8,
     steps: 0,
     testBpd: null,
