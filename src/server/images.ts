@@ -2,6 +2,7 @@
 // untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
 import sharp, { type Metadata } from 'sharp';
 import { HttpError } from './errors.ts';
+import { fitImage, type FitSpec, type Fitted } from './fit.ts';
 import { decodePlainPng, encodeRawPng } from './png.ts';
 
 export interface ImageSize {
@@ -15,6 +16,8 @@ export interface DecodedImage {
   pixels: Uint8Array;
   resized: boolean;
   original: { width: number; height: number; format: string };
+  /** With a fit step: what fitting did (see fit.ts). */
+  fitted?: Fitted;
 }
 
 const FORMATS = new Set(['png', 'jpeg', 'webp']);
@@ -26,12 +29,13 @@ sharp.cache(false);
 /**
  * Decodes one uploaded image and converts it to the model's geometry: grey or sRGB, alpha flattened
  * onto black (the MNIST background), resized with `contain` (aspect kept, black bars) when the size differs.
+ * With `fit`, fitted to the model's data instead (fit.ts).
  * `what` names the image in error messages (e.g. "file 'image' #2").
  */
-export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixels: number, what = 'image'): Promise<DecodedImage> {
+export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixels: number, what = 'image', fit?: FitSpec): Promise<DecodedImage> {
   if (buf.length === 0) throw new HttpError(400, `${what} is empty (0 bytes)`);
   // The common case, a plain PNG already at the model's size, without libvips (see png.ts).
-  const plain = decodePlainPng(buf, size.width, size.height, size.channels);
+  const plain = fit ? undefined : decodePlainPng(buf, size.width, size.height, size.channels);
   if (plain) return { pixels: plain, resized: false, original: { width: size.width, height: size.height, format: 'png' } };
   let meta: Metadata;
   try {
@@ -52,6 +56,10 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixe
   try {
     let img = sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning' });
     if (meta.hasAlpha) img = img.flatten({ background: '#000000' });
+    if (fit) {
+      const { pixels, fitted } = await fitImage(img, width, height, size, fit, what);
+      return { pixels, resized: true, original: { width, height, format }, fitted };
+    }
     img = size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
     if (resized) img = img.resize(size.width, size.height, { fit: 'contain', background: '#000000' });
     const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
@@ -60,6 +68,7 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixe
     }
     return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), resized, original: { width, height, format } };
   } catch (err) {
+    if (err instanceof HttpError) throw err;
     throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated`);
   }
 }
