@@ -146,6 +146,22 @@ async function toRaw(img: Sharp, size: ImageSize): Promise<Uint8Array> {
 
 // ---------- the pure parts ----------
 
+/**
+ * What to put under a transparent upload before fitting it (raw pixels with alpha last): white
+ * under dark strokes (ink drawn on nothing), black under light ones, judged by the opaque pixels.
+ */
+export function flattenBackground(pixels: Uint8Array, channels: number): '#ffffff' | '#000000' {
+  let weight = 0;
+  let sum = 0;
+  for (let i = 0; i < pixels.length; i += channels) {
+    const alpha = pixels[i + channels - 1];
+    const luma = channels >= 4 ? 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2] : pixels[i];
+    weight += alpha;
+    sum += alpha * luma;
+  }
+  return weight > 0 && sum / weight < 128 ? '#ffffff' : '#000000';
+}
+
 /** The q-quantile (0..1) of byte values, by histogram. */
 export function quantile(values: ArrayLike<number>, q: number): number {
   const hist = new Uint32Array(256);
@@ -276,9 +292,10 @@ export function inkImage(grey: Uint8Array, width: number, height: number, invert
 }
 
 /**
- * The bounding box of the ink: 8-connected parts of the half-ink mask, the largest and every part
- * at least 1/20 its size (a digit's separate strokes), but not parts touching the image's edge when
- * the largest does not (the paper's edge, a shadow). Undefined when there is no ink.
+ * The bounding box of the ink: 8-connected parts of the half-ink mask, the largest part that does
+ * not touch the image's edge (else the largest) and every part at least 1/20 its size (a digit's
+ * separate strokes), but not parts touching the edge when it does not (the paper's edge, a
+ * shadow). Undefined when there is no ink.
  */
 export function inkBox(ink: Uint8Array, width: number, height: number): { left: number; top: number; width: number; height: number } | undefined {
   const label = new Int32Array(ink.length).fill(-1);
@@ -315,7 +332,9 @@ export function inkBox(ink: Uint8Array, width: number, height: number): { left: 
     parts.push(part);
   }
   if (parts.length === 0) return undefined;
-  const main = parts.reduce((a, b) => (b.area > a.area ? b : a));
+  // The paper's edge or a shadow can be larger than the digit: the largest part off the edge leads.
+  const inner = parts.filter((p) => !p.edge);
+  const main = (inner.length > 0 ? inner : parts).reduce((a, b) => (b.area > a.area ? b : a));
   const kept = parts.filter((p) => p === main || (p.area * 20 >= main.area && (main.edge || !p.edge)));
   const left = Math.min(...kept.map((p) => p.x0));
   const top = Math.min(...kept.map((p) => p.y0));

@@ -2,7 +2,7 @@
 // untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
 import sharp, { type Metadata } from 'sharp';
 import { HttpError } from './errors.ts';
-import { fitImage, type FitSpec, type Fitted } from './fit.ts';
+import { fitImage, flattenBackground, type FitSpec, type Fitted } from './fit.ts';
 import { decodePlainPng, encodeRawPng } from './png.ts';
 
 export interface ImageSize {
@@ -54,12 +54,19 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, maxInputPixe
 
   const resized = width !== size.width || height !== size.height;
   try {
-    let img = sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning' });
-    if (meta.hasAlpha) img = img.flatten({ background: '#000000' });
     if (fit) {
-      const { pixels, fitted } = await fitImage(img, width, height, size, fit, what);
+      // A phone photo is upright only after its EXIF orientation; transparency becomes paper.
+      let img = sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning', autoOrient: true });
+      if (meta.hasAlpha) {
+        const { data, info } = await sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true });
+        img = img.flatten({ background: flattenBackground(data, info.channels) });
+      }
+      const upright = meta.autoOrient ?? { width, height };
+      const { pixels, fitted } = await fitImage(img, upright.width, upright.height, size, fit, what);
       return { pixels, resized: true, original: { width, height, format }, fitted };
     }
+    let img = sharp(buf, { limitInputPixels: maxInputPixels, failOn: 'warning' });
+    if (meta.hasAlpha) img = img.flatten({ background: '#000000' });
     img = size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
     if (resized) img = img.resize(size.width, size.height, { fit: 'contain', background: '#000000' });
     const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });

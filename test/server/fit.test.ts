@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { digitPhoto } from '../../src/eval/digit-photo.ts';
 import { centreOfMass, estimateBackground, fitForDataset, fitImage, fitSpecOf, inkBox, inkImage, lightBackground, placeByMass, quantile } from '../../src/server/fit.ts';
 import { HttpError } from '../../src/server/errors.ts';
+import { decodeImage } from '../../src/server/images.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
 
 const MNIST = { width: 28, height: 28, channels: 1 };
@@ -83,6 +84,7 @@ t.test("the ink's box: the digit's parts, not specks or the paper's edge", async
   fill(30, 15, 45, 20); // a separate stroke, big enough to count (75 vs 600 pixels)
   fill(80, 85, 82, 87); // a speck
   fill(0, 0, 3, 100); // the paper's edge along the left border
+  fill(0, 90, 100, 100); // the table beyond the paper along the bottom: larger than the digit
   t.same(inkBox(ink, w, w), { left: 30, top: 15, width: 20, height: 65 });
   t.equal(inkBox(new Uint8Array(w * w), w, w), undefined, 'no ink, no box');
 });
@@ -133,6 +135,31 @@ t.test('a photo of a digit: inverted, its box found where it was drawn, close to
     const mad = meanAbsDiff(pixels, digit);
     t.ok(mad < 20, `photo ${i}: mean |difference| ${mad.toFixed(2)} from the digit`);
   }
+});
+
+t.test('uploads are fitted upright (EXIF orientation) and transparency becomes paper', async (t) => {
+  const digit = mnistImage(7);
+  const photo = await digitPhoto(digit, 7);
+  const upright = await decodeImage(photo.bytes, MNIST, 1e8, 'image', DIGIT);
+  // Stored turned a quarter left, tagged "turn a quarter right to show": as phones save photos.
+  const turned = await sharp(photo.bytes).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+  t.equal((await sharp(turned).metadata()).orientation, 6);
+  const fromTurned = await decodeImage(turned, MNIST, 1e8, 'image', DIGIT);
+  t.ok(meanAbsDiff(fromTurned.pixels, upright.pixels) < 6, `the same digit (mean |difference| ${meanAbsDiff(fromTurned.pixels, upright.pixels).toFixed(2)})`);
+  t.same([fromTurned.original.width, fromTurned.original.height], [photo.height, photo.width], 'original: the size as stored');
+
+  // Black strokes drawn on nothing (alpha only): flattened onto white, then inverted like ink on paper.
+  const rgba = Buffer.alloc(28 * 28 * 4);
+  digit.forEach((v, i) => (rgba[i * 4 + 3] = v));
+  const png = await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).resize(140, 140).png().toBuffer();
+  const drawn = await decodeImage(png, MNIST, 1e8, 'image', DIGIT);
+  t.equal(drawn.fitted?.inverted, true);
+  t.ok(meanAbsDiff(drawn.pixels, digit) < 15, `close to the digit (mean |difference| ${meanAbsDiff(drawn.pixels, digit).toFixed(2)})`);
+  // White strokes on nothing go onto black, as without fitting.
+  rgba.fill(255);
+  digit.forEach((v, i) => (rgba[i * 4 + 3] = v));
+  const white = await decodeImage(await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).png().toBuffer(), MNIST, 1e8, 'image', DIGIT);
+  t.equal(white.fitted?.inverted, false);
 });
 
 t.test('a blank page is a 422, not a made-up digit', async (t) => {
