@@ -320,7 +320,8 @@ export function inkImage(grey: Uint8Array, width: number, height: number, invert
 
 /**
  * The bounding box of the ink: 8-connected parts of the half-ink mask, the largest part that does
- * not touch the image's edge (else the largest) and every part at least 1/20 its size (a digit's
+ * not touch the image's edge (unless it is under 1/10 of the largest part: then that one) and every
+ * part at least 1/20 its size (a digit's
  * separate strokes), but not parts touching the edge when it does not (the paper's edge, a
  * shadow). Undefined when there is no ink.
  */
@@ -359,9 +360,12 @@ export function inkBox(ink: Uint8Array, width: number, height: number): { left: 
     parts.push(part);
   }
   if (parts.length === 0) return undefined;
-  // The paper's edge or a shadow can be larger than the digit: the largest part off the edge leads.
+  // The paper's edge or a shadow can be larger than the digit: the largest part off the edge leads,
+  // unless it is a speck beside a digit that touches the edge (cropped tightly).
+  const largest = (list: typeof parts) => list.reduce((a, b) => (b.area > a.area ? b : a));
   const inner = parts.filter((p) => !p.edge);
-  const main = (inner.length > 0 ? inner : parts).reduce((a, b) => (b.area > a.area ? b : a));
+  const overall = largest(parts);
+  const main = inner.length > 0 && largest(inner).area * 10 >= overall.area ? largest(inner) : overall;
   const kept = parts.filter((p) => p === main || (p.area * 20 >= main.area && (main.edge || !p.edge)));
   const left = Math.min(...kept.map((p) => p.x0));
   const top = Math.min(...kept.map((p) => p.y0));

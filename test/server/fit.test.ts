@@ -87,6 +87,12 @@ t.test("the ink's box: the digit's parts, not specks or the paper's edge", async
   fill(0, 90, 100, 100); // the table beyond the paper along the bottom: larger than the digit
   t.same(inkBox(ink, w, w), { left: 30, top: 15, width: 20, height: 65 });
   t.equal(inkBox(new Uint8Array(w * w), w, w), undefined, 'no ink, no box');
+  // A digit cropped so tightly that it touches the edge, and a speck off the edge: the digit leads.
+  ink.fill(0);
+  fill(0, 10, 12, 90);
+  fill(0, 50, 60, 60);
+  fill(80, 20, 83, 23);
+  t.same(inkBox(ink, w, w), { left: 0, top: 10, width: 60, height: 80 });
 });
 
 t.test('centre of mass and placement', async (t) => {
