@@ -12,7 +12,7 @@ import { linspace } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
-import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson, type FittedImage } from '../server/respond.ts';
 import { Edit, MAX_ALPHA, MAX_PASSES, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
 import { claimWork, manipulateWork } from '../server/work.ts';
@@ -49,7 +49,8 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     claimWork(req, manipulateWork('image' in input, steps, passes));
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
-    const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);
+    const fitted: (FittedImage | null)[] | undefined = req.query.fit ? [] : undefined;
+    const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission, fitted);
     const scales = steps ? linspace(-1, 1, steps) : [1];
     const alphas = scales.map((s) => edits.map((e) => s * e.alpha));
     const terms = alphas.map((row) => row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! })));
@@ -66,8 +67,10 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     );
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, passes, edits };
+      const fit = fitted?.[0] ? await fittedJson(fitted[0], size, scale) : undefined;
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, passes, edits, fitted: fit };
     }
+    if (fitted) await setFittedHeaders(reply, fitted, size);
     return sendPng(reply, images, size, { cols: images.length, scale });
   });
 }

@@ -9,7 +9,7 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
 
 /** GET /model's reply; 503 while the model loads. */
 export function describeModel(glow: GlowService, defaultName: string) {
-  const { info } = glow.requireReady();
+  const { info, fit } = glow.requireReady();
   const c = info.config;
   const { maxBatch, maxDelayMs, maxQueue } = glow.config;
   return {
@@ -33,5 +33,6 @@ export function describeModel(glow: GlowService, defaultName: string) {
     backend: info.backend,
     checkpoint: info.fingerprint.slice(0, 16),
     batching: { maxBatch, maxDelayMs, maxQueue },
+    fit,
   };
 }

@@ -2,6 +2,7 @@
 // untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
 import sharp, { type Metadata } from 'sharp';
 import { HttpError } from './errors.ts';
+import { fitImage, flattenBackground, type FitSpec, type Fitted } from './fit.ts';
 import { decodePlainPng, encodeRawPng } from './png.ts';
 
 export interface ImageSize {
@@ -15,6 +16,8 @@ export interface DecodedImage {
   pixels: Uint8Array;
   resized: boolean;
   original: { width: number; height: number; format: string };
+  /** With a fit step: what fitting did (see fit.ts). */
+  fitted?: Fitted;
 }
 
 const FORMATS = new Set(['png', 'jpeg', 'webp']);
@@ -54,14 +57,15 @@ async function inLane<T>(fn: () => Promise<T>): Promise<T> {
 /**
  * Decodes one uploaded image and converts it to the model's geometry: grey or sRGB, alpha flattened
  * onto black (the MNIST background), resized with `contain` (aspect kept, black bars) when the size differs.
+ * With `fit`, fitted to the model's data instead (fit.ts).
  * `what` names the image in error messages (e.g. "file 'image' #2"). Every refusal is in our words:
  * nothing the image library says reaches the client.
  */
-export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: number | ImageLimits, what = 'image'): Promise<DecodedImage> {
+export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: number | ImageLimits, what = 'image', fit?: FitSpec): Promise<DecodedImage> {
   const { pixels: maxPixels, side: maxSide } = typeof limits === 'number' ? { pixels: limits, side: Infinity } : limits;
   if (buf.length === 0) throw new HttpError(400, `${what} is empty (0 bytes)`);
   // The common case, a plain PNG already at the model's size, without libvips (see png.ts).
-  const plain = decodePlainPng(buf, size.width, size.height, size.channels);
+  const plain = fit ? undefined : decodePlainPng(buf, size.width, size.height, size.channels);
   if (plain) return { pixels: plain, resized: false, original: { width: size.width, height: size.height, format: 'png' } };
   // Text (SVG, XML, HTML) never reaches the image library: it would hand it to an XML parser.
   if (looksLikeText(buf)) throw new HttpError(415, `${what} is text (SVG, XML or HTML), which is not accepted; send PNG, JPEG or WebP`);
@@ -88,6 +92,17 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
   const resized = width !== size.width || height !== size.height;
   try {
     return await inLane(async () => {
+      if (fit) {
+        // A phone photo is upright only after its EXIF orientation; transparency becomes paper.
+        let img = sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning', autoOrient: true });
+        if (meta.hasAlpha) {
+          const { data, info } = await sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true });
+          img = img.flatten({ background: flattenBackground(data, info.channels) });
+        }
+        const upright = meta.autoOrient ?? { width, height };
+        const { pixels, fitted } = await fitImage(img, upright.width, upright.height, size, fit, what);
+        return { pixels, resized: true, original: { width, height, format }, fitted };
+      }
       let img = sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' });
       if (meta.hasAlpha) img = img.flatten({ background: '#000000' });
       img = size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
@@ -98,7 +113,9 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
       }
       return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), resized, original: { width, height, format } };
     });
-  } catch {
+  } catch (err) {
+    // Our own refusals (the fit's "no digit") pass; anything the image library threw is not quoted.
+    if (err instanceof HttpError) throw err;
     throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated`);
   }
 }
