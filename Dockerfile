@@ -63,12 +63,16 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 
 FROM gpu-base AS gpu
 RUN groupadd --gid 1000 glow && useradd --uid 1000 --gid glow --create-home --shell /usr/sbin/nologin glow
+# MALLOC_ARENA_MAX: glibc gives each thread that mallocs (libuv's pool decoding uploads, the
+# inference worker) an arena of its own and keeps freed memory in them; with two, less is kept after
+# a burst of large uploads (docs/reliability.md, "Memory after bursts").
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
     GLOW_MODELS_DIR=/app/models \
     GLOW_DATA_DIR=/app/data \
-    GLOW_BACKEND=auto
+    GLOW_BACKEND=auto \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=gpu-deps /app/node_modules ./node_modules
 COPY --from=app /app ./
@@ -86,12 +90,16 @@ FROM ${NODE_IMAGE} AS cpu
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0 \
  && rm -rf /var/lib/apt/lists/*
+# MALLOC_ARENA_MAX: glibc gives each thread that mallocs (libuv's pool decoding uploads, the
+# inference worker) an arena of its own and keeps freed memory in them; with two, less is kept after
+# a burst of large uploads (docs/reliability.md, "Memory after bursts").
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
     GLOW_MODELS_DIR=/app/models \
     GLOW_DATA_DIR=/app/data \
-    GLOW_BACKEND=auto
+    GLOW_BACKEND=auto \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=cpu-deps /app/node_modules ./node_modules
 COPY --from=cpu-deps /app/native/blas/build/Release/glow_blas.node ./native/blas/build/Release/

@@ -20,7 +20,7 @@ const state = {
   seed: numberParam('seed', 0, 0xffffffff, true) ?? randomSeed(),
   /** The current batch: {src, latent}. */
   samples: [],
-  /** The image being worked on: {latent, src, bpd, blob?, label}. */
+  /** The image being worked on: {latent, src, bpd, blob?, upload?, label}. */
   current: null,
   /** Attribute name -> alpha of its slider. */
   alphas: new Map(),
@@ -448,6 +448,18 @@ function clearPad() {
   padCtx.fillRect(0, 0, pad.width, pad.height);
   padDirty = false;
   $('#pad-hint').hidden = false;
+  showFitted(null);
+}
+
+/** Beside the upload on the pad: the image the model saw after fitting (POST /encode?fit=true), or nothing. */
+function showFitted(fitted) {
+  $('#fitted-fig').hidden = !fitted;
+  if (!fitted) return;
+  showImage($('#fitted'), png(fitted.image));
+  const { box, scale } = fitted;
+  $('#fitted-note').textContent =
+    `What the model sees: ${fitted.inverted ? 'inverted, ' : ''}the ${box.width}×${box.height} box at (${box.left}, ${box.top}) scaled by ${scale.toFixed(3)}` +
+    (fitted.shift.x || fitted.shift.y ? `, placed at (${fitted.shift.x}, ${fitted.shift.y})` : '');
 }
 
 /** Puts an image (a sample, an upload) on the pad so it can be drawn over. */
@@ -611,6 +623,7 @@ const encodePad = coalesced(async () => {
     document.querySelectorAll('.tile.selected').forEach((t) => t.classList.remove('selected'));
     const { height, width, channels } = state.info.image;
     const how = channels === 1 ? `centred and scaled to ${height}×${width} like MNIST` : `scaled to ${height}×${width}`;
+    showFitted(null);
     setCurrent({ latent: item.latent, src: png(dec.images[0]), bpd: item.bpd, blob, label: `Your drawing, ${how}` });
   } catch (err) {
     report(err);
@@ -619,21 +632,29 @@ const encodePad = coalesced(async () => {
   }
 });
 
+/** Whether uploads and drops are fitted to the model's data (the switch under the pad; on by default). */
+function fitting() {
+  return $('#fit-uploads').checked;
+}
+
 async function uploadImage(file) {
   setBusy($('#recon-fig'), true);
   try {
     const form = new FormData();
     form.append('image', file, file.name || 'image');
-    const enc = await api('/encode', { body: form });
+    const enc = await api(fitting() ? '/encode?fit=true' : '/encode', { body: form });
     const item = enc.items[0];
     const dec = await api('/decode', { json: { latents: [item.latent] } });
     warnNonFinite(dec);
     let label = `Uploaded ${file.name || 'image'}`;
-    if (item.resized && item.original) label += ` (${item.original.width}×${item.original.height} ${item.original.format}, resized for the model)`;
+    const size = item.original ? `${item.original.width}×${item.original.height} ${item.original.format}, ` : '';
+    if (item.fitted) label += ` (${size}fitted to the model)`;
+    else if (item.resized) label += ` (${size}resized for the model)`;
     document.querySelectorAll('.tile.selected').forEach((t) => t.classList.remove('selected'));
     await drawOnPad(file, false);
     padDirty = false; // keep the exact upload until the person draws on it
-    setCurrent({ latent: item.latent, src: png(dec.images[0]), bpd: item.bpd, blob: file, label });
+    showFitted(item.fitted);
+    setCurrent({ latent: item.latent, src: png(dec.images[0]), bpd: item.bpd, blob: file, upload: true, label });
   } catch (err) {
     report(err);
   } finally {
@@ -642,6 +663,11 @@ async function uploadImage(file) {
 }
 
 function wireUpload() {
+  // Switching fitting on or off encodes the current upload again the other way.
+  $('#fit-uploads').addEventListener('change', () => {
+    const c = state.current;
+    if (c?.upload && !padDirty) uploadImage(c.blob);
+  });
   const input = $('#upload');
   input.addEventListener('change', () => {
     const file = input.files?.[0];
@@ -919,7 +945,7 @@ function wireTeach() {
     button.disabled = true;
     button.textContent = 'Creating…';
     try {
-      const created = await api('/attributes', { method: 'POST', body: form });
+      const created = await api(fitting() ? '/attributes?fit=true' : '/attributes', { method: 'POST', body: form });
       toast('ok', 'Attribute ready', `“${created.name}” from ${created.positive} + ${created.negative} images. Its slider is in “Your ${words().one}”.`, { ttl: 6000 });
       for (const set of ['positive', 'negative']) {
         state.sets[set].forEach((item) => URL.revokeObjectURL(item.url));

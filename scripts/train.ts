@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/glow/backend.ts';
 import { Manifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../src/glow/checkpoint.ts';
+import { fitForDataset } from '../src/server/fit.ts';
 import { DEFAULT_PRIOR_BOUNDS, Glow, GlowConfig } from '../src/glow/glow.ts';
 import { growDepth } from '../src/glow/grow.ts';
 import { modelUnits, toModelUnits } from '../src/glow/pixels.ts';
@@ -128,6 +129,8 @@ if (args.resume) {
   manifest = {
     name: args.name ?? s.name,
     dataset,
+    // What fit=true does to uploads for this model (src/server/fit.ts).
+    fit: s.fit ?? fitForDataset(dataset),
     config: glow.config,
     steps: 0,
     imagesSeen: 0,
@@ -165,6 +168,7 @@ if (args.resume) {
   manifest = {
     name,
     dataset,
+    fit: fitForDataset(dataset),
     config,
     steps: 0,
     imagesSeen: 0,

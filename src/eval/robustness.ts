@@ -156,7 +156,7 @@ export function robustnessSets(dataset: string, shape: Shape, perCategory: numbe
     shapeImages(shape, perCategory, seed + 1),
     extremeImages(shape),
   ];
-  if (other) sets.splice(3, 0, otherDatasetImages(other, shape, perCategory, seed * 97));
+  if (other) sets.splice(3, 0, otherDatasetImages(other, shape, perCategory, (seed * 97) % Math.max(1, other.count - perCategory)));
   return sets;
 }
 

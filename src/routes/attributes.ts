@@ -7,7 +7,8 @@ import { direction, norm } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { adminGuard } from '../server/security.ts';
 import { bodyKind, fromJsonItem, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
-import { toNumbers } from '../server/respond.ts';
+import { toNumbers, type FittedImage } from '../server/respond.ts';
+import { claimWork } from '../server/work.ts';
 import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema, type CreateAttributeBody } from '../server/schemas.ts';
 
 export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
@@ -44,15 +45,21 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     // Checks that need no model work first: a taken name fails fast (and again atomically on write).
     if (!req.query.replace && (await catalog.get(name))) throw new HttpError(409, `attribute "${name}" already exists; add ?replace=true to overwrite it`);
 
+    // Not under the budget (an admin write, queued one batch at a time), but large for the batcher.
+    const images = [...positive, ...negative].filter((it) => 'image' in it).length;
+    claimWork(req, { images, how: `${images} encodes` }, false);
     const what = (set: string) => (i: number) => (kind === 'json' ? `${set}[${i}]` : `${set} file #${i + 1}`);
-    const pos = await toLatents(req.glow, positive, what('positive'), req.admission);
-    const neg = await toLatents(req.glow, negative, what('negative'), req.admission);
+    const fitted = req.query.fit ? { positive: [] as (FittedImage | null)[], negative: [] as (FittedImage | null)[] } : undefined;
+    const pos = await toLatents(req.glow, positive, what('positive'), req.admission, fitted?.positive);
+    const neg = await toLatents(req.glow, negative, what('negative'), req.admission, fitted?.negative);
     const vector = direction(pos, neg);
     const record = { name, vector, positive: pos.length, negative: neg.length, norm: norm(vector), createdAt: new Date().toISOString(), ...(description ? { description } : {}) };
     const result = await catalog.create(record, req.query.replace ?? false);
     reply.status(result === 'created' ? 201 : 200).header('location', `/attributes/${name}`);
     const { vector: _v, ...meta } = record;
-    return { ...meta, source: 'user' as const };
+    // What fitting did to each item, without the images (a set may hold hundreds).
+    const done = (list: (FittedImage | null)[]) => list.map((f) => (f ? { inverted: f.inverted, box: f.box, scale: f.scale, shift: f.shift } : null));
+    return { ...meta, source: 'user' as const, fitted: fitted && { positive: done(fitted.positive), negative: done(fitted.negative) } };
   });
 
   app.get('/attributes', { schema: listAttributesSchema }, async (req) => {

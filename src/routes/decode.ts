@@ -5,6 +5,7 @@ import { HttpError } from '../server/errors.ts';
 import { bodyKind } from '../server/inputs.ts';
 import { imagesJson, sendPng, wantsJson } from '../server/respond.ts';
 import { MAX_IMAGES, decodeSchema, type DecodeBody } from '../server/schemas.ts';
+import { claimWork, decodeWork } from '../server/work.ts';
 
 export default async function decodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -13,6 +14,7 @@ export default async function decodeRoutes(fastify: FastifyInstance): Promise<vo
     const { size, info } = req.glow.requireReady();
     const kind = bodyKind(req, ['json', 'float32']);
     const latents = kind === 'json' ? (req.body as DecodeBody).latents.map((l, i) => req.glow.latent(l, `latents[${i}]`)) : rawLatents(req.body as Buffer, info.latentDim);
+    claimWork(req, decodeWork(latents.length));
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) return imagesJson(images, size, scale);

@@ -5,9 +5,10 @@ import { lerpSteps } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
-import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson, type FittedImage } from '../server/respond.ts';
 import { MAX_STEPS, interpolateSchema, type InterpolateBody } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, interpolateWork } from '../server/work.ts';
 
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -29,13 +30,22 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
       ends = [{ image: from }, { image: to }];
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
     }
-    const [a, b] = await toLatents(req.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission);
+    claimWork(req, interpolateWork(ends.filter((e) => 'image' in e).length, steps));
+    const fitted: (FittedImage | null)[] | undefined = req.query.fit ? [] : undefined;
+    const [a, b] = await toLatents(req.glow, ends, (i) => (i === 0 ? 'from' : 'to'), req.admission, fitted);
     const latents = lerpSteps(a, b, steps);
     const images = await req.glow.batcher.decode(latents, 'decode', req.admission);
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), weights: latents.map((_, s) => s / (steps - 1)) };
+      const [from, to] = await Promise.all((fitted ?? []).map((f) => (f ? fittedJson(f, size, scale) : undefined)));
+      return {
+        ...(await imagesJson(images, size, scale)),
+        latents: latents.map(toNumbers),
+        weights: latents.map((_, s) => s / (steps - 1)),
+        fitted: fitted ? { from, to } : undefined,
+      };
     }
+    if (fitted) await setFittedHeaders(reply, fitted, size);
     return sendPng(reply, images, size, { cols: images.length, scale });
   });
 }

@@ -5,15 +5,17 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import sjson from 'secure-json-parse';
 import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import { editInPasses } from '../attributes/passes.ts';
 import { linspace } from '../attributes/vectors.ts';
 import { HttpError } from '../server/errors.ts';
 import { bodyKind, multipartFor, toLatents, type ImageOrLatent } from '../server/inputs.ts';
 import { numberField } from '../server/multipart.ts';
-import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
+import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson, type FittedImage } from '../server/respond.ts';
 import { Edit, MAX_ALPHA, MAX_PASSES, MAX_STEPS, ManipulateBody, manipulateSchema } from '../server/schemas.ts';
 import { GlowService } from '../server/service.ts';
+import { claimWork, manipulateWork } from '../server/work.ts';
 
 type EditT = Static<typeof Edit>;
 const Edits = Type.Array(Edit, { minItems: 1, maxItems: 16 });
@@ -44,9 +46,11 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
       steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true });
       passes = numberField(form.fields, 'passes', { min: 1, max: MAX_PASSES, integer: true }) ?? 1;
     }
+    claimWork(req, manipulateWork('image' in input, steps, passes));
     // Unknown attributes are a 404 before any model work is queued.
     const vectors = await catalog.require(edits.map((e) => e.attribute));
-    const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission);
+    const fitted: (FittedImage | null)[] | undefined = req.query.fit ? [] : undefined;
+    const [eps] = await toLatents(req.glow, [input], () => 'image', req.admission, fitted);
     const scales = steps ? linspace(-1, 1, steps) : [1];
     const alphas = scales.map((s) => edits.map((e) => s * e.alpha));
     const terms = alphas.map((row) => row.map((alpha, i) => ({ alpha, vector: vectors.get(edits[i].attribute)! })));
@@ -63,8 +67,10 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     );
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
-      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, passes, edits };
+      const fit = fitted?.[0] ? await fittedJson(fitted[0], size, scale) : undefined;
+      return { ...(await imagesJson(images, size, scale)), latents: latents.map(toNumbers), alphas, passes, edits, fitted: fit };
     }
+    if (fitted) await setFittedHeaders(reply, fitted, size);
     return sendPng(reply, images, size, { cols: images.length, scale });
   });
 }
@@ -76,8 +82,10 @@ function formEdits(fields: Map<string, string>): EditT[] {
     if (fields.has('attribute') || fields.has('alpha')) throw new HttpError(400, 'send either "edits" or "attribute" and "alpha", not both');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(json);
-    } catch {
+      parsed = sjson.parse(json, null, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      // The same refusal as in a JSON body (src/server/validation.ts).
+      if (/forbidden (prototype|constructor) property/.test(String((err as Error).message))) throw new HttpError(400, 'field "edits" has a "__proto__" or "constructor.prototype" key, which is refused');
       throw new HttpError(400, 'field "edits" is not valid JSON');
     }
     if (!Value.Check(Edits, parsed)) {

@@ -9,7 +9,7 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
 
 /** GET /model's reply; 503 while the model loads. */
 export function describeModel(glow: GlowService, defaultName: string) {
-  const { info } = glow.requireReady();
+  const { info, fit } = glow.requireReady();
   const c = info.config;
   const { maxBatch, maxDelayMs, maxQueue } = glow.config;
   return {
@@ -24,6 +24,8 @@ export function describeModel(glow: GlowService, defaultName: string) {
     hidden: c.hidden,
     coupling: c.coupling,
     priorMinSd: c.priorMinSd ?? 0,
+    minScale: c.minScale ?? 0,
+    priorBounds: c.priorBounds ?? null,
     nBits: c.nBits,
     parameterCount: info.parameterCount,
     steps: info.steps,
@@ -32,5 +34,6 @@ export function describeModel(glow: GlowService, defaultName: string) {
     engine: info.engine,
     checkpoint: info.fingerprint.slice(0, 16),
     batching: { maxBatch, maxDelayMs, maxQueue },
+    fit,
   };
 }

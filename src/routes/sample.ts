@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { normalArray } from '../glow/random.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { sampleSchema } from '../server/schemas.ts';
+import { claimWork, sampleWork } from '../server/work.ts';
 
 export default async function sampleRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -14,6 +15,7 @@ export default async function sampleRoutes(fastify: FastifyInstance): Promise<vo
   app.get('/sample', { schema: sampleSchema, onRequest: app.models.admit('sample') }, async (req, reply) => {
     const { info, size } = req.glow.requireReady();
     const { t = 0.7, n = 1, format, scale } = req.query;
+    claimWork(req, sampleWork(n));
     const seed = req.query.seed ?? randomInt(0, 2 ** 32 - 1);
     const d = info.latentDim;
     const all = normalArray(n * d, seed, t);

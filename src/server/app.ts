@@ -5,7 +5,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv, type Options as AjvOptions } from 'ajv';
+import { Ajv, type Options as AjvOptions, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { STATUS_CODES } from 'node:http';
 import { openStore } from '../attributes/open-store.ts';
@@ -22,9 +22,9 @@ import modelsRoutes from '../routes/models.ts';
 import pageRoutes from '../routes/page.ts';
 import sampleRoutes from '../routes/sample.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, UnavailableError } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
-import { ADMIN_SCHEME, registerSecurity } from './security.ts';
+import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
 import { ModelRegistry } from './models.ts';
 import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
@@ -47,6 +47,8 @@ const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 
 export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(), ...opts.config };
+  // The security headers of the app's replies, for those Node writes itself (filled in below).
+  const nodeReplyHeaders: Record<string, string> = {};
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: config.bodyLimit,
@@ -67,7 +69,9 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     trustProxy: typeof config.trustProxy === 'number' ? hops(config.trustProxy) : config.trustProxy,
     schemaErrorFormatter: formatSchemaErrors,
     frameworkErrors,
+    clientErrorHandler: clientErrorHandler(nodeReplyHeaders),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  checkContinue(app, config, nodeReplyHeaders);
 
   installValidators(app);
   app.addSchema(ErrorResponse);
@@ -100,7 +104,10 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     if (err.validation) status = 400;
     if (status < 400 || status > 599) status = 500;
     if (err instanceof HttpError) reply.headers(err.headers);
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    // Refusals the API documents (queue full, model loading, shutting down) are not failures of the
+    // server: one warn line, no stack. Anything else at 5xx is, with its stack.
+    if (err instanceof UnavailableError) req.log.warn({ statusCode: status, code: err.code, reason: err.message }, 'request refused');
+    else if (status >= 500) req.log.error({ err }, 'request failed');
     let message = status >= 500 && !(err instanceof HttpError) ? 'internal error' : err.message;
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       const type = req.headers['content-type'];
@@ -172,6 +179,7 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   await app.register(pageRoutes);
 
   await app.ready();
+  Object.assign(nodeReplyHeaders, await securityHeadersOf(config));
   if (opts.waitForModel) {
     try {
       await models.ready;
@@ -210,6 +218,29 @@ function installValidators(app: FastifyInstance): void {
       if (contentType && contentType !== 'application/json') return () => true;
       return strict.compile(schema);
     }
-    return coercing.compile(schema);
+    return decimalOnly(coercing.compile(schema), schema);
   });
+}
+
+/**
+ * Coercion reads numbers as JavaScript does, so `seed=0x10` would be 16 and `n=0b11` 3. Query
+ * numbers are decimal: a hexadecimal, octal or binary one fails validation like any other non-number.
+ */
+function decimalOnly(validate: ValidateFunction, schema: unknown): ValidateFunction {
+  const properties = (schema as { properties?: Record<string, { type?: string }> }).properties ?? {};
+  const numeric = Object.keys(properties).filter((k) => properties[k].type === 'integer' || properties[k].type === 'number');
+  if (numeric.length === 0) return validate;
+  const check = ((data: Record<string, unknown> | null) => {
+    for (const key of numeric) {
+      const v = data?.[key];
+      if (typeof v === 'string' && /^\s*[-+]?0[xob]/i.test(v)) {
+        check.errors = [{ keyword: 'type', instancePath: `/${key}`, schemaPath: '', params: {}, message: 'must be a decimal number' }];
+        return false;
+      }
+    }
+    const ok = validate(data);
+    check.errors = validate.errors;
+    return ok;
+  }) as ValidateFunction;
+  return check;
 }

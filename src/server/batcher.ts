@@ -31,6 +31,12 @@ export interface BatcherOptions {
   maxDelayMs: number;
   maxQueue: number;
   queueTimeoutMs: number;
+  /**
+   * While more than one request is active, a model call carries at most this many items of large
+   * requests (declared work above it): a call is what a newly arrived request waits behind, so
+   * slices keep that wait short. A request alone still gets full batches. Default: maxBatch (off).
+   */
+  requestSlice?: number;
 }
 
 /**
@@ -48,6 +54,10 @@ export interface Admission {
   admitted: boolean;
   /** Holds a slot reserved at the door, until the first submission or the end of the request. */
   reserved?: boolean;
+  /** Images the request will put through the model, declared once its body is read (src/server/work.ts). */
+  work?: number;
+  /** Its items sent to the model so far: the least-served request goes first. */
+  served?: number;
 }
 
 /** Observations for the metrics module (kept as callbacks so the batcher has no prom-client dependency). */
@@ -63,6 +73,8 @@ interface Item {
   op: Op;
   input: Uint8Array | Float32Array;
   enqueuedAt: number;
+  /** The request it belongs to (a stand-in for callers without an admission). */
+  owner: Admission;
   resolve: (r: Encoded | Decoded) => void;
   reject: (e: Error) => void;
 }
@@ -74,6 +86,8 @@ export class Batcher {
   private queued = 0;
   /** Requests admitted at the door that have not submitted yet (one slot each). */
   private reserved = 0;
+  /** Requests admitted at the door and not ended yet: more than one means work is shared by slices. */
+  private active = new Set<Admission>();
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -145,10 +159,12 @@ export class Batcher {
     if (this.queued > 0 && this.queued + inputs.length > limit) return Promise.reject(this.full(op));
     const now = performance.now();
     const q = this.queues.get(op)!;
+    const owner = admission ?? { admitted: false };
+    owner.work ??= inputs.length;
     const promises = inputs.map(
       (input) =>
         new Promise<Encoded | Decoded>((resolve, reject) => {
-          q.push({ op, input, enqueuedAt: now, resolve, reject });
+          q.push({ op, input, enqueuedAt: now, owner, resolve, reject });
         }),
     );
     this.queued += inputs.length;
@@ -168,13 +184,27 @@ export class Batcher {
   admit(op: Op): Admission {
     if (!this.closed && this.queued + this.reserved >= this.opts.maxQueue) throw this.full(op);
     this.reserved++;
-    return { admitted: true, reserved: true };
+    const admission: Admission = { admitted: true, reserved: true };
+    this.active.add(admission);
+    return admission;
   }
 
   release(admission: Admission | undefined | null): void {
     if (!admission?.reserved) return;
     admission.reserved = false;
     this.reserved--;
+  }
+
+  /** The request is over (answered, or its client gone): its slot and its share of the model are given back. */
+  end(admission: Admission | undefined | null): void {
+    if (!admission) return;
+    this.release(admission);
+    this.active.delete(admission);
+  }
+
+  /** Requests admitted and not yet ended (0 when idle). */
+  get activeRequests(): number {
+    return this.active.size;
   }
 
   private full(op: Op): UnavailableError {
@@ -188,15 +218,23 @@ export class Batcher {
     if (this.inFlight > 0 || this.queued === 0) return this.checkIdle();
     if (!this.runner.ready) return void this.waitForRunner(); // calls us again once it is up
     const now = performance.now();
+    const shared = this.shared;
     let pick: Op | undefined;
+    let pickKey = [Infinity, Infinity];
     let nextDue = Infinity;
     for (const op of OPS) {
       const q = this.queues.get(op)!;
       if (q.length === 0) continue;
       const due = q[0].enqueuedAt + this.opts.maxDelayMs;
-      // Full batches and overdue ones go now (oldest first); while draining nothing waits.
+      // Full batches and overdue ones go now: oldest first, but while requests share the model an op
+      // holding a small request's item goes before one holding only large requests' items.
       if (q.length >= this.opts.maxBatch || due <= now || this.closed) {
-        if (!pick || q[0].enqueuedAt < this.queues.get(pick)![0].enqueuedAt) pick = op;
+        const small = shared ? q.find((item) => !this.large(item)) : undefined;
+        const key = small ? [0, small.enqueuedAt] : [shared ? 1 : 0, q[0].enqueuedAt];
+        if (!pick || key[0] < pickKey[0] || (key[0] === pickKey[0] && key[1] < pickKey[1])) {
+          pick = op;
+          pickKey = key;
+        }
       } else nextDue = Math.min(nextDue, due);
     }
     if (!pick) {
@@ -215,20 +253,50 @@ export class Batcher {
     void this.run(pick, now);
   }
 
+  /** More than one request is active: large requests' items then go in slices, the least-served first. */
+  private get shared(): boolean {
+    return this.active.size > 1 && this.slice < this.opts.maxBatch;
+  }
+
+  private get slice(): number {
+    return Math.max(1, Math.min(this.opts.requestSlice ?? this.opts.maxBatch, this.opts.maxBatch));
+  }
+
+  /** An item of a request that declared more work than one slice. */
+  private large(item: Item): boolean {
+    return (item.owner.work ?? 0) > this.slice;
+  }
+
   private async run(op: Op, now: number): Promise<void> {
     const q = this.queues.get(op)!;
     const batch: Item[] = [];
-    while (q.length > 0 && batch.length < this.opts.maxBatch) {
-      const item = q.shift()!;
-      this.queued--;
+    const shared = this.shared;
+    // Alone: arrival order. Shared: small requests' items first (in arrival order), then at most one
+    // slice of large requests' items, the least-served request first.
+    const order = shared ? [...q].sort((a, b) => Number(this.large(a)) - Number(this.large(b)) || (a.owner.served ?? 0) - (b.owner.served ?? 0) || a.enqueuedAt - b.enqueuedAt) : q;
+    const taken = new Set<Item>();
+    let largeTaken = 0;
+    for (const item of order) {
+      if (batch.length >= this.opts.maxBatch) break;
       // Whoever waited this long has most likely given up; running it would only delay others.
       if (now - item.enqueuedAt > this.opts.queueTimeoutMs) {
+        taken.add(item);
         this.observer.rejected?.(op, 'timeout');
         item.reject(new UnavailableError(`request waited over ${this.opts.queueTimeoutMs} ms in the inference queue`, 1));
         continue;
       }
+      if (shared && this.large(item)) {
+        if (largeTaken >= this.slice) continue;
+        largeTaken++;
+      }
+      taken.add(item);
       batch.push(item);
     }
+    const rest = q.filter((item) => !taken.has(item));
+    q.length = 0;
+    q.push(...rest);
+    this.queued -= taken.size;
+    for (const item of batch) item.owner.served = (item.owner.served ?? 0) + 1;
     if (batch.length === 0) return this.schedule();
     for (const item of batch) this.observer.queueWait?.(op, now - item.enqueuedAt);
     this.inFlight++;

@@ -31,11 +31,20 @@ export interface Config {
   maxQueue: number;
   /** An item that waited this long in the queue is dropped with 503 rather than run late. */
   queueTimeoutMs: number;
+  /**
+   * Most images one request may put through the model (encodes + decodes; src/server/work.ts):
+   * larger requests are refused up front. The default keeps one request to about 2 s of model time here.
+   */
+  maxWork: number;
+  /** While several requests are active, large ones go to the model this many items per call (Batcher). */
+  requestSlice: number;
   /** A model call taking longer than this means the worker is wedged: it is restarted. */
   inferenceTimeoutMs: number;
   bodyLimit: number;
   /** sharp's limitInputPixels: images with a larger header are refused before decoding. */
   maxInputPixels: number;
+  /** Most pixels on either side of an upload (refused from the header, like maxInputPixels). */
+  maxInputSide: number;
   /** Multipart limits: files per request (per set for /attributes) and bytes per file. */
   maxFiles: number;
   maxFileBytes: number;
@@ -86,8 +95,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueue: int(env, 'GLOW_MAX_QUEUE', 1024, 1, 1_000_000),
     queueTimeoutMs: int(env, 'GLOW_QUEUE_TIMEOUT_MS', 30_000, 1, 3_600_000),
     inferenceTimeoutMs: int(env, 'GLOW_INFERENCE_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    maxWork: int(env, 'GLOW_MAX_WORK', 128, 1, 1_000_000),
+    requestSlice: int(env, 'GLOW_REQUEST_SLICE', 8, 1, 4096),
     bodyLimit: int(env, 'GLOW_BODY_LIMIT', 10 * MiB, 1024, 1024 * MiB),
     maxInputPixels: int(env, 'GLOW_MAX_INPUT_PIXELS', 16_777_216, 1, 2 ** 31),
+    maxInputSide: int(env, 'GLOW_MAX_INPUT_SIDE', 8192, 1, 1 << 20),
     maxFiles: int(env, 'GLOW_MAX_FILES', 64, 1, 10_000),
     maxFileBytes: int(env, 'GLOW_MAX_FILE_BYTES', 5 * MiB, 1, 1024 * MiB),
     maxSetFiles: int(env, 'GLOW_MAX_SET_FILES', 500, 1, 100_000),

@@ -3,6 +3,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Admission } from './batcher.ts';
 import { HttpError } from './errors.ts';
+import type { FittedImage } from './respond.ts';
 import { readMultipart, type MultipartData, type MultipartSpec } from './multipart.ts';
 import { GlowService } from './service.ts';
 
@@ -40,9 +41,16 @@ export function fromJsonItem(glow: GlowService, item: string | number[], what: s
 /**
  * Resolves a mix of images and latents to latents: images are decoded (sharp) and encoded in
  * batcher submissions of up to one batch each, under the request's `admission` (see Batcher).
- * Returns the latents in input order.
+ * Returns the latents in input order. Given `fitted`, images are fitted to the model's data and
+ * fitted[i] says what was done to item i (null for latents).
  */
-export async function toLatents(glow: GlowService, items: ImageOrLatent[], what: (i: number) => string, admission?: Admission | null): Promise<Float32Array[]> {
+export async function toLatents(
+  glow: GlowService,
+  items: ImageOrLatent[],
+  what: (i: number) => string,
+  admission?: Admission | null,
+  fitted?: (FittedImage | null)[],
+): Promise<Float32Array[]> {
   admission ??= { admitted: false };
   const imageIdx: number[] = [];
   const bytes: Uint8Array[] = [];
@@ -53,14 +61,16 @@ export async function toLatents(glow: GlowService, items: ImageOrLatent[], what:
     }
   });
   const out: Float32Array[] = items.map((it) => ('latent' in it ? it.latent : new Float32Array(0)));
+  fitted?.splice(0, fitted.length, ...items.map(() => null));
   // Chunks of one batch each: a large attribute set then queues like several ordinary requests
   // instead of needing the whole queue at once.
   const chunk = glow.config.maxBatch;
   for (let start = 0; start < bytes.length; start += chunk) {
     const idx = imageIdx.slice(start, start + chunk);
-    const decoded = await glow.decodeImages(bytes.slice(start, start + chunk), (k) => what(idx[k]));
+    const decoded = await glow.decodeImages(bytes.slice(start, start + chunk), (k) => what(idx[k]), fitted !== undefined);
     const encoded = await glow.batcher.encode(decoded.map((d) => d.pixels), admission);
     encoded.forEach((e, k) => (out[idx[k]] = e.eps));
+    if (fitted) decoded.forEach((d, k) => (fitted[idx[k]] = { ...d.fitted!, pixels: d.pixels }));
   }
   return out;
 }

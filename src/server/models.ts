@@ -4,7 +4,7 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { AttributeStore } from '../attributes/store.ts';
 import type { Op } from './batcher.ts';
-import type { Config, ModelSpec } from './config.ts';
+import { MODEL_NAME, type Config, type ModelSpec } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { GlowService } from './service.ts';
@@ -118,7 +118,7 @@ export class ModelRegistry {
       const admission = batcher.admit(op);
       req.admission = admission;
       // 'close' fires when the response is done or the connection died, whichever comes first.
-      reply.raw.once('close', () => batcher.release(admission));
+      reply.raw.once('close', () => batcher.end(admission));
     };
   }
 
@@ -147,5 +147,7 @@ function modelParam(req: FastifyRequest): string | undefined {
   const v = (req.query as Record<string, unknown> | undefined)?.model;
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, 'querystring/model must be given once');
+  // The schema's limits, enforced here since this runs before validation: never echo a long value.
+  if (!MODEL_NAME.test(v)) throw new HttpError(400, 'querystring/model must be a model name: 1–64 characters of a-z, 0-9, _, . and -, starting with a letter or digit (GET /models lists them)', {}, 'FST_ERR_VALIDATION');
   return v;
 }

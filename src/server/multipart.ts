@@ -63,8 +63,8 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
     const e = err as Error & { statusCode?: number; code?: string };
     // @fastify/multipart's own limit errors carry a status (413 for too many files / too large).
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) throw new HttpError(e.statusCode, multipartMessage(e, limits, maxFiles));
-    // busboy: "Unexpected end of form", "Malformed part header", …: the client sent a broken body.
-    throw new HttpError(400, `malformed multipart body: ${e.message}`);
+    // The parser's own text ("Unexpected end of form", "Malformed part header", …) is not passed on.
+    throw new HttpError(400, `malformed multipart body: ${brokenForm(e.message)}`);
   }
   if (seen === 0) throw new HttpError(400, `the multipart body is empty: no fields or files${req.headers['content-length'] === '0' ? ' (0 bytes)' : ''}`);
   return { files, fields };
@@ -80,8 +80,16 @@ function multipartMessage(e: Error & { code?: string }, limits: MultipartLimits,
     case 'FST_FIELDS_LIMIT':
       return 'too many form fields';
     default:
-      return e.message;
+      return 'the form is over a limit of this server';
   }
+}
+
+/** What is wrong with a form the parser could not read, in our words. */
+function brokenForm(reason: string): string {
+  if (/unexpected end/i.test(reason)) return 'Unexpected end of multipart data: the body stops before its closing boundary';
+  if (/boundary/i.test(reason)) return 'the content type names no boundary (multipart/form-data; boundary=…)';
+  if (/header/i.test(reason)) return 'a part has a broken header';
+  return 'it could not be read as multipart/form-data';
 }
 
 function names(list: string[]): string {

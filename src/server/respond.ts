@@ -2,7 +2,24 @@
 // Accept header preferring application/json).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Decoded } from './batcher.ts';
+import type { Fitted } from './fit.ts';
 import { encodePng, imagesToPng, type GridOptions, type ImageSize } from './images.ts';
+
+/** A fitted upload: what was done and the pixels the model saw. */
+export type FittedImage = Fitted & { pixels: Uint8Array };
+
+/** The JSON form of a fitted upload, with the fitted image as base64 PNG (at `scale`, like the reply's images). */
+export async function fittedJson(f: FittedImage, size: ImageSize, scale = 1): Promise<Fitted & { image: string }> {
+  const { pixels, ...done } = f;
+  return { ...done, image: (await encodePng(pixels, size, scale)).toString('base64') };
+}
+
+/** PNG replies: what was done as JSON in x-fitted, the fitted images in x-fitted-images (null: a latent was given). */
+export async function setFittedHeaders(reply: FastifyReply, fitted: (FittedImage | null)[], size: ImageSize): Promise<void> {
+  const json = await Promise.all(fitted.map((f) => (f ? fittedJson(f, size) : null)));
+  reply.header('x-fitted', JSON.stringify(json.map((f) => (f ? { ...f, image: undefined } : null))));
+  reply.header('x-fitted-images', json.map((f) => f?.image ?? '').join(','));
+}
 
 export function wantsJson(req: FastifyRequest, format?: 'png' | 'json'): boolean {
   if (format) return format === 'json';

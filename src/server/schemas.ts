@@ -1,6 +1,7 @@
 // Every request and response schema, in one place (TypeBox -> JSON Schema -> ajv validation,
 // fast-json-stringify serialisation and the OpenAPI document).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { FitSpec } from './fit.ts';
 
 // ---------- shared pieces ----------
 
@@ -44,11 +45,32 @@ export const Format = Type.Optional(
 export const ModelParam = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Which model (GET /models); the default when absent' }));
 export const ModelQuery = Type.Object({ model: ModelParam });
 
+export const FitParam = Type.Optional(
+  Type.Boolean({
+    default: false,
+    description: "Fit each uploaded image to the model's data first (GET /model fit: for MNIST, a photo of a digit on paper becomes an MNIST-style digit); latents are left alone",
+  }),
+);
+
+export const FittedInfo = Type.Object(
+  {
+    inverted: Type.Boolean({ description: 'The background was light, so the image was inverted' }),
+    box: Type.Object({ left: Type.Integer(), top: Type.Integer(), width: Type.Integer(), height: Type.Integer() }, { description: "The part of the upload kept (the ink's bounding box, or the centred square), in its pixels" }),
+    scale: Type.Number({ description: 'Model pixels per upload pixel' }),
+    shift: Type.Object({ x: Type.Integer(), y: Type.Integer() }, { description: "Where the scaled box's top-left corner landed in the model's image" }),
+    image: Type.Optional(Type.String({ description: 'The fitted image the model saw, base64 PNG' })),
+  },
+  { description: 'With fit=true: what fitting did to an uploaded image' },
+);
+/** PNG replies carry the fitted images in headers: x-fitted (JSON, without images) and x-fitted-images (base64 PNGs, comma-separated). */
+const FITTED_HEADERS = ' With fit=true, PNG replies carry what was done in x-fitted (a JSON array) and the fitted images in x-fitted-images (base64 PNGs, comma-separated).';
+
 export const Scale = Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Nearest-neighbour upscaling of PNG replies' });
 
 // Parameters with defaults are Optional so the OpenAPI document does not call them required;
 // ajv's useDefaults still fills them in before the handler runs.
 export const ImageReplyQuery = Type.Object({ model: ModelParam, format: Format, scale: Type.Optional(Scale) });
+export const FittingImageReplyQuery = Type.Object({ ...ImageReplyQuery.properties, fit: FitParam });
 
 /** Beside every reply of decoded images (the PNG form has it in the x-non-finite-values header, comma-separated). */
 export const NonFinite = Type.Array(Type.Integer({ minimum: 0 }), {
@@ -93,6 +115,10 @@ export const ModelResponse = Type.Object({
   hidden: Type.Integer({ description: 'Hidden channels of the coupling networks' }),
   coupling: Type.String(),
   priorMinSd: Type.Number({ description: "Soft floor under the priors' σ (0: none)" }),
+  minScale: Type.Number({ description: "Affine coupling: the scale's floor (0: none); docs/stability.md" }),
+  priorBounds: Type.Union([Type.Object({ mean: Type.Number(), logSd: Type.Array(Type.Number(), { minItems: 2, maxItems: 2 }) }), Type.Null()], {
+    description: "Where the priors' mean and log σ are clipped (null: not clipped); docs/stability.md",
+  }),
   nBits: Type.Integer(),
   parameterCount: Type.Integer(),
   steps: Type.Integer({ description: 'Training steps of the checkpoint' }),
@@ -101,6 +127,7 @@ export const ModelResponse = Type.Object({
   engine: Type.Union([Type.Literal('onnx'), Type.Literal('tfjs')], { description: 'Engine that runs encode and decode: ONNX Runtime or TF.js (GLOW_ENGINE)' }),
   checkpoint: Type.String({ description: 'sha256 of the weights (first 16 hex digits)' }),
   batching: Type.Object({ maxBatch: Type.Integer(), maxDelayMs: Type.Number(), maxQueue: Type.Integer() }),
+  fit: Type.Optional(FitSpec),
 });
 
 export const healthSchema = { tags: ['health'], summary: 'Liveness', response: { 200: HealthResponse } };
@@ -183,6 +210,7 @@ export const OriginalImage = Type.Object({ width: Type.Integer(), height: Type.I
 export const EncodeQuery = Type.Object({
   model: ModelParam,
   verify: Type.Optional(Type.Boolean({ default: false, description: 'Also decode each latent and report how far it lands from the image (costs a decode)' })),
+  fit: FitParam,
 });
 
 export const RoundTrip = Type.Object(
@@ -204,6 +232,7 @@ export const EncodeResponse = Type.Object({
       resized: Type.Boolean({ description: 'True when the image was converted to the model size' }),
       original: OriginalImage,
       roundTrip: Type.Optional(RoundTrip),
+      fitted: Type.Optional(FittedInfo),
     }),
   ),
 });
@@ -226,7 +255,7 @@ export const encodeSchema = {
       'image/webp': { schema: { type: 'string', format: 'binary' } },
     },
   },
-  response: { 200: EncodeResponse, ...errors(400, 404, 413, 415, 503) },
+  response: { 200: EncodeResponse, ...errors(400, 404, 413, 415, 422, 503) },
 };
 
 // ---------- decode ----------
@@ -257,13 +286,19 @@ export const InterpolateBody = Type.Object({
   steps: Type.Optional(Type.Integer({ minimum: 2, maximum: MAX_STEPS, default: 8 })),
 });
 export type InterpolateBody = Static<typeof InterpolateBody>;
-export const InterpolateJson = Type.Object({ images: Type.Array(Type.String()), nonFinite: NonFinite, latents: Type.Array(Latent), weights: Type.Array(Type.Number()) });
+export const InterpolateJson = Type.Object({
+  images: Type.Array(Type.String()),
+  nonFinite: NonFinite,
+  latents: Type.Array(Latent),
+  weights: Type.Array(Type.Number()),
+  fitted: Type.Optional(Type.Object({ from: Type.Optional(FittedInfo), to: Type.Optional(FittedInfo) }, { description: 'With fit=true, for each end given as an image' })),
+});
 
 export const interpolateSchema = {
   tags: ['latent'],
   summary: 'Linear interpolation in ε between two images or latents',
-  description: 'JSON {from, to, steps}, or multipart with file fields `from` and `to` and field `steps`.',
-  querystring: ImageReplyQuery,
+  description: 'JSON {from, to, steps}, or multipart with file fields `from` and `to` and field `steps`.' + FITTED_HEADERS,
+  querystring: FittingImageReplyQuery,
   body: {
     content: {
       'application/json': { schema: InterpolateBody },
@@ -274,7 +309,7 @@ export const interpolateSchema = {
     },
   },
   produces: ['image/png', 'application/json'],
-  response: { 200: pngOrJson(InterpolateJson, 'A strip from `from` to `to`'), ...errors(400, 404, 413, 415, 503) },
+  response: { 200: pngOrJson(InterpolateJson, 'A strip from `from` to `to`'), ...errors(400, 404, 413, 415, 422, 503) },
 };
 
 // ---------- manipulate ----------
@@ -308,13 +343,14 @@ export const ManipulateJson = Type.Object({
   alphas: Type.Array(Type.Array(Type.Number()), { description: 'Per image, the alpha of each edit' }),
   passes: Type.Integer({ description: 'Passes the edit was applied in; latents are those of the last pass' }),
   edits: Type.Array(Type.Object({ attribute: Type.String(), alpha: Type.Number() })),
+  fitted: Type.Optional(FittedInfo),
 });
 
 export const manipulateSchema = {
   tags: ['attributes'],
   summary: 'Move an image along attribute directions: ε + Σ alpha·direction',
-  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?, passes?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps`, `passes` (or `edits` as JSON).',
-  querystring: ImageReplyQuery,
+  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?, passes?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps`, `passes` (or `edits` as JSON).' + FITTED_HEADERS,
+  querystring: FittingImageReplyQuery,
   body: {
     content: {
       'application/json': { schema: ManipulateBody },
@@ -332,7 +368,7 @@ export const manipulateSchema = {
     },
   },
   produces: ['image/png', 'application/json'],
-  response: { 200: pngOrJson(ManipulateJson, 'The edited image, or a strip'), ...errors(400, 404, 413, 415, 503) },
+  response: { 200: pngOrJson(ManipulateJson, 'The edited image, or a strip'), ...errors(400, 404, 413, 415, 422, 503) },
 };
 
 // ---------- attributes ----------
@@ -347,7 +383,7 @@ export const CreateAttributeBody = Type.Object({
 });
 export type CreateAttributeBody = Static<typeof CreateAttributeBody>;
 
-export const CreateAttributeQuery = Type.Object({ model: ModelParam, replace: Type.Optional(Type.Boolean({ default: false })) });
+export const CreateAttributeQuery = Type.Object({ model: ModelParam, replace: Type.Optional(Type.Boolean({ default: false })), fit: FitParam });
 export const AttributeParams = Type.Object({ name: AttributeName });
 export const AttributeGetQuery = Type.Object({ model: ModelParam, vector: Type.Optional(Type.Boolean({ default: false })) });
 
@@ -360,6 +396,12 @@ export const AttributeInfo = Type.Object({
   createdAt: Type.String(),
   description: Type.Optional(Type.String()),
   vector: Type.Optional(Latent),
+  fitted: Type.Optional(
+    Type.Object(
+      { positive: Type.Array(Type.Union([FittedInfo, Type.Null()])), negative: Type.Array(Type.Union([FittedInfo, Type.Null()])) },
+      { description: 'With fit=true, what fitting did to each set item (null for latents); not stored' },
+    ),
+  ),
 });
 export const AttributeList = Type.Object({ model: Type.String(), attributes: Type.Array(AttributeInfo) });
 
@@ -383,7 +425,7 @@ export const createAttributeSchema = {
     },
   },
   security: [{ adminToken: [] }],
-  response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 401, 403, 409, 413, 415, 429, 503) },
+  response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503) },
 };
 export const listAttributesSchema = { tags: ['attributes'], summary: "List a model's attributes", querystring: ModelQuery, response: { 200: AttributeList, ...errors(404, 503) } };
 export const getAttributeSchema = {

@@ -2,7 +2,9 @@
 // (@fastify/helmet), optional CORS (@fastify/cors) and optional per-client rate limiting
 // (@fastify/rate-limit). CORS and rate limiting are off unless configured.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -91,4 +93,64 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
         }),
     });
   }
+}
+
+const HELMET_HEADERS = /^(content-security-policy|cross-origin-[a-z-]+|origin-agent-cluster|referrer-policy|strict-transport-security|x-content-type-options|x-dns-prefetch-control|x-download-options|x-frame-options|x-permitted-cross-domain-policies|x-xss-protection)$/;
+
+/**
+ * The security headers of the app's replies, for the replies Node writes itself: read from a reply
+ * of a throwaway instance with the same settings (so the app's own metrics and logs see nothing).
+ */
+export async function securityHeadersOf(config: Config): Promise<Record<string, string>> {
+  const probe = Fastify({ logger: false });
+  await registerSecurity(probe, config);
+  probe.get('/', async () => ({}));
+  const res = await probe.inject('/');
+  await probe.close();
+  return Object.fromEntries(Object.entries(res.headers).filter(([name, value]) => HELMET_HEADERS.test(name) && typeof value === 'string')) as Record<string, string>;
+}
+
+/** A reply written on the raw socket, in the app's error shape and with its security headers. */
+function rawReply(securityHeaders: Record<string, string>, status: number, message: string): string {
+  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
+  const headers = { ...securityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
+}
+
+/**
+ * Fastify's clientErrorHandler: what Node cannot parse (400), a request that did not arrive in time
+ * (408) and headers over Node's limit (431) get the app's error shape and `headers` (its security headers).
+ */
+export const clientErrorHandler = (headers: Record<string, string>) => (err: Error & { code?: string }, socket: Duplex): void => {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request did not arrive in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'the request is not valid HTTP'];
+  if (socket.writable) socket.write(rawReply(headers, status, message));
+  socket.destroy();
+};
+
+/**
+ * `Expect: 100-continue`: Node would invite any body; one declared larger than this route kind
+ * accepts gets its 413 instead, before the client sends it. Others get 100 Continue and go on.
+ */
+export function checkContinue(app: FastifyInstance, config: Config, headers: Record<string, string>): void {
+  const multipartLimit = Math.max(config.maxFiles, 2 * config.maxSetFiles) * config.maxFileBytes + 1024 * 1024;
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const length = Number(req.headers['content-length']);
+    const limit = /^multipart\//i.test(req.headers['content-type'] ?? '') ? multipartLimit : config.bodyLimit;
+    if (Number.isFinite(length) && length > limit) {
+      res.socket?.end(rawReply(headers, 413, `the body would be ${length} bytes; the limit is ${limit} bytes`));
+      return;
+    }
+    res.writeContinue();
+    app.server.emit('request', req, res);
+  });
+  // Any other expectation: Node's bare 417, in our shape.
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.socket?.end(rawReply(headers, 417, 'the only expectation understood is "Expect: 100-continue"'));
+  });
 }

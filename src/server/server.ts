@@ -3,10 +3,22 @@
 // worker and the store close, and the process exits 0. On SIGHUP every model's checkpoint is loaded
 // from disk again without downtime (as POST /models/:model/reload does for one).
 import { buildApp } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
+import { loggerOptions } from './logging.ts';
 
-const config = loadConfig();
-const app = await buildApp({ config, logger: { level: config.logLevel } });
+/** A configuration mistake is one line on stderr and exit code 1, not a stack trace. */
+function startupFailure(err: unknown): never {
+  process.stderr.write(`glow-serve: cannot start: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  startupFailure(err);
+}
+const app = await buildApp({ config, logger: loggerOptions(config.logLevel) }).catch(startupFailure);
 
 app.models.ready.catch((err: Error) => {
   // Without a model nothing can be served: fail loudly so the supervisor sees it.
@@ -49,7 +61,7 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 try {
   await app.listen({ port: config.port, host: config.host });
 } catch (err) {
-  app.log.fatal(err);
+  app.log.fatal((err as Error).message);
   await app.close().catch(() => {});
   process.exit(1);
 }

@@ -6,6 +6,7 @@ import type { AttributeStore } from '../attributes/store.ts';
 import { Batcher, type Admission, type Op } from './batcher.ts';
 import type { Config, ModelSpec } from './config.ts';
 import { HttpError, UnavailableError } from './errors.ts';
+import { fitSpecOf, type FitSpec } from './fit.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
 import { InferenceClient } from './inference-client.ts';
 import type { Metrics, ModelSource } from './metrics.ts';
@@ -26,6 +27,8 @@ export interface Ready {
   info: ModelInfo;
   catalog: AttributeCatalog;
   size: ImageSize;
+  /** What fit=true does to uploads for this model. */
+  fit: FitSpec;
 }
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
@@ -67,7 +70,8 @@ export class GlowService implements ModelSource {
       this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend, engine: info.engine }, 1);
       this.metrics.modelSteps.set({ model: this.name }, info.steps);
       const { height, width, channels } = info.config;
-      this.current = { info, catalog, size: { height, width, channels } };
+      const size = { height, width, channels };
+      this.current = { info, catalog, size, fit: fitSpecOf(info.manifest, info.dataset, size) };
       this.state = 'ready';
       this.log('info', `serving ${this.name} (${info.dataset}, ${this.spec.dir}): ${attributes.size} built-in attributes`);
       return this.current;
@@ -92,16 +96,17 @@ export class GlowService implements ModelSource {
 
   /**
    * Decodes uploads a few at a time (sharp runs on the libuv pool): several large images decoding at
-   * once would multiply peak memory for no gain on a 4-thread pool.
+   * once would multiply peak memory for no gain on a 4-thread pool. With `fit`, each is fitted to
+   * the model's data (fit.ts).
    */
-  async decodeImages(buffers: Uint8Array[], what: (i: number) => string): Promise<DecodedImage[]> {
-    const { size } = this.requireReady();
+  async decodeImages(buffers: Uint8Array[], what: (i: number) => string, fit = false): Promise<DecodedImage[]> {
+    const { size, fit: spec } = this.requireReady();
     const out: DecodedImage[] = new Array(buffers.length);
     let next = 0;
     const lane = async () => {
       while (next < buffers.length) {
         const i = next++;
-        out[i] = await decodeImage(buffers[i], size, this.config.maxInputPixels, what(i));
+        out[i] = await decodeImage(buffers[i], size, { pixels: this.config.maxInputPixels, side: this.config.maxInputSide }, what(i), fit ? spec : undefined);
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, buffers.length) }, lane));

@@ -22,7 +22,10 @@ export function parseJsonBody(_req: FastifyRequest, body: string, done: (err: Er
       return done(new HttpError(400, 'the JSON body has a "__proto__" or "constructor.prototype" key, which is refused'));
     }
     const hint = /(^|[^A-Za-z"])-?(NaN|Infinity)\b/.test(body) ? ' (NaN and Infinity are not JSON numbers: every value must be finite)' : '';
-    done(new HttpError(400, `the body is not valid JSON: ${reason.slice(0, 160)}${hint}`));
+    // Where it broke, in our words (the runtime's parser text is not part of the API).
+    const at = /position (\d+)/.exec(reason);
+    const where = at ? `it breaks at character ${Number(at[1]) + 1} of ${body.length}` : /end of JSON/i.test(reason) ? 'it ends before the JSON does' : 'it does not parse';
+    done(new HttpError(400, `the body is not valid JSON: ${where}${hint}`));
   }
 }
 

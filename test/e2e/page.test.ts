@@ -18,6 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildApp } from '../../src/server/app.ts';
 import { mnistImage, mnistOfDigit } from '../fixtures/mnist.ts';
+import { digitPhoto } from '../../src/eval/digit-photo.ts';
 import { makeTinyCheckpoint } from '../fixtures/model.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -174,6 +175,37 @@ async function main(): Promise<void> {
     t.equal(await page.locator('#strip img').count(), 7);
   });
 
+  await t.test('a photo of a digit is fitted: the fitted digit and its reconstruction are shown', async (t) => {
+    t.equal(await page.isChecked('#fit-uploads'), true, 'fitting is on by default');
+    const before = await page.getAttribute('#recon', 'src');
+    await page.setInputFiles('#upload', files.photo);
+    await page.waitForSelector('#fitted-fig:not([hidden]) img[src^="data:image/png"]');
+    await page.waitForFunction((b) => document.querySelector('#recon')!.getAttribute('src') !== b, before);
+    await waitIdle(page, '#recon-fig');
+    t.match(await page.textContent('#fitted-note'), /inverted/, 'the note says the dark-on-light photo was inverted');
+    t.match(await page.textContent('#source-label'), /fitted to the model/);
+    const fitted = await decodePage(page, '#fitted');
+    t.same([fitted.width, fitted.height], [28, 28], 'the fitted image is the model-sized digit');
+    const diff = fitted.pixels.reduce((s, v, i) => s + Math.abs(v - files.photoDigit[i]), 0) / fitted.pixels.length;
+    t.ok(diff < 20, `the fitted image is close to the digit in the photo (mean |difference| ${diff.toFixed(2)})`);
+    t.match(await page.getAttribute('#recon', 'src'), /^data:image\/png;base64,/, 'a reconstruction is shown');
+    const fittedBpd = Number(await page.textContent('#bpd'));
+    // The shipped model finds a fitted photo about as likely as an MNIST digit (about 1.2 bits/dim).
+    if (shipped) t.ok(fittedBpd < 3, `bits/dim ${fittedBpd}`);
+
+    // Off: the same photo encoded as it is, far from the data, and no fitted image.
+    await page.uncheck('#fit-uploads');
+    await page.waitForSelector('#fitted-fig', { state: 'hidden' });
+    await page.waitForFunction((b) => document.querySelector('#bpd')!.textContent !== b, String(fittedBpd.toFixed(3)));
+    await waitIdle(page, '#recon-fig');
+    const rawBpd = Number(await page.textContent('#bpd'));
+    t.ok(rawBpd > fittedBpd, `unfitted ${rawBpd} bits/dim > fitted ${fittedBpd}`);
+    await page.check('#fit-uploads');
+    await page.waitForSelector('#fitted-fig:not([hidden])');
+    await waitIdle(page, '#recon-fig');
+    t.equal(Number(await page.textContent('#bpd')), fittedBpd, 'on again: fitted again');
+  });
+
   await t.test('no console errors so far', async (t) => {
     t.same(problems, [], 'console, page errors and failed requests');
   });
@@ -310,6 +342,14 @@ async function waitIdle(page: Page, sel: string): Promise<void> {
   await page.waitForFunction((s) => !document.querySelector(s)!.classList.contains('busy'), sel);
 }
 
+/** The image an <img> shows (a data: URL), decoded: grey stays grey. */
+async function decodePage(page: Page, sel: string): Promise<{ pixels: Uint8Array; width: number; height: number }> {
+  const src = (await page.getAttribute(sel, 'src')) ?? '';
+  const bytes = Buffer.from(src.slice(src.indexOf(',') + 1), 'base64');
+  const { data, info } = await sharp(bytes).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  return { pixels: new Uint8Array(data), width: info.width, height: info.height };
+}
+
 async function dismissToasts(page: Page): Promise<void> {
   await page.evaluate(() => document.querySelectorAll('.toast').forEach((n) => n.remove()));
 }
@@ -345,5 +385,9 @@ async function writeFixtures(dir: string, maxFileBytes: number) {
   const noise = randomBytes(400 * 400 * 3);
   const tooLarge = { name: 'photo.png', mimeType: 'image/png', buffer: await sharp(noise, { raw: { width: 400, height: 400, channels: 3 } }).png().toBuffer() };
   if (tooLarge.buffer.length <= maxFileBytes) throw new Error('the too-large fixture is not too large');
-  return { positive, negative, notImage, tooLarge };
+  // A person's photo of a handwritten digit: dark on light grey paper, off-centre, larger than 28×28.
+  const photoDigit = mnistImage(mnistOfDigit(4, 1)[0]);
+  const shot = await digitPhoto(photoDigit, 4);
+  const photo = { name: 'my-digit.jpg', mimeType: shot.bytes[0] === 0xff ? 'image/jpeg' : 'image/png', buffer: shot.bytes };
+  return { positive, negative, notImage, tooLarge, photo, photoDigit };
 }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import t from 'tap';
 import { encodeBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
 import { json, makeApp, mnistPng, multipart, tempDir, tinyModelDir } from '../fixtures/app.ts';
-import { mnistOfDigit } from '../fixtures/mnist.ts';
+import { mnistImage, mnistOfDigit } from '../fixtures/mnist.ts';
+import { digitPhoto } from '../../src/eval/digit-photo.ts';
 
 const b64 = async (i: number) => (await mnistPng(i)).toString('base64');
 
@@ -53,6 +54,28 @@ t.test('the direction is mean ε(positive) − mean ε(negative); latents and mu
   const viaForm = await app.inject({ method: 'POST', url: '/attributes', ...form });
   t.equal(viaForm.statusCode, 201);
   t.match(viaForm.json(), { name: 'form-made', positive: 2, negative: 2 });
+});
+
+t.test('?fit=true fits every image of both sets and says what it did to each', async (t) => {
+  const app = await makeApp(t);
+  const photos = await Promise.all([0, 1].map(async (i) => (await digitPhoto(mnistImage(i), i)).bytes.toString('base64')));
+  const z = (await app.inject({ url: '/sample?n=1&seed=5', headers: { accept: 'application/json' } })).json().latents[0];
+  const body = { name: 'fitted-photos', positive: photos, negative: [z, await b64(2)] };
+  const res = await app.inject({ method: 'POST', url: '/attributes?fit=true', ...json(body) });
+  t.equal(res.statusCode, 201);
+  const { fitted } = res.json();
+  t.same(fitted.positive.map((f: { inverted: boolean }) => f.inverted), [true, true], 'the photos were inverted');
+  t.equal(fitted.negative[0], null, 'a latent is not fitted');
+  t.equal(fitted.negative[1].inverted, false);
+  const unfitted = await app.inject({ method: 'POST', url: '/attributes?replace=true', ...json(body) });
+  t.notOk('fitted' in unfitted.json());
+  const a = (await app.inject('/attributes/fitted-photos?vector=true')).json().vector as number[];
+  t.notOk('fitted' in (await app.inject('/attributes/fitted-photos')).json(), 'not stored');
+  // The unfitted photos land elsewhere: the stored vector is the one of the last request.
+  const again = await app.inject({ method: 'POST', url: '/attributes?fit=true&replace=true', ...json(body) });
+  const b = (await app.inject('/attributes/fitted-photos?vector=true')).json().vector as number[];
+  t.equal(again.statusCode, 200);
+  t.ok(Math.max(...a.map((v, i) => Math.abs(v - b[i]))) > 0.1, 'fitting changes the direction');
 });
 
 t.test('conflicts, replace and bad input', async (t) => {

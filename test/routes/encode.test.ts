@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { decodePng, json, makeApp, mnistPng, multipart } from '../fixtures/app.ts';
 import { pngHeaderOnly } from '../fixtures/images.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
+import { digitPhoto } from '../../src/eval/digit-photo.ts';
 
 t.test('POST /encode', async (t) => {
   const app = await makeApp(t);
@@ -90,6 +91,37 @@ t.test('POST /encode', async (t) => {
     const rgba = await sharp({ create: { width: 28, height: 28, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } }).png().toBuffer();
     const a = await app.inject({ method: 'POST', url: '/encode', payload: rgba, headers: { 'content-type': 'image/png' } });
     t.equal(a.statusCode, 200);
+  });
+
+  t.test('?fit=true fits a photo of a digit to MNIST, says what it did and returns what the model saw', async (t) => {
+    const photo = await digitPhoto(mnistImage(5), 5);
+    const type = photo.bytes[0] === 0xff ? 'image/jpeg' : 'image/png';
+    const plain = (await app.inject({ method: 'POST', url: '/encode', payload: photo.bytes, headers: { 'content-type': type } })).json().items[0];
+    t.notOk('fitted' in plain, 'not without asking');
+    const res = await app.inject({ method: 'POST', url: '/encode?fit=true', payload: photo.bytes, headers: { 'content-type': type } });
+    t.equal(res.statusCode, 200);
+    const item = res.json().items[0];
+    t.match(item.fitted, { inverted: true, box: { left: Number, top: Number, width: Number, height: Number }, scale: Number, shift: { x: Number, y: Number } });
+    t.same(item.original, { width: photo.width, height: photo.height, format: type.slice(6) });
+    const fitted = await decodePng(Buffer.from(item.fitted.image, 'base64'));
+    t.same([fitted.width, fitted.height, fitted.channels], [28, 28, 1]);
+    // The latent is that of the fitted image: sending it back as it is gives the same one.
+    const again = (await app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(item.fitted.image, 'base64'), headers: { 'content-type': 'image/png' } })).json().items[0];
+    t.same(again.latent, item.latent);
+    t.ok(item.bpd < plain.bpd, `fitted ${item.bpd.toFixed(2)} bits/dim, unfitted ${plain.bpd.toFixed(2)}`);
+    // Several images, multipart: each fitted on its own.
+    const form = await multipart([['image', { data: photo.bytes, type }], ['image', { data: png0 }]]);
+    const both = (await app.inject({ method: 'POST', url: '/encode?fit=true', ...form })).json().items;
+    t.same(both[0].latent, item.latent);
+    t.equal(both[1].fitted.inverted, false, 'an MNIST digit is not inverted');
+  });
+
+  t.test('?fit=true on a page with nothing on it is a 422; fit=maybe is a 400', async (t) => {
+    const blank = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#e0e0e0' } }).jpeg().toBuffer();
+    const res = await app.inject({ method: 'POST', url: '/encode?fit=true', payload: blank, headers: { 'content-type': 'image/jpeg' } });
+    t.equal(res.statusCode, 422);
+    t.match(res.json().message, /no digit to fit/);
+    t.equal((await app.inject({ method: 'POST', url: '/encode?fit=maybe', payload: png0, headers: { 'content-type': 'image/png' } })).statusCode, 400);
   });
 
   t.test('bad input gets a specific 4xx and the server keeps serving', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodePng, json, makeApp, mnistPng, multipart } from '../fixtures/app.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
+import { digitPhoto } from '../../src/eval/digit-photo.ts';
 
 t.test('POST /interpolate', async (t) => {
   const app = await makeApp(t);
@@ -34,6 +35,24 @@ t.test('POST /interpolate', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/interpolate', ...(await multipart([['from', { data: a }], ['to', { data: b }], ['steps', '3']])) });
     t.equal(res.statusCode, 200);
     t.equal(res.headers['x-image-count'], '3');
+  });
+
+  t.test('?fit=true fits the image ends, not the latents', async (t) => {
+    const photo = await digitPhoto(mnistImage(2), 2);
+    const z = (await app.inject({ url: '/sample?n=1&seed=3', headers: { accept: 'application/json' } })).json().latents[0];
+    const body = { from: { image: photo.bytes.toString('base64') }, to: { latent: z }, steps: 3 };
+    const res = await app.inject({ method: 'POST', url: '/interpolate?fit=true&format=json', ...json(body) });
+    t.equal(res.statusCode, 200);
+    const { fitted, latents } = res.json();
+    t.equal(fitted.from.inverted, true);
+    t.notOk('to' in fitted, 'a latent is not fitted');
+    const enc = (await app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(fitted.from.image, 'base64'), headers: { 'content-type': 'image/png' } })).json();
+    t.same(latents[0], enc.items[0].latent, 'the strip starts at the fitted image');
+    const form = await multipart([['from', { data: photo.bytes }], ['to', { data: await mnistPng(1) }]]);
+    const png = await app.inject({ method: 'POST', url: '/interpolate?fit=true', ...form });
+    t.equal(png.statusCode, 200);
+    t.equal(JSON.parse(String(png.headers['x-fitted'])).length, 2);
+    t.equal(String(png.headers['x-fitted-images']).split(',').length, 2);
   });
 
   t.test('bad requests', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodePng, json, makeApp, mnistPng, multipart } from '../fixtures/app.ts';
 import { mnistImage, mnistOfDigit } from '../fixtures/mnist.ts';
+import { digitPhoto } from '../../src/eval/digit-photo.ts';
 
 t.test('POST /manipulate', async (t) => {
   const app = await makeApp(t);
@@ -88,6 +89,24 @@ t.test('POST /manipulate', async (t) => {
     const middle = Buffer.alloc(28 * 28);
     for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) middle[y * 28 + x] = pixels[(2 + y) * width + 2 + 30 + x];
     t.same(middle, Buffer.from(mnistImage(3)));
+  });
+
+  t.test('?fit=true: the photo is fitted first; JSON returns the fitted image, PNG replies carry it in headers', async (t) => {
+    const photo = (await digitPhoto(mnistImage(3), 3)).bytes.toString('base64');
+    const body = { image: photo, edits: [{ attribute: 'zero', alpha: 0 }] };
+    const res = await app.inject({ method: 'POST', url: '/manipulate?fit=true&format=json', ...json(body) });
+    t.equal(res.statusCode, 200);
+    const { fitted, images } = res.json();
+    t.equal(fitted.inverted, true);
+    // alpha 0: the output is the fitted image itself (the model's round trip is exact on it).
+    t.same((await decodePng(Buffer.from(images[0], 'base64'))).pixels, (await decodePng(Buffer.from(fitted.image, 'base64'))).pixels);
+    const png = await app.inject({ method: 'POST', url: '/manipulate?fit=true', ...json(body) });
+    t.equal(png.headers['content-type'], 'image/png');
+    const [info] = JSON.parse(String(png.headers['x-fitted']));
+    t.same(info, { inverted: fitted.inverted, box: fitted.box, scale: fitted.scale, shift: fitted.shift });
+    t.equal(png.headers['x-fitted-images'], fitted.image);
+    const unfitted = await app.inject({ method: 'POST', url: '/manipulate', ...json(body) });
+    t.notOk('x-fitted' in unfitted.headers);
   });
 
   t.test('bad requests', async (t) => {

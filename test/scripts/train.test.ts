@@ -36,6 +36,8 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   t.equal(manifest(straight).config.coupling, 'additive');
   t.same(manifest(straight).config.priorBounds, { mean: 5, logSd: [-10, 5] });
   t.same(manifest(resumed).training.decay, { start: 2, steps: 3, to: 0.2 });
+  t.same(manifest(straight).fit, { method: 'digit', box: 20 }, "a new checkpoint names its fit step (its dataset's)");
+  t.same(manifest(resumed).fit, manifest(straight).fit, 'and a resumed one keeps it');
   for (const file of ['weights.safetensors', 'training-state.safetensors']) {
     t.ok(readFileSync(path.join(straight, file)).equals(readFileSync(path.join(resumed, file))), `${file}: identical bytes`);
   }
@@ -67,7 +69,9 @@ t.test('--resume trains on the dataset of the checkpoint, and refuses another', 
   const out = path.join(dir, 'faces');
   await train('--dataset', 'avatars', '--out', out, '--steps', '1');
   await train('--out', out, '--resume', '--steps', '2'); // no --dataset: still the faces
-  t.equal(JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')).steps, 2);
+  const faces = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  t.equal(faces.steps, 2);
+  t.same(faces.fit, { method: 'centre-crop' }, "the faces' fit step");
   await t.rejects(train('--out', out, '--resume', '--dataset', 'mnist', '--steps', '3'), /trained on avatars, not mnist/);
 });
 

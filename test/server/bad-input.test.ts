@@ -71,6 +71,15 @@ async function badImages(png0: Buffer) {
     { kind: 'multi-page TIFF', bytes: await animated('tiff'), status: 415, message: /is tiff, which is not accepted/ },
     { kind: 'animated WebP', bytes: await animated('webp'), status: 400, message: /is animated or multi-page \(2 frames\); send a single still image/ },
     { kind: '0-byte image', bytes: Buffer.alloc(0), status: 400, message: /is empty \(0 bytes\)|must NOT have fewer than 1 characters/ },
+    { kind: 'PNG of 0×0 pixels', bytes: pngHeaderOnly(0, 0), status: 400, message: /is 0×0: it has no pixels/ },
+    { kind: 'PNG of 28×0 pixels', bytes: pngHeaderOnly(28, 0), status: 400, message: /is 28×0: it has no pixels/ },
+    // Within the pixel count (16,777,216), over the side limit: refused from the header too.
+    { kind: 'PNG of 16,777,216 × 1 pixels', bytes: pngHeaderOnly(16_777_216, 1), status: 413, message: /is 16777216×1; the limit is 8192 pixels on either side/ },
+    { kind: 'PNG of 1 × 8193 pixels', bytes: pngHeaderOnly(1, 8193), status: 413, message: /is 1×8193; the limit is 8192 pixels on either side/ },
+    // SVG never reaches an XML parser: no parser text, no entity resolution.
+    { kind: 'SVG with an external entity', bytes: Buffer.from('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">&xxe;</svg>'), status: 415, message: /is text \(SVG, XML or HTML\), which is not accepted; send PNG, JPEG or WebP/ },
+    { kind: 'SVG after a BOM and blank lines', bytes: Buffer.from('\ufeff\n\n  <svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'), status: 415, message: /is text \(SVG, XML or HTML\)/ },
+    { kind: 'GIF signature and nothing else', bytes: Buffer.from('GIF89a but not really'), status: 415, message: /is not a readable image \(unknown format, or a damaged header\); send PNG, JPEG or WebP/ },
   ].map((c) => ({ ...c, png0 }));
 }
 
@@ -203,6 +212,20 @@ t.test('bad input: a specific 4xx for every endpoint × input, and the server is
   ] as const) {
     add(`/sample?${q}`, { url: `/sample?${q}` }, 400, message);
   }
+  // Query numbers are decimal: JavaScript's 0x/0o/0b forms are not read as numbers.
+  for (const q of ['seed=0x10', 'seed=0o17', 'n=0b11', 't=0x1', 'scale=+0x2', 'seed=%200x10']) {
+    add(`/sample?${q}`, { url: `/sample?${q}` }, 400, new RegExp(`querystring/${q.split('=')[0]} must be a decimal number`));
+  }
+  // ?model= is checked before anything else: a name or a 400, never echoed at length.
+  for (const [what, value] of [
+    ['10,000 characters', 'm'.repeat(10_000)],
+    ['empty', ''],
+    ['65 characters', 'a'.repeat(65)],
+    ['upper case', 'MNIST'],
+    ['a path', '..%2F..%2Fetc'],
+  ] as const) {
+    for (const url of ['/sample', '/model', '/attributes']) add(`${url}?model= ${what}`, { url: `${url}?model=${value}` }, 400, /^querystring\/model must be a model name: 1–64 characters/);
+  }
   add('/decode?scale=99', { ...jsonReq('/decode', `{"latents":[${ZERO}]}`), url: '/decode?scale=99' }, 400, /querystring\/scale must be <= 16/);
   add('/interpolate?format=bmp', { ...jsonReq('/interpolate', `{"from":{"latent":${ZERO}},"to":{"latent":${ZERO}}}`), url: '/interpolate?format=bmp' }, 400, /querystring\/format must be one of/);
   for (const [steps, message] of [
@@ -233,6 +256,24 @@ t.test('bad input: a specific 4xx for every endpoint × input, and the server is
     add(`/manipulate multipart alpha="${alpha}"`, await formReq('/manipulate', [['image', { data: png0 }], ['attribute', 'thick'], ['alpha', alpha]]), 400, /field "alpha" must be a number in \[-10, 10\]/);
   }
   add('/manipulate multipart edits with alpha 11', await formReq('/manipulate', [['image', { data: png0 }], ['edits', '[{"attribute":"thick","alpha":11}]']]), 400, /field "edits"\/0\/alpha .*less or equal to 10/);
+  // The work budget (GLOW_MAX_WORK, 128 images of model work by default): each field within its limit, the product not.
+  const sixteen = Array.from({ length: 16 }, () => ({ attribute: 'thick', alpha: 1 }));
+  for (const [what, body, cost] of [
+    ['16 edits × steps 64 × passes 32 from a latent', { latent: new Array(D).fill(0), edits: sixteen, steps: 64, passes: 32 }, 4032],
+    ['an image, steps 25 × passes 4', { image: good, edits: sixteen, steps: 25, passes: 4 }, 176],
+    ['a latent, passes 32 × steps 3', { latent: new Array(D).fill(0), edits: sixteen.slice(0, 1), steps: 3, passes: 32 }, 189],
+  ] as const) {
+    add(`/manipulate JSON over the work budget: ${what}`, jsonReq('/manipulate', body), 400, new RegExp(`would cost ${cost} images of model work .*the limit per request is 128 \\(GLOW_MAX_WORK\\)`));
+  }
+  add('/manipulate multipart over the work budget: steps 64 × passes 2', await formReq('/manipulate', [['image', { data: png0 }], ['attribute', 'thick'], ['alpha', '1'], ['steps', '64'], ['passes', '2']]), 400, /would cost 193 images of model work \(1 encode \+ 64 images × \(2 decodes \+ 1 encode\)\)/);
+  // Multipart `edits` is refused for prototype keys exactly like a JSON body is.
+  for (const [what, edits] of [
+    ['__proto__', '[{"attribute":"thick","alpha":1,"__proto__":{"admin":true}}]'],
+    ['constructor.prototype', '[{"attribute":"thick","alpha":1,"constructor":{"prototype":{"admin":true}}}]'],
+    ['a top-level __proto__', '{"__proto__":[]}'],
+  ] as const) {
+    add(`/manipulate multipart edits with ${what}`, await formReq('/manipulate', [['image', { data: png0 }], ['edits', edits]]), 400, /field "edits" has a "__proto__" or "constructor.prototype" key, which is refused/);
+  }
   add('/manipulate JSON: no edits', jsonReq('/manipulate', `{"latent":${ZERO},"edits":[]}`), 400, /body\/edits must NOT have fewer than 1 items/);
   add('/manipulate JSON: 17 edits', jsonReq('/manipulate', { latent: new Array(D).fill(0), edits: new Array(17).fill({ attribute: 'thick', alpha: 1 }) }), 400, /body\/edits must NOT have more than 16 items/);
   add('/manipulate JSON: both image and latent', jsonReq('/manipulate', `{"latent":${ZERO},"image":"${good}","edits":[{"attribute":"thick","alpha":1}]}`), 400, /exactly one of "image" or "latent"/);
@@ -322,7 +363,7 @@ t.test('bad input: a specific 4xx for every endpoint × input, and the server is
       Object.keys(body).every((k) => ['statusCode', 'error', 'message', 'code'].includes(k)) &&
       c.message.test(msg) &&
       // Nothing internal: no stack frames, file paths or library names, and no echo of a huge input.
-      !/\bat \S+ \(\S*:\d+:\d+\)|\/work\/|node_modules|\.ts:\d|sharp|vips|tfjs/i.test(msg) &&
+      !/\bat \S+ \(\S*:\d+:\d+\)|\/work\/|node_modules|\.ts:\d|sharp|vips|tfjs|glib|xml parse|entity|busboy|in JSON at position|Unexpected token/i.test(msg) &&
       msg.length < 400;
     t.ok(ok, `${c.name} -> ${res.statusCode} ${msg.slice(0, 160)}`, ok ? {} : { expected: `${c.status} ${c.message}` });
   }

@@ -217,3 +217,37 @@ t.test('work queued while the runner is down (crashed, restarting) runs once it 
   runner.becomeReady();
   t.equal((await p)[0].eps[0], 4);
 });
+
+t.test('work is shared: while requests are active together, a large one goes in slices and a small one gets in between', async (t) => {
+  // A large request (24 items) starts alone; 5 ms later, while its first call runs, a sample arrives.
+  // The model calls in order (n items each; the sample's is the 1).
+  const table: { name: string; slice?: number; sample: boolean; calls: number[] }[] = [
+    // Sliced: the sample goes right after the call in flight, then the rest 4 at a time.
+    { name: 'shared, slice 4', slice: 4, sample: true, calls: [8, 1, 4, 4, 4, 4] },
+    // Alone, a large request keeps full batches (no one is waiting for the model).
+    { name: 'alone, slice 4', slice: 4, sample: false, calls: [8, 8, 8] },
+    // Without a slice (the batcher's default), arrival order: the sample waits for all of it.
+    { name: 'shared, no slice', sample: true, calls: [8, 8, 8, 1] },
+  ];
+  for (const c of table) {
+    const runner = new FakeRunner();
+    runner.delayMs = 20;
+    const b = new Batcher(runner, { ...opts, maxDelayMs: 0, requestSlice: c.slice });
+    const large = b.admit('decode');
+    large.work = 24;
+    const done = b.decode(Array.from({ length: 24 }, (_, i) => Float32Array.of(i, i)), 'decode', large);
+    let small: ReturnType<Batcher['admit']> | undefined;
+    if (c.sample) {
+      await new Promise((r) => setTimeout(r, 5));
+      small = b.admit('sample'); // active (its reply not yet sent) until the large one is done
+      small.work = 1;
+      t.same(Array.from((await b.decode([Float32Array.of(100, 100)], 'sample', small))[0].pixels), [101, 101], `${c.name}: the sample's own image`);
+    }
+    const out = await done;
+    b.end(small);
+    b.end(large);
+    t.same(out.map((d) => d.pixels[0]), Array.from({ length: 24 }, (_, i) => i + 1), `${c.name}: every large item answered, in order`);
+    t.same(runner.calls.map((call) => call.n), c.calls, `${c.name}: model calls ${c.calls.join(', ')}`);
+    t.equal(b.activeRequests, 0, `${c.name}: no request left active`);
+  }
+});

@@ -1,0 +1,54 @@
+// The work budget: what a request will cost the model, counted in images put through it (an encode
+// or a decode each), checked against GLOW_MAX_WORK once the request's parameters are known and
+// before any model work is queued. Limits per field (n, steps, passes, files) cannot bound a
+// request's cost on their own: /manipulate's steps × passes multiply.
+import type { FastifyRequest } from 'fastify';
+import { HttpError } from './errors.ts';
+
+const count = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+
+/** A request's cost and how it arises, for the refusal's message. */
+export interface Work {
+  images: number;
+  how: string;
+}
+
+export const sampleWork = (n: number): Work => ({ images: n, how: count(n, 'decode') });
+
+export const decodeWork = (latents: number): Work => ({ images: latents, how: count(latents, 'decode') });
+
+export const encodeWork = (images: number, verify: boolean): Work =>
+  verify ? { images: 2 * images, how: `${count(images, 'encode')} + ${count(images, 'decode')} (verify)` } : { images, how: count(images, 'encode') };
+
+export const interpolateWork = (imageEnds: number, steps: number): Work => ({
+  images: imageEnds + steps,
+  how: `${imageEnds ? `${count(imageEnds, 'encode')} + ` : ''}${count(steps, 'decode')}`,
+});
+
+/**
+ * /manipulate: the image's encode, then per strip image (steps, or 1) `passes` decodes and
+ * `passes − 1` encodes. The number of edits costs nothing here: they are summed into one latent.
+ */
+export function manipulateWork(image: boolean, steps: number | undefined, passes: number): Work {
+  const rows = steps ?? 1;
+  const images = (image ? 1 : 0) + rows * (2 * passes - 1);
+  return { images, how: `${image ? '1 encode + ' : ''}${count(rows, 'image')} × (${count(passes, 'decode')} + ${count(passes - 1, 'encode')})` };
+}
+
+/**
+ * Checks `work` against the budget (400, code WORK_OVER_BUDGET, saying both) and records it on the
+ * request's admission, where the batcher uses it to share the model (see Batcher). `budget: false`
+ * only records it (POST /attributes: an admin write, queued one batch at a time).
+ */
+export function claimWork(req: FastifyRequest, work: Work, budget = true): void {
+  const max = req.glow.config.maxWork;
+  if (budget && work.images > max) {
+    throw new HttpError(
+      400,
+      `this request would cost ${work.images} images of model work (${work.how}); the limit per request is ${max} (GLOW_MAX_WORK): ask for fewer images, steps or passes, or split it`,
+      {},
+      'WORK_OVER_BUDGET',
+    );
+  }
+  if (req.admission) req.admission.work = work.images;
+}
