@@ -70,10 +70,11 @@ for (const dir of shipped) {
     }
     t.ok(epsDiff <= SHIPPED_EPS_TOLERANCE, `max |ε_onnx − ε_tfjs| = ${epsDiff.toExponential(2)} over ${test.count} images`);
     t.ok(bpdDiff <= TOLERANCE, `max |bpd_onnx − bpd_tfjs| = ${bpdDiff.toExponential(2)}`);
-    // Every image that fails on TF.js (the NaN/Inf ones) fails on ONNX too; an image whose round trip
-    // TF.js gets right by less than a rounding error may go either way (MNIST: one, of 10,000).
-    t.ok(notExact.tfjs.every((i) => notExact.onnx.includes(i)), `TF.js: not exact ${notExact.tfjs.join(', ') || 'none'}; ONNX: ${notExact.onnx.join(', ') || 'none'}`);
-    t.ok(notExact.onnx.length <= notExact.tfjs.length + (manifest.dataset === 'mnist' ? 1 : 0), 'at most one image more on ONNX (none for the faces)');
+    // The same images fail on both engines, but for one: an image whose round trip lands within a
+    // rounding error of a pixel boundary may go either way (MNIST: 6574 fails on TF.js only with the
+    // current weights, another digit on ONNX only with the previous ones; none of the faces).
+    const onlyOne = [...notExact.tfjs.filter((i) => !notExact.onnx.includes(i)), ...notExact.onnx.filter((i) => !notExact.tfjs.includes(i))];
+    t.ok(onlyOne.length <= (manifest.dataset === 'mnist' ? 1 : 0), `TF.js: not exact ${notExact.tfjs.join(', ') || 'none'}; ONNX: ${notExact.onnx.join(', ') || 'none'}`);
     // The README's figures: 9,991 of 10,000 MNIST digits on TF.js, every face.
     t.ok(notExact.tfjs.length <= (manifest.dataset === 'mnist' ? 9 : 0), `TF.js: ${test.count - notExact.tfjs.length} of ${test.count} exact; ONNX: ${test.count - notExact.onnx.length}`);
   });
