@@ -135,7 +135,7 @@ if (args.resume) {
     date: new Date().toISOString(),
     backend,
     // Where the kept steps were trained: their steps, images and seconds come on top of this run's.
-    grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: (s.training as { seconds?: number } | undefined)?.seconds ?? 0, testBpd: s.testBpd },
+    grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: s.training?.seconds ?? 0, testBpd: s.testBpd },
     training: { batch, lr, warmup: Number(args.warmup), clip: Number(args.clip), seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] },
   };
   log(`grew ${args['grow-from']} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}: ${glow.parameterCount()} parameters`);
@@ -184,25 +184,8 @@ function parsePriorBounds(text: string | undefined): Pick<GlowConfig, 'priorBoun
   return { priorBounds: { mean, logSd: [lo, hi] } };
 }
 
-interface Decay {
-  start: number;
-  steps: number;
-  to: number;
-}
-const training = manifest.training as {
-  batch: number;
-  lr: number;
-  warmup: number;
-  clip: number;
-  seed: number;
-  lrScale: number;
-  skippedSteps: number;
-  seconds: number;
-  history: unknown[];
-  decay?: Decay;
-  polyak?: number;
-  polyakUpdates?: number;
-};
+// Set on every path above (a checkpoint without it fails earlier: it has no training state either).
+const training = manifest.training!;
 // A checkpoint from before averaging existed starts averaging when resumed.
 training.polyak ??= Number(args.polyak);
 if (!(training.polyak >= 0 && training.polyak < 1)) throw new Error('--polyak must be in [0, 1)');
