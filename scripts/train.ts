@@ -104,6 +104,7 @@ const trainer = await Trainer.create({
   initImages: Number(args['init-images']),
   batch: Number(args.batch),
   lr: args.lr === undefined ? undefined : Number(args.lr),
+  lrText: args.lr,
   warmup: Number(args.warmup),
   clip: Number(args.clip),
   seed: Number(args.seed),

@@ -39,6 +39,8 @@ export interface TrainerOptions {
   batch: number;
   /** Peak learning rate, default 1e-3. Given with resume, it replaces the stored one. */
   lr?: number;
+  /** `lr` as the user wrote it, for the log line of its replacement (default: the number). */
+  lrText?: string;
   warmup: number;
   clip: number;
   seed: number;
@@ -157,7 +159,7 @@ export class Trainer {
       this.polyak.restore(raw, training.polyakUpdates ?? 0);
     }
     if (opts.resume && opts.lr !== undefined) {
-      log(`learning rate: ${training.lr} replaced by ${opts.lr}`);
+      log(`learning rate: ${training.lr} replaced by ${opts.lrText ?? opts.lr}`);
       training.lr = opts.lr;
     }
     if (opts.decay) {
