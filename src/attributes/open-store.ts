@@ -1,11 +1,14 @@
 // The one place that chooses the attribute store: PostgreSQL when DATABASE_URL is set (several
 // replicas share it), else the embedded SQLite file in the data directory.
-import type { Config } from '../server/config.ts';
 import { PostgresAttributeStore, redact } from './postgres-store.ts';
 import { SqliteAttributeStore } from './sqlite-store.ts';
 import type { AttributeStore } from './store.ts';
 
-export type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl'>;
+/** Where attributes live: a PostgreSQL URL (DATABASE_URL), else the SQLite file in dataDir. */
+export interface StoreConfig {
+  dataDir: string;
+  databaseUrl?: string;
+}
 
 export async function openStore(config: StoreConfig, log?: (level: 'info' | 'warn' | 'error', msg: string) => void): Promise<AttributeStore> {
   const databaseUrl = checkDatabaseUrl(config.databaseUrl);

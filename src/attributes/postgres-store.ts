@@ -4,7 +4,7 @@
 // together do not race on CREATE TABLE. A put that returned has been committed (synchronous_commit
 // is on by default), so a 201 survives a crash of the server, or of the database.
 import pg from 'pg';
-import { UnavailableError } from '../server/errors.ts';
+import { UnavailableError } from '../errors.ts';
 import type { AttributeMeta, AttributeRecord, AttributeStore, ModelKey, PutResult } from './store.ts';
 
 const SCHEMA_VERSION = 1;

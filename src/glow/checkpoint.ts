@@ -22,8 +22,54 @@ export interface Manifest {
   date: string;
   backend: string;
   parameters?: number;
-  training?: Record<string, unknown>;
+  /** How the weights were trained (src/train/trainer.ts); absent in checkpoints not made by the trainer. */
+  training?: TrainingManifest;
   [key: string]: unknown;
+}
+
+/**
+ * The trainer's settings and counters, kept in the manifest so --resume continues the same run.
+ * Fields added later are optional: manifests written before them still load and resume.
+ */
+export interface TrainingManifest {
+  /** Images per step. A resumed run keeps it: the data order depends on it. */
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Steps of linear learning-rate warm-up. */
+  warmup: number;
+  /** Gradient norm above which a step's gradient is scaled down to it. */
+  clip: number;
+  /** Seeds the data order per epoch and the dequantisation noise per step. */
+  seed: number;
+  /** Learning-rate factor, halved by the NaN guard on every skipped step. */
+  lrScale: number;
+  skippedSteps: number;
+  /** Training time over all runs of this checkpoint (not counting a checkpoint it was grown from). */
+  seconds: number;
+  history: TrainingHistoryEntry[];
+  decay?: LearningRateDecay;
+  /** Decay of the Polyak average of the weights (0 = off); absent before averaging existed. */
+  polyak?: number;
+  /** Updates of the average so far, for its warmed-up decay. */
+  polyakUpdates?: number;
+}
+
+/** Linear decay by step: from `start` over `steps` steps down to `to` × lr, then constant. */
+export interface LearningRateDecay {
+  start: number;
+  steps: number;
+  to: number;
+}
+
+/** A periodic evaluation during training. */
+export interface TrainingHistoryEntry {
+  step: number;
+  /** Moving average of the training loss (bits/dim). */
+  trainBpd: number;
+  /** Bits/dim on the first `images` test images. */
+  testBpdSample: number;
+  images: number;
 }
 
 export const WEIGHTS_FILE = 'weights.safetensors';

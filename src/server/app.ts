@@ -22,7 +22,8 @@ import modelsRoutes from '../routes/models.ts';
 import pageRoutes from '../routes/page.ts';
 import sampleRoutes from '../routes/sample.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
-import { HttpError, UnavailableError } from './errors.ts';
+import { DomainError, UnavailableError } from '../errors.ts';
+import { HttpError, httpErrorOf } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
 import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
 import { ModelRegistry } from './models.ts';
@@ -99,14 +100,16 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
     models.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err: FastifyError & { headers?: Record<string, string> }, req, reply) => {
+  app.setErrorHandler((thrown: (FastifyError & { headers?: Record<string, string> }) | DomainError, req, reply) => {
+    const refused = thrown instanceof UnavailableError;
+    const err = (thrown instanceof DomainError ? httpErrorOf(thrown) : thrown) as FastifyError & { headers?: Record<string, string> };
     let status = err.statusCode ?? 500;
     if (err.validation) status = 400;
     if (status < 400 || status > 599) status = 500;
     if (err instanceof HttpError) reply.headers(err.headers);
     // Refusals the API documents (queue full, model loading, shutting down) are not failures of the
     // server: one warn line, no stack. Anything else at 5xx is, with its stack.
-    if (err instanceof UnavailableError) req.log.warn({ statusCode: status, code: err.code, reason: err.message }, 'request refused');
+    if (refused) req.log.warn({ statusCode: status, code: err.code, reason: err.message }, 'request refused');
     else if (status >= 500) req.log.error({ err }, 'request failed');
     let message = status >= 500 && !(err instanceof HttpError) ? 'internal error' : err.message;
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {

@@ -4,7 +4,7 @@
 // in the worker at a time (TF.js in the worker is single-threaded anyway); items queue meanwhile,
 // which is exactly when batches grow. The queue is bounded: beyond `maxQueue` items we refuse with
 // 503 + Retry-After instead of growing latency and memory without limit.
-import { UnavailableError } from './errors.ts';
+import { UnavailableError } from '../errors.ts';
 import type { Runner } from './inference-client.ts';
 
 /** Operation labels: `sample` and `decode` both run the decoder but are counted apart. */

@@ -1,6 +1,9 @@
-// Errors that carry their HTTP status; the app's error handler turns them into
-// {statusCode, error, message} (plus Retry-After for 503s).
+// Errors that carry their HTTP status; the app's error handler turns them, and the domain's errors
+// (src/errors.ts) mapped here, into {statusCode, error, message} (plus Retry-After for 503s).
 import { STATUS_CODES } from 'node:http';
+import { type DomainError, type ErrorKind, UnavailableError } from '../errors.ts';
+
+export { UnavailableError };
 
 export class HttpError extends Error {
   constructor(
@@ -19,10 +22,10 @@ export class HttpError extends Error {
   }
 }
 
-/** 503 with Retry-After: queue full, timed out in the queue, model loading or shutting down. */
-export class UnavailableError extends HttpError {
-  constructor(message: string, retryAfterSeconds: number, code?: string) {
-    super(503, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }, code);
-    this.name = 'UnavailableError';
-  }
+const STATUS_OF: Record<ErrorKind, number> = { invalid: 400, 'not-found': 404, conflict: 409, forbidden: 403, unavailable: 503 };
+
+/** The one place a domain error becomes HTTP: its status, and Retry-After for what may succeed later. */
+export function httpErrorOf(err: DomainError): HttpError {
+  const headers: Record<string, string> = err instanceof UnavailableError ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterSeconds))) } : {};
+  return new HttpError(STATUS_OF[err.kind], err.message, headers, err.code);
 }

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { readCheckpointFiles, type CheckpointFiles } from '../glow/checkpoint.ts';
 import { tsWorker } from '../ts-worker.ts';
-import { UnavailableError } from './errors.ts';
+import { UnavailableError } from '../errors.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.ts';
 
 export interface EncodeBatchResult extends WorkerStats {

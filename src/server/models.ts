@@ -5,7 +5,8 @@ import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { AttributeStore } from '../attributes/store.ts';
 import type { Op } from './batcher.ts';
 import { MODEL_NAME, type Config, type ModelSpec } from './config.ts';
-import { HttpError, UnavailableError } from './errors.ts';
+import { ConflictError, NotFoundError, UnavailableError } from '../errors.ts';
+import { HttpError } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { GlowService } from './service.ts';
 import type { ModelInfo } from './worker-protocol.ts';
@@ -41,7 +42,7 @@ export class ModelRegistry {
   /** The named model, or the default; an unknown name is a 404 that lists the served ones. */
   get(name?: string): GlowService {
     const service = this.services.get(name ?? this.defaultName);
-    if (!service) throw new HttpError(404, `unknown model "${name}"; this server has ${[...this.services.keys()].join(', ')} (GET /models)`);
+    if (!service) throw new NotFoundError(`unknown model "${name}"; this server has ${[...this.services.keys()].join(', ')} (GET /models)`);
     return service;
   }
 
@@ -71,8 +72,8 @@ export class ModelRegistry {
   async reload(name: string): Promise<{ previous: ModelInfo | undefined; current: ModelInfo; seconds: number }> {
     const old = this.get(name);
     if (this.stopping || this.closed) throw new UnavailableError('server is shutting down', 5);
-    if (this.reloading.has(old.name)) throw new HttpError(409, `model ${old.name} is already being reloaded (or its previous weights are still finishing requests)`);
-    if (old.state === 'loading') throw new HttpError(409, `model ${old.name} is still loading; reload it once it is ready`);
+    if (this.reloading.has(old.name)) throw new ConflictError(`model ${old.name} is already being reloaded (or its previous weights are still finishing requests)`);
+    if (old.state === 'loading') throw new ConflictError(`model ${old.name} is still loading; reload it once it is ready`);
     this.reloading.add(old.name);
     const started = performance.now();
     const fresh = new GlowService(this.config, old.spec, this.store, this.metrics, this.log);

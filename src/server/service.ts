@@ -5,7 +5,7 @@ import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
 import { Batcher, type Admission, type Op } from './batcher.ts';
 import type { Config, ModelSpec } from './config.ts';
-import { HttpError, UnavailableError } from './errors.ts';
+import { InvalidError, UnavailableError } from '../errors.ts';
 import { fitSpecOf, type FitSpec } from './fit.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
 import { InferenceClient } from './inference-client.ts';
@@ -117,20 +117,20 @@ export class GlowService implements ModelSource {
   static base64(s: string, what: string): Buffer {
     const body = s.startsWith('data:') ? s.slice(s.indexOf(',') + 1) : s;
     const clean = body.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new HttpError(400, `${what} is not valid base64`);
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new InvalidError(`${what} is not valid base64`);
     return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
   }
 
   /** JSON numbers -> a latent of the model's length, every value finite. */
   latent(values: number[], what: string): Float32Array {
     const { info } = this.requireReady();
-    if (values.length !== info.latentDim) throw new HttpError(400, `${what} has ${values.length} values; this model's latents have ${info.latentDim} (GET /model latentDim)`);
+    if (values.length !== info.latentDim) throw new InvalidError(`${what} has ${values.length} values; this model's latents have ${info.latentDim} (GET /model latentDim)`);
     const out = new Float32Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, `${what}[${i}] is not a finite number`); // 1e309 parses to Infinity
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidError(`${what}[${i}] is not a finite number`); // 1e309 parses to Infinity
       out[i] = v;
-      if (!Number.isFinite(out[i])) throw new HttpError(400, `${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
+      if (!Number.isFinite(out[i])) throw new InvalidError(`${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
   }

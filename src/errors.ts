@@ -1,0 +1,52 @@
+// What the domain (models, inference, attributes, images) says went wrong, in its own words. It knows
+// no HTTP: the server's one error handler maps each kind to a status (src/server/errors.ts).
+
+export type ErrorKind = 'invalid' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable';
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** A stable machine-readable reason, for clients that must tell refusals apart. */
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export class InvalidError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('invalid', message, code);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('not-found', message, code);
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('conflict', message, code);
+  }
+}
+
+export class ForbiddenError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('forbidden', message, code);
+  }
+}
+
+/** The work cannot be done now (queue full, model loading, shutting down); a retry later can succeed. */
+export class UnavailableError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    code?: string,
+  ) {
+    super('unavailable', message, code);
+    this.name = 'UnavailableError';
+  }
+}
