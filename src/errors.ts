@@ -1,7 +1,7 @@
 // What the domain (models, inference, attributes, images) says went wrong, in its own words. It knows
 // no HTTP: the server's one error handler maps each kind to a status (src/server/errors.ts).
 
-export type ErrorKind = 'invalid' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable';
+export type ErrorKind = 'invalid' | 'too-large' | 'unsupported' | 'unprocessable' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable';
 
 export class DomainError extends Error {
   constructor(
@@ -18,6 +18,27 @@ export class DomainError extends Error {
 export class InvalidError extends DomainError {
   constructor(message: string, code?: string) {
     super('invalid', message, code);
+  }
+}
+
+/** An input over a size limit (an image's pixels or sides). */
+export class TooLargeError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('too-large', message, code);
+  }
+}
+
+/** An input of a kind that is not accepted (an image format, SVG). */
+export class UnsupportedError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('unsupported', message, code);
+  }
+}
+
+/** A well-formed input that cannot be used (a photo with no digit on it). */
+export class UnprocessableError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('unprocessable', message, code);
   }
 }
 

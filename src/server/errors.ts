@@ -22,7 +22,16 @@ export class HttpError extends Error {
   }
 }
 
-const STATUS_OF: Record<ErrorKind, number> = { invalid: 400, 'not-found': 404, conflict: 409, forbidden: 403, unavailable: 503 };
+const STATUS_OF: Record<ErrorKind, number> = {
+  invalid: 400,
+  'too-large': 413,
+  unsupported: 415,
+  unprocessable: 422,
+  'not-found': 404,
+  conflict: 409,
+  forbidden: 403,
+  unavailable: 503,
+};
 
 /** The one place a domain error becomes HTTP: its status, and Retry-After for what may succeed later. */
 export function httpErrorOf(err: DomainError): HttpError {

@@ -11,7 +11,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { HttpError } from './errors.ts';
+import { UnprocessableError } from '../errors.ts';
 import type { ImageSize } from './images.ts';
 
 export const FitSpec = Type.Union(
@@ -108,7 +108,7 @@ async function fitDigit(img: Sharp, width: number, height: number, size: ImageSi
   const inverted = lightBackground(grey, ww, wh);
   const ink = inkImage(grey, ww, wh, inverted);
   const b = inkBox(ink, ww, wh);
-  if (!b) throw new HttpError(422, `${what} shows no digit to fit: nothing stands out from the background`);
+  if (!b) throw new UnprocessableError(`${what} shows no digit to fit: nothing stands out from the background`);
 
   // The ink's box scaled to fit box × box, anti-aliased by the resize kernel as MNIST's was.
   const s = box / Math.max(b.width, b.height);

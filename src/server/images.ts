@@ -1,7 +1,7 @@
 // Image I/O with sharp (libvips, runs on the libuv pool, so it stays off the event loop):
 // untrusted bytes -> model-sized NHWC uint8 pixels, and pixels -> PNG, grids and strips.
 import sharp, { type Metadata } from 'sharp';
-import { HttpError } from './errors.ts';
+import { DomainError, InvalidError, TooLargeError, UnsupportedError } from '../errors.ts';
 import { fitImage, flattenBackground, type FitSpec, type Fitted } from './fit.ts';
 import { decodePlainPng, encodeRawPng } from './png.ts';
 
@@ -63,31 +63,31 @@ async function inLane<T>(fn: () => Promise<T>): Promise<T> {
  */
 export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: number | ImageLimits, what = 'image', fit?: FitSpec): Promise<DecodedImage> {
   const { pixels: maxPixels, side: maxSide } = typeof limits === 'number' ? { pixels: limits, side: Infinity } : limits;
-  if (buf.length === 0) throw new HttpError(400, `${what} is empty (0 bytes)`);
+  if (buf.length === 0) throw new InvalidError(`${what} is empty (0 bytes)`);
   // The common case, a plain PNG already at the model's size, without libvips (see png.ts).
   const plain = fit ? undefined : decodePlainPng(buf, size.width, size.height, size.channels);
   if (plain) return { pixels: plain, resized: false, original: { width: size.width, height: size.height, format: 'png' } };
   // Text (SVG, XML, HTML) never reaches the image library: it would hand it to an XML parser.
-  if (looksLikeText(buf)) throw new HttpError(415, `${what} is text (SVG, XML or HTML), which is not accepted; send PNG, JPEG or WebP`);
+  if (looksLikeText(buf)) throw new UnsupportedError(`${what} is text (SVG, XML or HTML), which is not accepted; send PNG, JPEG or WebP`);
   const png = pngSize(buf);
-  if (png && (png.width === 0 || png.height === 0)) throw new HttpError(400, `${what} is ${png.width}×${png.height}: it has no pixels`);
+  if (png && (png.width === 0 || png.height === 0)) throw new InvalidError(`${what} is ${png.width}×${png.height}: it has no pixels`);
   let meta: Metadata;
   try {
     // Header only, no pixel limit here: we want the dimensions to say why a bomb is refused.
     meta = await sharp(buf, { limitInputPixels: false }).metadata();
   } catch {
-    throw new HttpError(415, `${what} is not a readable image (unknown format, or a damaged header); send PNG, JPEG or WebP`);
+    throw new UnsupportedError(`${what} is not a readable image (unknown format, or a damaged header); send PNG, JPEG or WebP`);
   }
   const format = meta.format ?? 'unknown';
-  if (!FORMATS.has(format)) throw new HttpError(415, `${what} is ${format}, which is not accepted; send PNG, JPEG or WebP`);
+  if (!FORMATS.has(format)) throw new UnsupportedError(`${what} is ${format}, which is not accepted; send PNG, JPEG or WebP`);
   const { width = 0, height = 0 } = meta;
-  if (width === 0 || height === 0) throw new HttpError(400, `${what} is ${width}×${height}: it has no pixels`);
+  if (width === 0 || height === 0) throw new InvalidError(`${what} is ${width}×${height}: it has no pixels`);
   if (width * height > maxPixels) {
-    throw new HttpError(413, `${what} is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`);
+    throw new TooLargeError(`${what} is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`);
   }
   // A thin image within the pixel count (16,777,216 × 1) still costs row buffers its width long.
-  if (width > maxSide || height > maxSide) throw new HttpError(413, `${what} is ${width}×${height}; the limit is ${maxSide} pixels on either side`);
-  if ((meta.pages ?? 1) > 1) throw new HttpError(400, `${what} is animated or multi-page (${meta.pages} frames); send a single still image`);
+  if (width > maxSide || height > maxSide) throw new TooLargeError(`${what} is ${width}×${height}; the limit is ${maxSide} pixels on either side`);
+  if ((meta.pages ?? 1) > 1) throw new InvalidError(`${what} is animated or multi-page (${meta.pages} frames); send a single still image`);
 
   const resized = width !== size.width || height !== size.height;
   try {
@@ -115,8 +115,8 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
     });
   } catch (err) {
     // Our own refusals (the fit's "no digit") pass; anything the image library threw is not quoted.
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(400, `${what} could not be decoded: it is corrupt or truncated`);
+    if (err instanceof DomainError) throw err;
+    throw new InvalidError(`${what} could not be decoded: it is corrupt or truncated`);
   }
 }
 
