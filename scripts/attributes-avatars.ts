@@ -14,7 +14,7 @@ import { ATTRIBUTES, avatarLabels, avatarOptions, renderAvatars, splitSeeds } fr
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { decodeLatents, encodePixels } from '../src/eval/latents.ts';
 import { writeFileAtomic } from '../src/glow/checkpoint.ts';
-import { imagesToPng } from '../src/server/images.ts';
+import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -17,10 +17,10 @@ import { boxWidth, inkMass, medianSplit, slant } from '../src/attributes/feature
 import type { AttributeRecord } from '../src/attributes/store.ts';
 import { addScaled, direction, linspace, mean, norm } from '../src/attributes/vectors.ts';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { WEIGHTS_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
 import { decodeLatents, encodePixels } from '../src/eval/latents.ts';
-import { imagesToPng } from '../src/server/images.ts';
+import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

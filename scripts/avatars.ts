@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ATTRIBUTE_NAMES, type AvatarSplit, attributePair, avatarOptions, hasAttribute, initRenderer, prepareAvatars, renderAvatar, splitSeeds, withAttribute } from '../src/data/avatars.ts';
-import { imagesToPng } from '../src/server/images.ts';
+import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

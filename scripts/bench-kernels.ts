@@ -1,9 +1,9 @@
-// Microbenchmark of the wasm kernel replacements (src/glow/wasm-kernels.ts): stock kernel vs replacement.
+// Microbenchmark of the wasm kernel replacements (src/backend/wasm-kernels.ts): stock kernel vs replacement.
 // Run: npx tsx scripts/bench-kernels.ts [--quick]     (GLOW_WASM_THREADS=1|2 picks the wasm thread count)
 // Short on purpose (the machine is shared): each case runs until ~0.4 s or 5 repeats, and reports the best time.
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/glow/backend.ts';
-import { registerWasmKernels, restoreWasmKernels } from '../src/glow/wasm-kernels.ts';
+import { initBackend } from '../src/backend/backend.ts';
+import { registerWasmKernels, restoreWasmKernels } from '../src/backend/wasm-kernels.ts';
 
 const quick = process.argv.includes('--quick');
 await initBackend('wasm', console.log);

@@ -1,17 +1,17 @@
 // ONNX Runtime's session options for the encode graph, side by side in one run: intra-op threads,
 // spinning, graph optimisation level, a fixed or dynamic batch dimension, the memory arena. Every
 // configuration gets its own session and they take turns, so a change in the machine's load hits all
-// alike; medians at batch 1 and 64. What src/server/engines.ts uses is the first row.
+// alike; medians at batch 1 and 64. What src/inference/engines.ts uses is the first row.
 //   npm run bench:onnx [-- --model models/mnist --reps 15]
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { fingerprintOf } from '../src/attributes/builtin.ts';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
 import { onnxModels } from '../src/glow/onnx-export.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { sessionOptions } from '../src/server/engines.ts';
+import { sessionOptions } from '../src/inference/engines.ts';
 
 const { values: args } = parseArgs({ options: { model: { type: 'string', default: 'models/mnist' }, reps: { type: 'string', default: '15' } } });
 await initBackend('cpu');

@@ -1,25 +1,25 @@
 // One run, one machine: the plain matMul rate (the ceiling), the training step's effective
 // GFLOP/s and images/s for the shipped configuration, a whole training iteration in one thread and
 // data-parallel, and encode/decode latency and images/s at batch 1 and 64 on both inference engines
-// (TF.js and ONNX Runtime, as the server's worker runs them: src/server/engines.ts), measured in
+// (TF.js and ONNX Runtime, as the server's worker runs them: src/inference/engines.ts), measured in
 // alternation, with their ratios.
-// With the native GEMM (src/glow/native-blas.ts) the ceiling is its rate, and the matMul and the
+// With the native GEMM (src/backend/native-blas.ts) the ceiling is its rate, and the matMul and the
 // training step are measured in WASM alone as well, to show what it brings.
 //   npm run bench [-- --model models/mnist --batch 64 --steps 5 --reps 15 --inference-only]
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { fingerprintOf } from '../src/attributes/builtin.ts';
 import { batchPixels, loadDataset } from '../src/data/datasets.ts';
 import { checkpointFromFiles, readCheckpointFiles, readManifest } from '../src/glow/checkpoint.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../src/server/engines.ts';
+import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../src/inference/engines.ts';
 import { forwardFlopsPerImage } from '../src/glow/flops.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { normalArray } from '../src/glow/random.ts';
-import { wasmKernelOptions } from '../src/glow/wasm-kernels.ts';
+import { wasmKernelOptions } from '../src/backend/wasm-kernels.ts';
 import { Adam } from '../src/train/adam.ts';
 import { GradientWorkers, shardGradients } from '../src/train/data-parallel.ts';
 import { Polyak } from '../src/train/polyak.ts';

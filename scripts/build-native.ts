@@ -1,5 +1,5 @@
 // Builds the optional native GEMM (native/blas, OpenBLAS) that speeds up matMul and convolutions on the
-// wasm backend (src/glow/native-blas.ts). Runs after `npm ci`/`npm install` (postinstall) and as
+// wasm backend (src/backend/native-blas.ts). Runs after `npm ci`/`npm install` (postinstall) and as
 // `npm run build:native`. Without OpenBLAS's headers it says so and leaves everything in WASM: a
 // missing optional speed-up never fails an install.
 //   apt-get install libopenblas-dev && npm run build:native

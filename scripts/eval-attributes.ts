@@ -23,7 +23,7 @@ import { ATTRIBUTE_NAMES } from '../src/data/avatars.ts';
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
 import { chooseAlpha, choosePasses, edit, fitDirection, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
-import { imagesToPng } from '../src/server/images.ts';
+import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -4,7 +4,7 @@
 //   npm run eval:robustness -- --model models/mnist [--images 256]
 // Prints a Markdown table, as the model cards carry it.
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { loadCheckpoint } from '../src/glow/checkpoint.ts';
 import { type CategoryReport, evaluateSet, finiteSamples, robustnessSets } from '../src/eval/robustness.ts';
 

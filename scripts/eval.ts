@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/data/datasets.ts';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { MANIFEST_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
 import { describeRoundTrips, roundTrips } from '../src/eval/round-trip.ts';
 import { evaluateBpd, formatOutliers, outliers } from '../src/train/evaluate.ts';

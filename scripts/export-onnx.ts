@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fingerprintOf } from '../src/attributes/builtin.ts';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
 import { DECODE_ONNX, ENCODE_ONNX, onnxModels } from '../src/glow/onnx-export.ts';
 

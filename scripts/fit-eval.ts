@@ -1,4 +1,4 @@
-// Measures fitting (src/server/fit.ts) on MNIST test digits rendered as photos (src/eval/digit-photo.ts):
+// Measures fitting (src/images/fit.ts) on MNIST test digits rendered as photos (src/eval/digit-photo.ts):
 // how close the fitted image is to the digit (mean |difference| in levels of 255) and how far the
 // model's bits/dim of it is from the digit's, beside two other treatments of the same photos: none
 // (the server's plain resize) and a quick threshold-crop-resize recipe.
@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { loadDataset } from '../src/data/datasets.ts';
 import { digitPhoto } from '../src/eval/digit-photo.ts';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { loadCheckpoint } from '../src/glow/checkpoint.ts';
 import { toModelUnits } from '../src/glow/pixels.ts';
-import { fitImage, fitSpecOf } from '../src/server/fit.ts';
-import { composeGrid, decodeImage, encodePng } from '../src/server/images.ts';
+import { fitImage, fitSpecOf } from '../src/images/fit.ts';
+import { composeGrid, decodeImage, encodePng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodeRawPng } from '../src/server/png.ts';
+import { encodeRawPng } from '../src/images/png.ts';
 import { killHard, startServer, type ServerProcess } from '../test/fixtures/server-process.ts';
 
 const { values: args } = parseArgs({

@@ -3,10 +3,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import { loadCheckpoint } from '../src/glow/checkpoint.ts';
 import { quantise } from '../src/glow/pixels.ts';
-import { imagesToPng } from '../src/server/images.ts';
+import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -6,7 +6,7 @@
 // This script reads the flags and handles the stop signals; the training is src/train/trainer.ts.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/glow/backend.ts';
+import { initBackend } from '../src/backend/backend.ts';
 import type { LearningRateDecay } from '../src/glow/checkpoint.ts';
 import { DEFAULT_PRIOR_BOUNDS, GlowConfig } from '../src/glow/glow.ts';
 import { parseDuration } from '../src/train/duration.ts';

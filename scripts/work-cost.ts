@@ -3,7 +3,7 @@
 // batch sets GLOW_MAX_WORK's default (src/server/config.ts): about 2 s of model time per request.
 //   npx tsx scripts/work-cost.ts [-- --models models/mnist,models/avatars --reps 5]
 import { parseArgs } from 'node:util';
-import { InferenceClient } from '../src/server/inference-client.ts';
+import { InferenceClient } from '../src/inference/inference-client.ts';
 import { normalArray } from '../src/glow/random.ts';
 
 const { values: args } = parseArgs({

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { weightsFingerprint } from '../attributes/builtin.ts';
 import { initRenderer } from '../data/avatars.ts';
-import { initBackend } from '../glow/backend.ts';
+import { initBackend } from '../backend/backend.ts';
 import { WEIGHTS_FILE, loadCheckpoint } from '../glow/checkpoint.ts';
 
 export async function openAvatarsModel(modelDir: string, log: (m: string) => void) {

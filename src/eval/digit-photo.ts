@@ -1,7 +1,7 @@
 // An MNIST digit rendered the way a person's photo or scan of a handwritten digit shows it: dark
 // ink on light grey paper, upscaled into a larger frame with margins, off-centre, with a light
 // gradient across the paper, a little blur and sensor noise, saved as JPEG or PNG. What fitting
-// (src/server/fit.ts) is measured against: the fitted photo should come back close to the digit.
+// (src/images/fit.ts) is measured against: the fitted photo should come back close to the digit.
 import sharp from 'sharp';
 import { normalGenerator, uniformGenerator } from '../glow/random.ts';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
-import type { OnnxGraph, Value } from './onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /**
  * Activation normalisation (Glow §3.1): y = (x + bias) · exp(logScale) per channel.

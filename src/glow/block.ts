@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CouplingKind } from './coupling.ts';
 import { FlowStep } from './flow-step.ts';
 import { Module } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
+import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
 import { LearnedPrior, type PriorBounds } from './prior.ts';
 import { onnxSqueeze, onnxUnsqueeze, squeeze, unsqueeze } from './squeeze.ts';
 

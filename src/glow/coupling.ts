@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FlowLayer, Module, type OnnxFlowLayer, sumPerSample } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
+import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
 import { normalArray } from './random.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 

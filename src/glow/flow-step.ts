@@ -3,7 +3,7 @@ import { ActNorm } from './actnorm.ts';
 import { Coupling, CouplingKind } from './coupling.ts';
 import { InvConv2dLU } from './invconv.ts';
 import { FlowLayer, Module, type OnnxFlowLayer } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
+import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /** One step of flow (Glow Fig. 2a): actnorm → invertible 1×1 conv → coupling. */
 export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Block } from './block.ts';
 import { CouplingKind } from './coupling.ts';
 import { Module } from './module.ts';
-import { OnnxGraph, type LogDet, type Value } from './onnx-graph.ts';
+import { OnnxGraph, type LogDet, type Value } from '../backend/onnx-graph.ts';
 import type { PriorBounds } from './prior.ts';
 import { normalArray } from './random.ts';
 

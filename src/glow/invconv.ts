@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from './linalg.ts';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
-import type { OnnxGraph, Value } from './onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 import { normalArray } from './random.ts';
 
 /**

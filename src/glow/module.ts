@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LogDet, OnnxGraph, Value } from './onnx-graph.ts';
+import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /** What every flow layer provides: an exact forward with its log-determinant, and the inverse. */
 export interface FlowLayer {

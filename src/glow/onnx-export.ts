@@ -1,6 +1,6 @@
 import type { Glow } from './glow.ts';
-import { OPSET } from './onnx-graph.ts';
-import { readMetadata } from './onnx-proto.ts';
+import { OPSET } from '../backend/onnx-graph.ts';
+import { readMetadata } from '../backend/onnx-proto.ts';
 
 export const ENCODE_ONNX = 'encode.onnx';
 export const DECODE_ONNX = 'decode.onnx';

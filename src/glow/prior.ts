@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module, sumPerSample } from './module.ts';
-import type { OnnxGraph, Value } from './onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { OnnxGraph, Value } from './onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /**
  * Squeeze (Glow §3, RealNVP): every 2×2 block of pixels becomes 4× the channels, [N,H,W,C] → [N,H/2,W/2,4C].

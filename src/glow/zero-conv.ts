@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './module.ts';
-import type { OnnxGraph, Value } from './onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /**
  * 3×3 convolution initialised to output zeros, with a learned per-channel scale exp(3·s)

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminGuard } from '../server/security.ts';
 import { modelsSchema, reloadSchema } from '../server/schemas.ts';
-import type { ModelInfo } from '../server/worker-protocol.ts';
+import type { ModelInfo } from '../inference/worker-protocol.ts';
 import { describeModel } from './model.ts';
 
 export default async function modelsRoutes(fastify: FastifyInstance): Promise<void> {

@@ -1,8 +1,8 @@
 // Server configuration from the environment. Every knob has a default so `npm start` works bare.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { BackendChoice } from '../glow/backend.ts';
-import { ENGINES, type EngineChoice } from './worker-protocol.ts';
+import type { BackendChoice } from '../backend/backend.ts';
+import { ENGINES, type EngineChoice } from '../inference/worker-protocol.ts';
 
 /** One served checkpoint: `name` is what `?model=` takes (the directory's name). */
 export interface ModelSpec {

@@ -1,7 +1,7 @@
 // Request bodies -> images or latents, whatever the content type. Shared by the routes that take
 // images: multipart uploads, raw image bodies and JSON with base64 images or latents.
 import type { FastifyRequest } from 'fastify';
-import type { Admission } from './batcher.ts';
+import type { Admission } from '../inference/batcher.ts';
 import { HttpError } from './errors.ts';
 import type { FittedImage } from './respond.ts';
 import { readMultipart, type MultipartData, type MultipartSpec } from './multipart.ts';

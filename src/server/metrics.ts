@@ -2,8 +2,8 @@
 // process without "metric already registered" clashes. Everything about a model carries a `model`
 // label (the name ?model= takes); HTTP durations carry it too, empty for requests without a model.
 import client from 'prom-client';
-import type { BatcherObserver, Op } from './batcher.ts';
-import type { ModelInfo } from './worker-protocol.ts';
+import type { BatcherObserver, Op } from '../inference/batcher.ts';
+import type { ModelInfo } from '../inference/worker-protocol.ts';
 
 /** Seconds, 1 ms to 10 s: HTTP requests and model calls share one scale. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -3,13 +3,13 @@
 // (the default is the first); the app's onRequest hook resolves it before anything else runs.
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { AttributeStore } from '../attributes/store.ts';
-import type { Op } from './batcher.ts';
+import type { Op } from '../inference/batcher.ts';
 import { MODEL_NAME, type Config, type ModelSpec } from './config.ts';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors.ts';
 import { HttpError } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { GlowService } from './service.ts';
-import type { ModelInfo } from './worker-protocol.ts';
+import type { ModelInfo } from '../inference/worker-protocol.ts';
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 

@@ -1,9 +1,9 @@
 // Content negotiation for image replies: PNG by default, JSON when asked (?format=json or an
 // Accept header preferring application/json).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Decoded } from './batcher.ts';
-import type { Fitted } from './fit.ts';
-import { encodePng, imagesToPng, type GridOptions, type ImageSize } from './images.ts';
+import type { Decoded } from '../inference/batcher.ts';
+import type { Fitted } from '../images/fit.ts';
+import { encodePng, imagesToPng, type GridOptions, type ImageSize } from '../images/images.ts';
 
 /** A fitted upload: what was done and the pixels the model saw. */
 export type FittedImage = Fitted & { pixels: Uint8Array };

@@ -1,7 +1,7 @@
 // Every request and response schema, in one place (TypeBox -> JSON Schema -> ajv validation,
 // fast-json-stringify serialisation and the OpenAPI document).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { FitSpec } from './fit.ts';
+import { FitSpec } from '../images/fit.ts';
 
 // ---------- shared pieces ----------
 

@@ -3,14 +3,14 @@
 import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
-import { Batcher, type Admission, type Op } from './batcher.ts';
+import { Batcher, type Admission, type Op } from '../inference/batcher.ts';
 import type { Config, ModelSpec } from './config.ts';
 import { InvalidError, UnavailableError } from '../errors.ts';
-import { fitSpecOf, type FitSpec } from './fit.ts';
-import { decodeImage, type DecodedImage, type ImageSize } from './images.ts';
-import { InferenceClient } from './inference-client.ts';
+import { fitSpecOf, type FitSpec } from '../images/fit.ts';
+import { decodeImage, type DecodedImage, type ImageSize } from '../images/images.ts';
+import { InferenceClient } from '../inference/inference-client.ts';
 import type { Metrics, ModelSource } from './metrics.ts';
-import type { ModelInfo } from './worker-protocol.ts';
+import type { ModelInfo } from '../inference/worker-protocol.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

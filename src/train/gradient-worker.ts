@@ -2,7 +2,7 @@
 // step, takes the current training weights and a shard of the batch and answers the shard's mean
 // loss and its gradients. Nothing else: the optimiser, averaging and checkpoints stay in the trainer.
 import { parentPort, workerData } from 'node:worker_threads';
-import { BackendChoice, initBackend } from '../glow/backend.ts';
+import { BackendChoice, initBackend } from '../backend/backend.ts';
 import { assignAll } from '../glow/checkpoint.ts';
 import { Glow } from '../glow/glow.ts';
 import { shardGradients, type GradientRequest, type GradientResponse, type GradientWorkerInit } from './data-parallel.ts';

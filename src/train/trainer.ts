@@ -3,7 +3,7 @@
 // periodic evaluation and checkpoints. Everything random derives from the seed and the step number
 // (data order per epoch, dequantisation noise per step), so a resumed run draws the same batches it
 // would have drawn without the stop.
-import { fitForDataset } from '../server/fit.ts';
+import { fitForDataset } from '../images/fit.ts';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -216,7 +216,7 @@ export class Trainer {
       manifest = {
         name: opts.name ?? s.name,
         dataset,
-        // What fit=true does to uploads for this model (src/server/fit.ts).
+        // What fit=true does to uploads for this model (src/images/fit.ts).
         fit: s.fit ?? fitForDataset(dataset),
         config: glow.config,
         steps: 0,

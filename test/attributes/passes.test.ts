@@ -3,7 +3,7 @@ import { editInPasses, type PassModel } from '../../src/attributes/passes.ts';
 import { edit, glowPasses } from '../../src/eval/manipulation.ts';
 import { decodeLatents, encodePixels } from '../../src/eval/latents.ts';
 import { addScaled } from '../../src/attributes/vectors.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { Glow } from '../../src/glow/glow.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
 

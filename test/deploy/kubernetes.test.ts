@@ -111,7 +111,7 @@ t.test('deployment: selector, probes, resources, security', async (t) => {
 });
 
 t.test('environment: only variables the server reads, with a model that ships in the image', async (t) => {
-  const sources = ['src/server/config.ts', 'src/glow/backend.ts'].map((f) => readFileSync(path.join(ROOT, f), 'utf8')).join('\n');
+  const sources = ['src/server/config.ts', 'src/backend/backend.ts'].map((f) => readFileSync(path.join(ROOT, f), 'utf8')).join('\n');
   for (const e of container.env as Obj[]) {
     if (e.name === 'DATABASE_URL') continue; // the PostgreSQL store (its own issue)
     t.ok(sources.includes(`'${e.name}'`) || sources.includes(`env.${e.name}`), `${e.name} is read by the server`);

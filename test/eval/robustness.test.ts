@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { evaluateSet, extremeImages, noiseImages, robustnessSets } from '../../src/eval/robustness.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { loadCheckpoint } from '../../src/glow/checkpoint.ts';
 import { countNonFinite } from '../../src/glow/pixels.ts';
 import { uniformArray } from '../../src/glow/random.ts';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { roundTrips, describeRoundTrips } from '../../src/eval/round-trip.ts';
 import type { Dataset } from '../../src/data/datasets.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { Glow } from '../../src/glow/glow.ts';
 import { compareRoundTrip, toModelUnits } from '../../src/glow/pixels.ts';
 import { tinyConfig } from '../fixtures/model.ts';

@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { ActNorm } from '../../src/glow/actnorm.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { Block } from '../../src/glow/block.ts';
 import { Coupling } from '../../src/glow/coupling.ts';
 import { FlowStep } from '../../src/glow/flow-step.ts';

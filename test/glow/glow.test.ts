@@ -4,7 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { ActNorm } from '../../src/glow/actnorm.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { checkpointFromFiles, loadCheckpoint, readCheckpointFiles, saveCheckpoint, Manifest } from '../../src/glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../../src/glow/glow.ts';
 import { InvConv2dLU } from '../../src/glow/invconv.ts';

@@ -1,7 +1,7 @@
 // Growing a trained model deeper (src/glow/grow.ts): the grown model starts as the model it grew from.
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { Glow, GlowConfig } from '../../src/glow/glow.ts';
 import { growDepth } from '../../src/glow/grow.ts';
 import { normalArray } from '../../src/glow/random.ts';

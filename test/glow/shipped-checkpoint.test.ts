@@ -6,7 +6,7 @@ import path from 'node:path';
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { batchPixels, loadDataset } from '../../src/data/datasets.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { loadCheckpoint } from '../../src/glow/checkpoint.ts';
 import { toModelUnits } from '../../src/glow/pixels.ts';
 import { evaluateBpd, formatOutliers, outliers } from '../../src/train/evaluate.ts';

@@ -10,7 +10,7 @@ import t from 'tap';
 import { loadBuiltinAttributes, weightsFingerprint } from '../../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES, avatarOptions, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
 import { edit, fitDirection, meanPixelDifference, parseAlphas, pixelArithmetic, pixelEdit, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { encodePixels } from '../../src/eval/latents.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';

@@ -2,7 +2,7 @@
 // the gradient of the whole batch computed in one piece, whatever the split.
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { Glow, GlowConfig } from '../../src/glow/glow.ts';
 import { modelUnits } from '../../src/glow/pixels.ts';
 import { normalArray, uniformArray } from '../../src/glow/random.ts';

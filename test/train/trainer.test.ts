@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { BatchOrder, Trainer, TrainerOptions, epochOrder, learningRate } from '../../src/train/trainer.ts';
 import { tempDir } from '../fixtures/app.ts';
 

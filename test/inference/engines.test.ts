@@ -7,13 +7,13 @@ import path from 'node:path';
 import t from 'tap';
 import { batchPixels, loadDataset } from '../../src/data/datasets.ts';
 import { fingerprintOf } from '../../src/attributes/builtin.ts';
-import { initBackend } from '../../src/glow/backend.ts';
+import { initBackend } from '../../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../../src/glow/checkpoint.ts';
 import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../../src/glow/pixels.ts';
 import { buildApp } from '../../src/server/app.ts';
-import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/server/engines.ts';
+import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/inference/engines.ts';
 import { decodePng, json, mnistPng, tempDir } from '../fixtures/app.ts';
 import * as tf from '@tensorflow/tfjs';
 

@@ -1,11 +1,11 @@
 // Checks every replaced wasm kernel against the pure-JS CPU backend on random inputs of realistic shapes, once in
-// WASM only and once with the native GEMM (src/glow/native-blas.ts) when it is built; under CI it must be.
+// WASM only and once with the native GEMM (src/backend/native-blas.ts) when it is built; under CI it must be.
 // Error measure: max |wasm - cpu| / max |cpu| (relative to the largest reference value) ≤ 1e-4.
 import t, { type Test } from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { initBackend } from '../../src/glow/backend.ts';
-import { registerWasmKernels, wasmKernelOptions } from '../../src/glow/wasm-kernels.ts';
+import { initBackend } from '../../src/backend/backend.ts';
+import { registerWasmKernels, wasmKernelOptions } from '../../src/backend/wasm-kernels.ts';
 
 const TOL = 1e-4;
 type Arr = { data: Float32Array; shape: number[] };

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { Batcher, type Op } from '../../src/server/batcher.ts';
+import { Batcher, type Op } from '../../src/inference/batcher.ts';
 import { UnavailableError } from '../../src/server/errors.ts';
-import type { Runner } from '../../src/server/inference-client.ts';
-import type { ModelInfo } from '../../src/server/worker-protocol.ts';
+import type { Runner } from '../../src/inference/inference-client.ts';
+import type { ModelInfo } from '../../src/inference/worker-protocol.ts';
 
 /** A model stand-in: "encode" sums each image, "decode" maps latent v -> bytes of v+1; records batch sizes. */
 class FakeRunner implements Runner {

@@ -1,7 +1,8 @@
 import t from 'tap';
 import sharp from 'sharp';
-import { HttpError } from '../../src/server/errors.ts';
-import { composeGrid, decodeImage, encodePng, imagesToPng } from '../../src/server/images.ts';
+import { DomainError } from '../../src/errors.ts';
+import { httpErrorOf } from '../../src/server/errors.ts';
+import { composeGrid, decodeImage, encodePng, imagesToPng } from '../../src/images/images.ts';
 import { png16, pngHeaderOnly } from '../fixtures/images.ts';
 
 const grey = { height: 4, width: 4, channels: 1 };
@@ -14,8 +15,9 @@ async function rejects(t: { type: Function; equal: Function; match: Function }, 
     () => undefined,
     (e) => e,
   );
-  t.type(err, HttpError);
-  t.equal(err?.statusCode, status);
+  // The domain's error, and the status the server maps it to.
+  t.type(err, DomainError);
+  t.equal(httpErrorOf(err).statusCode, status);
   t.match(err?.message, message);
 }
 

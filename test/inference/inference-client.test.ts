@@ -3,7 +3,7 @@ import path from 'node:path';
 import t from 'tap';
 import { MANIFEST_FILE, WEIGHTS_FILE } from '../../src/glow/checkpoint.ts';
 import { UnavailableError } from '../../src/server/errors.ts';
-import { InferenceClient } from '../../src/server/inference-client.ts';
+import { InferenceClient } from '../../src/inference/inference-client.ts';
 import { makeApp, tempDir, tinyModelDir } from '../fixtures/app.ts';
 import { makeTinyCheckpoint } from '../fixtures/model.ts';
 

@@ -4,7 +4,7 @@
 // It receives whole batches from the batcher and answers one message per batch.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../glow/backend.ts';
+import { initBackend } from '../backend/backend.ts';
 import { fingerprintOf } from '../attributes/builtin.ts';
 import { checkpointFromFiles } from '../glow/checkpoint.ts';
 import type { Glow } from '../glow/glow.ts';

@@ -3,8 +3,8 @@
 import { deflateSync } from 'node:zlib';
 import t from 'tap';
 import sharp, { type Sharp } from 'sharp';
-import { decodePlainPng, encodeRawPng } from '../../src/server/png.ts';
-import { encodePng, upscale } from '../../src/server/images.ts';
+import { decodePlainPng, encodeRawPng } from '../../src/images/png.ts';
+import { encodePng, upscale } from '../../src/images/images.ts';
 import { pngHeaderOnly, png16 } from '../fixtures/images.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
 

@@ -3,9 +3,10 @@
 import t from 'tap';
 import sharp from 'sharp';
 import { digitPhoto } from '../../src/eval/digit-photo.ts';
-import { centreOfMass, estimateBackground, fitForDataset, fitImage, fitSpecOf, inkBox, inkImage, lightBackground, placeByMass, quantile } from '../../src/server/fit.ts';
-import { HttpError } from '../../src/server/errors.ts';
-import { decodeImage } from '../../src/server/images.ts';
+import { centreOfMass, estimateBackground, fitForDataset, fitImage, fitSpecOf, inkBox, inkImage, lightBackground, placeByMass, quantile } from '../../src/images/fit.ts';
+import { DomainError } from '../../src/errors.ts';
+import { httpErrorOf } from '../../src/server/errors.ts';
+import { decodeImage } from '../../src/images/images.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
 
 const MNIST = { width: 28, height: 28, channels: 1 };
@@ -171,7 +172,7 @@ t.test('uploads are fitted upright (EXIF orientation) and transparency becomes p
 t.test('a blank page is a 422, not a made-up digit', async (t) => {
   const blank = await sharp({ create: { width: 200, height: 150, channels: 3, background: '#d0d0d0' } }).png().toBuffer();
   const err = await fitBytes(blank).catch((e: unknown) => e);
-  t.ok(err instanceof HttpError && err.statusCode === 422, String(err));
+  t.ok(err instanceof DomainError && httpErrorOf(err).statusCode === 422, String(err));
 });
 
 t.test('centre-crop: the largest centred square, resized', async (t) => {
