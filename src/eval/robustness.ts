@@ -60,6 +60,8 @@ export function otherDatasetImages(ds: Dataset, shape: Shape, count: number, off
   const { height, width, channels } = shape;
   const pixels = new Uint8Array(n * height * width * channels);
   const src = ds.height * ds.width * ds.channels;
+  // Source channels averaged into output channel c: the same one when the counts match, else all of them.
+  const sourceChannels = Array.from({ length: channels }, (_, c) => (ds.channels === channels ? [c] : [...Array(ds.channels).keys()]));
   for (let i = 0; i < n; i++) {
     const base = (offset + i) * src;
     for (let y = 0; y < height; y++)
@@ -71,8 +73,7 @@ export function otherDatasetImages(ds: Dataset, shape: Shape, count: number, off
           let sum = 0, k = 0;
           for (let yy = y0; yy < y1; yy++)
             for (let xx = x0; xx < x1; xx++) {
-              const cs = ds.channels === channels ? [c] : [...Array(ds.channels).keys()];
-              for (const cc of cs) (sum += ds.images[base + (yy * ds.width + xx) * ds.channels + cc]), k++;
+              for (const cc of sourceChannels[c]) (sum += ds.images[base + (yy * ds.width + xx) * ds.channels + cc]), k++;
             }
           pixels[((i * height + y) * width + x) * channels + c] = Math.round(sum / k);
         }
