@@ -26,8 +26,9 @@ const { values: args } = parseArgs({
     hidden: { type: 'string', default: '128' },
     // Soft floor under the priors' σ (GlowConfig.priorMinSd; default none). With --resume or --grow-from it replaces the stored one.
     'prior-min-sd': { type: 'string' },
-    // Additive by default: its inverse stays exact off the training data (docs/stability.md).
-    coupling: { type: 'string', default: 'additive' },
+    // Additive for a new run unless given: its inverse stays exact off the training data (docs/stability.md).
+    // With --grow-from, --coupling, --min-scale and --prior-bounds change the grown model's (default: kept).
+    coupling: { type: 'string' },
     // Affine coupling only: a floor under the scale (GlowConfig.minScale; default none).
     'min-scale': { type: 'string' },
     // The priors' bounds as "mean,logSdMin,logSdMax" (GlowConfig.priorBounds), or "none".
@@ -66,7 +67,10 @@ if (!(wantWorkers === 'auto' || (Number.isInteger(wantWorkers) && wantWorkers >=
 // With workers, every thread computes on one core: WASM's own threads would only contend with them.
 if (wantWorkers !== 0) process.env.GLOW_WASM_THREADS ??= '1';
 const backend = await initBackend((args.backend ?? process.env.GLOW_BACKEND ?? 'auto') as never, log);
-if (args.coupling !== 'affine' && args.coupling !== 'additive') throw new Error('--coupling is affine or additive');
+const coupling = args.coupling ?? 'additive';
+if (coupling !== 'affine' && coupling !== 'additive') throw new Error('--coupling is affine or additive');
+const minScale = args['min-scale'] === undefined ? undefined : Number(args['min-scale']);
+if (minScale !== undefined && !(minScale >= 0 && minScale < 1)) throw new Error('--min-scale must be in [0, 1)');
 const priorMinSd = args['prior-min-sd'] === undefined ? undefined : Number(args['prior-min-sd']);
 if (priorMinSd !== undefined && !(priorMinSd >= 0)) throw new Error('--prior-min-sd must be ≥ 0');
 let decay: LearningRateDecay | undefined;
@@ -95,10 +99,15 @@ const trainer = await Trainer.create({
     levels: Number(args.levels),
     depth: Number(args.depth),
     hidden: Number(args.hidden),
-    coupling: args.coupling,
+    coupling,
     nBits: Number(args['n-bits']),
-    minScale: args['min-scale'] ? Number(args['min-scale']) : undefined,
+    minScale,
     priorBounds: parsePriorBounds(args['prior-bounds']),
+  },
+  growChanges: {
+    ...(args.coupling ? { coupling } : {}),
+    ...(minScale !== undefined ? { minScale } : {}),
+    ...(args['prior-bounds'] !== undefined ? { priorBounds: parsePriorBounds(args['prior-bounds']) } : {}),
   },
   priorMinSd,
   initImages: Number(args['init-images']),

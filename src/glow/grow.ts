@@ -10,14 +10,16 @@ import { Glow, GlowConfig } from './glow.ts';
  * cannot be exactly 1). Everything else (priors, the trained steps) is copied. `changes` sets config
  * fields that have no weights of their own (the priors' σ floor and bounds, the scale floor); factor
  * 1 then copies the model. Changing affine coupling to additive keeps each coupling's shift and drops
- * its scale: a warm start for a model whose inverse is better conditioned (docs/stability.md).
+ * its scale: a warm start for a model whose inverse is better conditioned (docs/stability.md). Changing
+ * additive to affine keeps the shift and adds a scale that starts as near 1 as a new step's, so a trained
+ * additive model goes on training with the affine coupling's capacity (with a scale floor, minScale).
  */
 export function growDepth(source: Glow, factor: number, changes: GrowChanges = {}, scaleBias = 4.9): Glow {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
-  if (changes.coupling && changes.coupling !== source.config.coupling && changes.coupling !== 'additive')
-    throw new Error(`a ${source.config.coupling} model can become additive, not ${changes.coupling}`);
+  if (changes.coupling && changes.coupling !== 'additive' && changes.coupling !== 'affine') throw new Error(`no coupling ${changes.coupling}`);
   const config = { ...source.config, ...changes, depth: source.config.depth * factor };
   const dropScale = source.config.coupling === 'affine' && config.coupling === 'additive';
+  const addScale = source.config.coupling === 'additive' && config.coupling === 'affine';
   const grown = new Glow(config);
   const sourceVars = new Map([...source.params, ...source.buffers]);
   for (const [name, v] of [...grown.params, ...grown.buffers]) {
@@ -31,7 +33,12 @@ export function growDepth(source: Glow, factor: number, changes: GrowChanges = {
       const trained = sourceVars.get(`levels.${level}.steps.${step / factor}.${rest}`)!;
       // The affine zero-conv's outputs are [shift, raw scale]: additive keeps the shift half.
       if (dropScale && rest.startsWith('coupling.zero_conv.')) tf.tidy(() => v.assign(tf.split(trained, 2, trained.rank - 1)[0]));
-      else v.assign(trained);
+      else if (addScale && rest.startsWith('coupling.zero_conv.')) {
+        // The trained outputs become the shift half; the scale half starts as a new step's (s ≈ 1).
+        const fresh = identityValue(rest, v, scaleBias);
+        tf.tidy(() => v.assign(tf.concat([trained, tf.split(fresh, 2, fresh.rank - 1)[1]], trained.rank - 1)));
+        fresh.dispose();
+      } else v.assign(trained);
       continue;
     }
     tf.tidy(() => v.assign(identityValue(rest, v, config.coupling === 'affine' ? scaleBias : 0)));

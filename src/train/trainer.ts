@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Dataset, batchPixels, loadDataset } from '../data/datasets.ts';
 import { LearningRateDecay, Manifest, TrainingManifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../glow/glow.ts';
-import { growDepth } from '../glow/grow.ts';
+import { type GrowChanges, growDepth } from '../glow/grow.ts';
 import { modelUnits, toModelUnits } from '../glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../glow/random.ts';
 import type { NamedArray } from '../glow/safetensors.ts';
@@ -27,6 +27,8 @@ export interface TrainerOptions {
   resume?: boolean;
   /** A new run from this checkpoint, grown to `model.depth` (a multiple of its depth; src/glow/grow.ts). */
   growFrom?: string;
+  /** With growFrom: config fields to change on the way (coupling, scale floor, prior bounds; src/glow/grow.ts). */
+  growChanges?: GrowChanges;
   /** Default: the dataset (new run), the grown checkpoint's name (growFrom). Ignored on resume. */
   name?: string;
   /** Default mnist; with resume or growFrom the checkpoint's, and naming another is an error. */
@@ -210,7 +212,8 @@ export class Trainer {
       const source = await loadCheckpoint(opts.growFrom);
       const depth = opts.model.depth;
       if (!(depth % source.glow.config.depth === 0)) throw new Error(`--grow-from: --depth ${depth} must be a multiple of the checkpoint's depth ${source.glow.config.depth}`);
-      glow = growDepth(source.glow, depth / source.glow.config.depth, priorMinSd === undefined ? {} : { priorMinSd });
+      const changes: GrowChanges = { ...opts.growChanges, ...(priorMinSd === undefined ? {} : { priorMinSd }) };
+      glow = growDepth(source.glow, depth / source.glow.config.depth, changes);
       source.glow.dispose();
       const s = source.manifest;
       manifest = {
@@ -228,7 +231,7 @@ export class Trainer {
         grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: s.training?.seconds ?? 0, testBpd: s.testBpd },
         training: newTraining(),
       };
-      log(`grew ${opts.growFrom} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}: ${glow.parameterCount()} parameters`);
+      log(`grew ${opts.growFrom} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}, ${glow.config.coupling} coupling${glow.config.minScale ? ` (scale floor ${glow.config.minScale})` : ''}: ${glow.parameterCount()} parameters`);
     } else {
       if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
       const { levels, depth, hidden, coupling, nBits, minScale, priorBounds } = opts.model;

@@ -65,3 +65,25 @@ t.test('factor 1 with a new σ floor: the same weights, the floor in the config 
   source.dispose();
   copy.dispose();
 });
+
+t.test('additive becomes affine: the trained shift is kept and the new scale starts near 1', async (t) => {
+  const source = trainedGlow({ ...base, coupling: 'additive' });
+  for (const factor of [1, 2]) {
+    const grown = growDepth(source, factor, { coupling: 'affine', minScale: 0.5 });
+    t.equal(grown.config.coupling, 'affine');
+    t.equal(grown.config.minScale, 0.5);
+    const x = tf.tensor4d(normalArray(4 * 64, 8, 0.2), [4, 8, 8, 1]);
+    const a = source.encode(x);
+    const b = grown.encode(x);
+    // Every coupling now scales half its channels by sigmoid(6.9) ≈ 0.999 (see the affine case above).
+    const dLogp = tf.max(tf.abs(tf.sub(a.logpx, b.logpx))).dataSync()[0];
+    t.ok(dLogp < 0.005 * source.latentDim, `factor ${factor}: log p(x) moves by ${dLogp.toExponential(2)} nats`);
+    const dEps = tf.max(tf.abs(tf.sub(a.eps, b.eps))).dataSync()[0];
+    t.ok(dEps > 0 && dEps < 0.05, `factor ${factor}: ε moves by ${dEps.toExponential(2)}`);
+    const back = tf.max(tf.abs(tf.sub(grown.decode(b.eps), x))).dataSync()[0];
+    t.ok(back < 1e-5, `factor ${factor}: the grown model inverts (max error ${back.toExponential(2)})`);
+    tf.dispose([x, a.eps, a.logpx, b.eps, b.logpx]);
+    grown.dispose();
+  }
+  source.dispose();
+});
