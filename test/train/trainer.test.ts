@@ -107,6 +107,23 @@ t.test('a resumed trainer continues exactly as one that never stopped', async (t
   await t.rejects(Trainer.create(tiny(path.join(dir, 'straight'))), /already holds a checkpoint/);
 });
 
+t.test('grown from a checkpoint with changes: a deeper affine model with a scale floor, from an additive one', async (t) => {
+  const dir = tempDir(t, 'glow-serve-trainer-');
+  const source = await Trainer.create(tiny(path.join(dir, 'additive')));
+  await source.run({ ...RUN, steps: 2 });
+  await source.close();
+  const opts = tiny(path.join(dir, 'affine'), { growFrom: path.join(dir, 'additive'), model: { levels: 2, depth: 2, hidden: 8, coupling: 'additive', nBits: 8 }, growChanges: { coupling: 'affine', minScale: 0.5 } });
+  const grown = await Trainer.create(opts);
+  t.teardown(() => grown.close());
+  t.match(opts.lines[0], /^grew .* \(depth 1, step 2, test bpd null\) to depth 2, affine coupling \(scale floor 0\.5\): \d+ parameters$/);
+  t.match(grown.manifest.config, { coupling: 'affine', minScale: 0.5, depth: 2 });
+  t.match(grown.manifest.grownFrom, { depth: 1, steps: 2 });
+  await grown.run({ ...RUN, steps: 2 });
+  t.ok(Number.isFinite(grown.emaBpd), `it trains: train bpd ${grown.emaBpd}`);
+  const manifest = JSON.parse(readFileSync(path.join(opts.out, 'manifest.json'), 'utf8'));
+  t.match(manifest.config, { coupling: 'affine', minScale: 0.5 }, 'the checkpoint records the new config');
+});
+
 t.test('the NaN guard: a non-finite loss or gradient skips the update and halves the learning rate', async (t) => {
   const opts = tiny(path.join(tempDir(t, 'glow-serve-trainer-'), 'run'));
   const trainer = await Trainer.create(opts);
