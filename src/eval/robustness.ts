@@ -2,11 +2,11 @@
 // images inverted, uniform noise, another dataset's images, random shapes, solid and extreme
 // images) how many come back exactly through encode → decode as the server runs them, the largest
 // error, and the range of bits/dim; and whether samples at high temperatures stay finite.
-import * as tf from '@tensorflow/tfjs';
 import { type Dataset, batchPixels, loadDataset } from '../data/datasets.ts';
-import type { Glow } from '../glow/glow.ts';
+import type { GlowConfig } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../glow/pixels.ts';
-import { uniformGenerator } from '../glow/random.ts';
+import { normalArray, uniformGenerator } from '../glow/random.ts';
+import type { InferenceEngine } from '../inference/engines.ts';
 
 export interface ImageSet {
   name: string;
@@ -162,23 +162,21 @@ export function robustnessSets(dataset: string, shape: Shape, perCategory: numbe
 }
 
 /** Round trips and bits/dim of one set as the server runs them (8-bit in and out, batches of `batch`). */
-export async function evaluateSet(glow: Glow, set: ImageSet, batch = 64): Promise<CategoryReport> {
-  const { height, width, channels, nBits } = glow.config;
+/** What the evaluation needs of an inference engine (src/inference/engines.ts): the server's two calls. */
+export type Codec = Pick<InferenceEngine, 'name' | 'encode' | 'decode'>;
+
+/** Every image of `set` through encode → decode on `codec`, in batches of 64 as the server sends them. */
+export async function evaluateSet(codec: Codec, config: GlowConfig, set: ImageSet, batch = 64): Promise<CategoryReport> {
+  const { height, width, channels, nBits } = config;
   const size = height * width * channels;
   if (set.pixels.length !== set.count * size) throw new Error(`${set.name}: images are not ${height}×${width}×${channels}`);
   const report: CategoryReport = { name: set.name, images: set.count, exact: 0, maxError: 0, nonFiniteImages: 0, nonFiniteLatents: 0, bpd: { min: Infinity, max: -Infinity, nonFinite: 0 } };
   for (let start = 0; start < set.count; start += batch) {
     const n = Math.min(batch, set.count - start);
     const pixels = set.pixels.subarray(start * size, (start + n) * size);
-    const x = tf.tensor4d(modelUnits(pixels, nBits), [n, height, width, channels]);
-    const [latents, back, bpd] = tf.tidy(() => {
-      const { eps, logpx } = glow.encode(x);
-      return [eps, glow.decode(eps), glow.bitsPerDim(logpx)];
-    });
-    const values = (await back.data()) as Float32Array;
-    const bits = (await bpd.data()) as Float32Array;
-    const latentNonFinite = countNonFinite((await latents.data()) as Float32Array, n);
-    tf.dispose([x, latents, back, bpd]);
+    const { eps, bpd: bits } = await codec.encode(n, modelUnits(pixels, nBits));
+    const values = await codec.decode(n, eps);
+    const latentNonFinite = countNonFinite(eps, n);
     report.nonFiniteLatents += latentNonFinite.filter((k) => k > 0).length;
     const nonFinite = countNonFinite(values, n);
     const decoded = quantise(values, nBits);
@@ -196,10 +194,19 @@ export async function evaluateSet(glow: Glow, set: ImageSet, batch = 64): Promis
   return report;
 }
 
-/** How many of `count` samples at temperature t decode to finite pixels (seeded). */
-export async function finiteSamples(glow: Glow, count: number, temperature: number, seed = 1): Promise<number> {
-  const images = tf.tidy(() => glow.sample(count, temperature, seed));
-  const nonFinite = countNonFinite((await images.data()) as Float32Array, count);
-  images.dispose();
-  return nonFinite.filter((k) => k === 0).length;
+/** How many of `count` latents decode to finite pixels on `codec`, in batches of 64. */
+export async function finiteDecodes(codec: Codec, latentDim: number, latents: Float32Array, batch = 64): Promise<number> {
+  const count = latents.length / latentDim;
+  let finite = 0;
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const values = await codec.decode(n, latents.subarray(start * latentDim, (start + n) * latentDim));
+    finite += countNonFinite(values, n).filter((k) => k === 0).length;
+  }
+  return finite;
+}
+
+/** How many of `count` samples at temperature t (ε ~ N(0, t²), seeded) decode to finite pixels. */
+export async function finiteSamples(codec: Codec, latentDim: number, count: number, temperature: number, seed = 1): Promise<number> {
+  return finiteDecodes(codec, latentDim, normalArray(count * latentDim, seed, temperature));
 }
