@@ -30,8 +30,10 @@ export interface InferenceClientOptions extends Omit<WorkerInit, 'checkpoint'> {
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** Delay before respawning a crashed worker. */
   restartDelayMs?: number;
-  /** A batch taking longer than this means a wedged worker: it is terminated and respawned. */
+  /** A batch taking longer than this means a wedged worker: it is retired and a new one spawned. */
   callTimeoutMs?: number;
+  /** How long a retired worker may finish its batch before it is terminated. */
+  retireGraceMs?: number;
 }
 
 type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
@@ -119,7 +121,28 @@ export class InferenceClient extends EventEmitter implements Runner {
     this.worker = undefined;
     this.failPending(reason);
     this.failWaiters(reason);
-    if (w) await w.terminate();
+    if (w) await this.retire(w);
+  }
+
+  /**
+   * Ends a worker once the batch it is running is done. worker.terminate() mid-batch is not safe:
+   * ONNX Runtime finishes the run on its own threads and then calls into the torn-down thread, which
+   * aborts the whole process. Only a worker that stays busy `retireGraceMs` longer is terminated.
+   */
+  private retire(w: Worker): Promise<void> {
+    if (w.threadId < 0) return Promise.resolve(); // exited already
+    return new Promise((resolve) => {
+      const graceMs = this.opts.retireGraceMs ?? 30_000;
+      const force = setTimeout(() => {
+        this.log('error', `inference worker still busy ${graceMs} ms after it was retired; terminating it`);
+        void w.terminate().then(() => resolve());
+      }, graceMs);
+      w.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      w.postMessage({ kind: 'retire' } satisfies WorkerRequest);
+    });
   }
 
   private call(req: WorkerRequest, transfer: ArrayBuffer[]): Promise<WorkerResponse> {
@@ -130,8 +153,8 @@ export class InferenceClient extends EventEmitter implements Runner {
       const timeoutMs = this.opts.callTimeoutMs ?? 120_000;
       const timer = setTimeout(() => {
         this.log('error', `inference worker did not answer within ${timeoutMs} ms; restarting it`);
-        // Terminating triggers 'exit', which fails every pending call and respawns.
-        void w.terminate();
+        this.lost(w, new UnavailableError(`inference worker did not answer within ${timeoutMs} ms; it is restarting, retry`, 2));
+        void this.retire(w);
       }, timeoutMs);
       timer.unref();
       const settle = () => clearTimeout(timer);
@@ -152,19 +175,25 @@ export class InferenceClient extends EventEmitter implements Runner {
     w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
     w.on('error', (err) => this.log('error', `inference worker error: ${err.stack ?? err.message}`));
     w.on('exit', (code) => {
-      if (this.worker !== w) return; // terminated on purpose
-      this.worker = undefined;
-      this.isReady = false;
-      this.failPending(new UnavailableError(`inference worker exited (code ${code}); it is restarting, retry`, 2));
-      if (this.closed || this.fatal) return;
+      if (this.worker !== w) return; // retired on purpose
       this.log('error', `inference worker exited with code ${code}; restarting`);
-      this.emit('restart');
-      // Not unref'd: queued requests are waiting for this worker. close() cancels it.
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = undefined;
-        if (!this.closed) this.spawn();
-      }, this.opts.restartDelayMs ?? 500);
+      this.lost(w, new UnavailableError(`inference worker exited (code ${code}); it is restarting, retry`, 2));
     });
+  }
+
+  /** The worker `w` serves no more: its calls fail with `why`, and a new one is spawned. */
+  private lost(w: Worker, why: Error): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    this.isReady = false;
+    this.failPending(why);
+    if (this.closed || this.fatal) return;
+    this.emit('restart');
+    // Not unref'd: queued requests are waiting for this worker. close() cancels it.
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.closed) this.spawn();
+    }, this.opts.restartDelayMs ?? 500);
   }
 
   private onMessage(msg: WorkerResponse): void {

@@ -88,6 +88,14 @@ const ready = init(workerData as WorkerInit).catch((err: unknown) => {
 // and a chain keeps a stray second message from interleaving two batches' async reads.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (req: WorkerRequest) => {
+  if (req.kind === 'retire') {
+    // Queued behind the batch in progress: exiting while ONNX Runtime still runs one aborts the whole process.
+    chain = chain.then(async () => {
+      await ready;
+      process.exit(0);
+    });
+    return;
+  }
   chain = chain.then(async () => {
     const loaded = await ready;
     if (!loaded) return post({ kind: 'error', id: req.id, message: 'model failed to load' });

@@ -40,7 +40,9 @@ export interface ModelInfo {
 export type WorkerRequest =
   | { kind: 'encode'; id: number; n: number; pixels: Uint8Array }
   | { kind: 'decode'; id: number; n: number; latents: Float32Array }
-  | { kind: 'stats'; id: number };
+  | { kind: 'stats'; id: number }
+  /** Exit once the batch in progress is done (see InferenceClient.retire). */
+  | { kind: 'retire' };
 
 export interface WorkerStats {
   /** tf.memory().numTensors after the call: flat over time means no leak. */
