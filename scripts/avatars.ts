@@ -7,7 +7,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ATTRIBUTE_NAMES, type AvatarSplit, attributePair, avatarOptions, hasAttribute, initRenderer, prepareAvatars, renderAvatar, splitSeeds, withAttribute } from '../src/data/avatars.ts';
+import { ATTRIBUTE_NAMES } from '../src/data/avatars/attributes.ts';
+import { prepareAvatars } from '../src/data/avatars/generate.ts';
+import { attributePair, hasAttribute, withAttribute } from '../src/data/avatars/labels.ts';
+import { avatarOptions } from '../src/data/avatars/options.ts';
+import { initRenderer, renderAvatar } from '../src/data/avatars/render.ts';
+import { type AvatarSplit, splitSeeds } from '../src/data/avatars/splits.ts';
 import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ATTRIBUTES, type AvatarSplit, loadAvatarsSync, prepareAvatars } from './avatars.ts';
+import { ATTRIBUTES } from './avatars/attributes.ts';
+import { loadAvatarsSync, prepareAvatars } from './avatars/generate.ts';
+import type { AvatarSplit } from './avatars/splits.ts';
 import { readIdx } from './idx.ts';
 
 export type Split = 'train' | 'validation' | 'test';
@@ -23,7 +25,7 @@ export interface Dataset {
   seeds?: Uint32Array;
 }
 
-/** avatars: generated cartoon faces, 32×32 RGB (avatars-64: 64×64); see src/data/avatars.ts. */
+/** avatars: generated cartoon faces, 32×32 RGB (avatars-64: 64×64); see src/data/avatars/. */
 export const DATASETS = ['mnist', 'fashion-mnist', 'avatars', 'avatars-64'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
