@@ -3,7 +3,8 @@
 // images) how many come back exactly through encode → decode as the server runs them, the largest
 // error, and the range of bits/dim; and whether samples at high temperatures stay finite.
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset, batchPixels, loadDataset } from '../data/datasets.ts';
+import { type Dataset, batchPixels } from '../data/dataset.ts';
+import { loadDataset } from '../data/datasets.ts';
 import type { Glow } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../glow/pixels.ts';
 import { uniformGenerator } from '../glow/random.ts';
