@@ -1,4 +1,4 @@
-// The generated avatars dataset (src/data/avatars.ts): fill the cache, look at faces, time the generator.
+// The generated avatars dataset (src/data/avatars/): fill the cache, look at faces, time the generator.
 //   npm run avatars -- --prepare train,validation,test [--size 32]   generate and cache splits
 //   npm run avatars -- --grid docs/avatars-grid.png [--n 64] [--split train] [--size 32] [--scale 4]
 //                      [--without smiling]   the faces A of the evaluation's pairs: without the attribute

@@ -1,6 +1,7 @@
 // The face of a seed: the avataaars style's option enums, restricted to values with an unambiguous
 // label, and the seeded draw that picks one value of each. The same seed gives the same face on every
-// machine, and every choice is explicit, so DiceBear's own PRNG decides nothing (render.ts).
+// machine, and every choice is explicit, so DiceBear's own PRNG decides nothing (render.ts). A change to
+// what a seed draws must bump AVATARS_VERSION (cache.ts), or old cache files would pass for new ones.
 import { uniformGenerator } from '../../glow/random.ts';
 import { ATTRIBUTES, attributeIndex } from './attributes.ts';
 
@@ -60,7 +61,7 @@ export interface AvatarOptions {
   graphic: string;
 }
 
-/** A 32-bit mix of (seed, stream) so that neighbouring seeds give unrelated PRNG streams (stream 0: the face; labels.ts: the flips). */
+/** A 32-bit mix of (seed, stream) so that neighbouring seeds give unrelated PRNG streams (stream 0: the face; 1 + k: its flip of attribute k, labels.ts). */
 export function mix(seed: number, stream: number): number {
   let h = Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 0x632be5ab, 0x85ebca6b);
   h ^= h >>> 16;
@@ -69,6 +70,7 @@ export function mix(seed: number, stream: number): number {
   return h >>> 0;
 }
 
+/** Choices drawn from one PRNG stream. */
 export function chooser(rand: () => number) {
   return {
     /** Always consumes exactly one draw, so later draws do not depend on earlier outcomes. */

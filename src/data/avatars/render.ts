@@ -1,5 +1,6 @@
 // Rendering: a face's options → SVG (@dicebear/core with one-element option lists) → size×size RGB,
 // uint8, NHWC, rasterised in-process by resvg (WASM); the head is cropped out of the 280×280 artwork.
+// A change to the pixels must bump AVATARS_VERSION (cache.ts), or old cache files would pass for new ones.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createAvatar } from '@dicebear/core';
