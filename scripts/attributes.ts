@@ -16,7 +16,8 @@ import { BUILTIN_FILE, encodeBuiltinAttributes, weightsFingerprint } from '../sr
 import { boxWidth, inkMass, medianSplit, slant } from '../src/attributes/features.ts';
 import type { AttributeRecord } from '../src/attributes/store.ts';
 import { addScaled, direction, linspace, mean, norm } from '../src/attributes/vectors.ts';
-import { batchPixels, loadDataset } from '../src/data/datasets.ts';
+import { batchPixels } from '../src/data/dataset.ts';
+import { loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/backend/backend.ts';
 import { WEIGHTS_FILE, loadCheckpoint, writeFileAtomic } from '../src/glow/checkpoint.ts';
 import { decodeLatents, encodePixels } from '../src/eval/latents.ts';

@@ -1,4 +1,4 @@
-// The generated avatars dataset (src/data/avatars.ts): fill the cache, look at faces, time the generator.
+// The generated avatars dataset (src/data/avatars/): fill the cache, look at faces, time the generator.
 //   npm run avatars -- --prepare train,validation,test [--size 32]   generate and cache splits
 //   npm run avatars -- --grid docs/avatars-grid.png [--n 64] [--split train] [--size 32] [--scale 4]
 //                      [--without smiling]   the faces A of the evaluation's pairs: without the attribute
@@ -7,7 +7,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ATTRIBUTE_NAMES, type AvatarSplit, attributePair, avatarOptions, hasAttribute, initRenderer, prepareAvatars, renderAvatar, splitSeeds, withAttribute } from '../src/data/avatars.ts';
+import { ATTRIBUTE_NAMES } from '../src/data/avatars/attributes.ts';
+import { prepareAvatars } from '../src/data/avatars/generate.ts';
+import { attributePair, hasAttribute, withAttribute } from '../src/data/avatars/labels.ts';
+import { avatarOptions } from '../src/data/avatars/options.ts';
+import { initRenderer, renderAvatar } from '../src/data/avatars/render.ts';
+import { type AvatarSplit, splitSeeds } from '../src/data/avatars/splits.ts';
 import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({

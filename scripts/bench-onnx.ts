@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { fingerprintOf } from '../src/attributes/builtin.ts';
-import { batchPixels, loadDataset } from '../src/data/datasets.ts';
+import { batchPixels } from '../src/data/dataset.ts';
+import { loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
 import { onnxModels } from '../src/glow/onnx-export.ts';

@@ -19,7 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadBuiltinAttributes } from '../src/attributes/builtin.ts';
-import { ATTRIBUTE_NAMES } from '../src/data/avatars.ts';
+import { ATTRIBUTE_NAMES } from '../src/data/avatars/attributes.ts';
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
 import { chooseAlpha, choosePasses, edit, fitDirection, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';

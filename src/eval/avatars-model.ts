@@ -2,7 +2,7 @@
 // really a square-RGB (avatars) model, with the fingerprint its attribute directions are tied to.
 import path from 'node:path';
 import { weightsFingerprint } from '../attributes/builtin.ts';
-import { initRenderer } from '../data/avatars.ts';
+import { initRenderer } from '../data/avatars/render.ts';
 import { initBackend } from '../backend/backend.ts';
 import { WEIGHTS_FILE, loadCheckpoint } from '../glow/checkpoint.ts';
 

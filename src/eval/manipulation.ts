@@ -4,7 +4,10 @@
 // (1.0 = no closer to B than A was, 0 = exactly B). α is chosen on validation pairs, reported on test pairs;
 // the same for the edit in passes (src/attributes/passes.ts), α and pass size chosen together.
 import * as tf from '@tensorflow/tfjs';
-import { attributePair, attributeVariants, avatarOptions, renderAvatars, splitSeeds, type AvatarSplit } from '../data/avatars.ts';
+import { attributePair, attributeVariants } from '../data/avatars/labels.ts';
+import { avatarOptions } from '../data/avatars/options.ts';
+import { renderAvatars } from '../data/avatars/render.ts';
+import { splitSeeds, type AvatarSplit } from '../data/avatars/splits.ts';
 import type { Glow } from '../glow/glow.ts';
 import { editInPasses, type PassModel } from '../attributes/passes.ts';
 import { direction } from '../attributes/vectors.ts';

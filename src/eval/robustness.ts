@@ -2,7 +2,8 @@
 // images inverted, uniform noise, another dataset's images, random shapes, solid and extreme
 // images) how many come back exactly through encode → decode as the server runs them, the largest
 // error, and the range of bits/dim; and whether samples at high temperatures stay finite.
-import { type Dataset, batchPixels, loadDataset } from '../data/datasets.ts';
+import { type Dataset, batchPixels } from '../data/dataset.ts';
+import { loadDataset } from '../data/datasets.ts';
 import type { GlowConfig } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../glow/pixels.ts';
 import { normalArray, uniformGenerator } from '../glow/random.ts';

@@ -2,7 +2,7 @@
 // pixels out, in batches. Exact in theory; in float32 an affine-coupling model's reverse can drift or
 // overflow on a few images, and this finds them.
 import * as tf from '@tensorflow/tfjs';
-import { batchPixels, type Dataset } from '../data/datasets.ts';
+import { batchPixels, type Dataset } from '../data/dataset.ts';
 import type { Glow } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise, type RoundTrip } from '../glow/pixels.ts';
 

@@ -1,5 +1,5 @@
-// The web page at `/`: static files from public/ (HTML, one CSS file, one JS module), served by the
-// same server as the API, so the page needs nothing else to run.
+// The web page at `/`: static files from public/ (HTML, one CSS file, app.js and the JS modules it
+// imports from public/js/), served by the same server as the API, so the page needs nothing else to run.
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';

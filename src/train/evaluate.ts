@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Dataset, batchPixels } from '../data/datasets.ts';
+import { Dataset, batchPixels } from '../data/dataset.ts';
 import { Glow } from '../glow/glow.ts';
 import { toModelUnits } from '../glow/pixels.ts';
 import { uniformArray } from '../glow/random.ts';

@@ -7,18 +7,19 @@ import { fitForDataset } from '../images/fit.ts';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Dataset, batchPixels, loadDataset } from '../data/datasets.ts';
+import { Dataset, batchPixels } from '../data/dataset.ts';
+import { loadDataset } from '../data/datasets.ts';
 import { LearningRateDecay, Manifest, TrainingManifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../glow/glow.ts';
 import { type GrowChanges, growDepth } from '../glow/grow.ts';
 import { modelUnits, toModelUnits } from '../glow/pixels.ts';
 import { uniformArray, uniformGenerator } from '../glow/random.ts';
 import type { NamedArray } from '../glow/safetensors.ts';
+import { Progress } from '../progress.ts';
 import { Adam } from './adam.ts';
 import { GradientWorkers, shardGradients } from './data-parallel.ts';
 import { EvalResult, evaluateBpd, formatOutliers, outliers } from './evaluate.ts';
 import { Polyak } from './polyak.ts';
-import { Progress } from './progress.ts';
 
 export interface TrainerOptions {
   /** The checkpoint directory written (and read, with `resume`). */
@@ -402,7 +403,7 @@ export class Trainer {
         windowStart = now;
       }
       const remainingMs = Math.min(budgetMs - (now - this.started), stepTarget === Infinity ? Infinity : ((stepTarget - manifest.steps) * B * 1000) / (imagesPerSecond || 1));
-      progress.update({ step: manifest.steps, epoch: manifest.imagesSeen / train.count, bpd: this.emaBpd, imagesPerSecond, etaSeconds: remainingMs / 1000 });
+      progress.show(statusLine({ step: manifest.steps, epoch: manifest.imagesSeen / train.count, bpd: this.emaBpd, imagesPerSecond, etaSeconds: remainingMs / 1000 }));
       if (!progress.tty && manifest.steps % 50 === 0)
         this.log(`step ${manifest.steps} epoch ${(manifest.imagesSeen / train.count).toFixed(2)} train bpd ${this.emaBpd.toFixed(3)} ${imagesPerSecond.toFixed(1)} img/s`);
 
@@ -432,4 +433,15 @@ export class Trainer {
     this.polyak?.dispose();
     this.glow.dispose();
   }
+}
+
+/** The progress line on a terminal (stdout): where training is and how fast it goes. */
+function statusLine(s: { step: number; epoch: number; bpd: number; imagesPerSecond: number; etaSeconds: number }): string {
+  const eta = Number.isFinite(s.etaSeconds) ? formatSeconds(s.etaSeconds) : '?';
+  return `step ${s.step}  epoch ${s.epoch.toFixed(2)}  bpd ${s.bpd.toFixed(3)}  ${s.imagesPerSecond.toFixed(1)} img/s  ETA ${eta}   `;
+}
+
+function formatSeconds(sec: number): string {
+  const s = Math.max(0, Math.round(sec));
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m${String(s % 60).padStart(2, '0')}s`;
 }

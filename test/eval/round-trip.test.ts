@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import t from 'tap';
 import { roundTrips, describeRoundTrips } from '../../src/eval/round-trip.ts';
-import type { Dataset } from '../../src/data/datasets.ts';
+import type { Dataset } from '../../src/data/dataset.ts';
 import { initBackend } from '../../src/backend/backend.ts';
 import { Glow } from '../../src/glow/glow.ts';
 import { compareRoundTrip, toModelUnits } from '../../src/glow/pixels.ts';

@@ -5,7 +5,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { batchPixels, loadDataset } from '../../src/data/datasets.ts';
+import { batchPixels } from '../../src/data/dataset.ts';
+import { loadDataset } from '../../src/data/datasets.ts';
 import { fingerprintOf } from '../../src/attributes/builtin.ts';
 import { initBackend } from '../../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../../src/glow/checkpoint.ts';

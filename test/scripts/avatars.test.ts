@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { attributePair, hasAttribute, renderAvatars, splitSeeds } from '../../src/data/avatars.ts';
+import { attributePair, hasAttribute } from '../../src/data/avatars/labels.ts';
+import { renderAvatars } from '../../src/data/avatars/render.ts';
+import { splitSeeds } from '../../src/data/avatars/splits.ts';
 import { decodePng } from '../fixtures/app.ts';
 
 const run = promisify(execFile);
