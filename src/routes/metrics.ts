@@ -4,7 +4,7 @@ import { metricsSchema } from '../server/schemas.ts';
 
 export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/metrics', { schema: metricsSchema }, async (_req, reply) => {
-    const { registry } = app.models.metrics;
+    const { registry } = app.metrics;
     reply.type(registry.contentType);
     return registry.metrics();
   });

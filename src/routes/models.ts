@@ -19,7 +19,7 @@ export default async function modelsRoutes(fastify: FastifyInstance): Promise<vo
     ),
   }));
 
-  app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.models.config.adminToken) }, async (req) => {
+  app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.config.adminToken) }, async (req) => {
     const { previous, current, seconds } = await app.models.reload(req.params.model);
     const loaded = (i: ModelInfo) => ({ steps: i.steps, testBpd: i.testBpd, checkpoint: i.fingerprint.slice(0, 16) });
     return { model: req.params.model, previous: previous ? loaded(previous) : null, current: loaded(current), seconds: Number(seconds.toFixed(3)) };

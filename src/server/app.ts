@@ -26,12 +26,15 @@ import { DomainError, UnavailableError } from '../errors.ts';
 import { HttpError, httpErrorOf } from './errors.ts';
 import { ErrorResponse } from './schemas.ts';
 import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
-import { ModelRegistry } from './models.ts';
+import { ModelRegistry } from '../inference/model-registry.ts';
+import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
+import { registerModels } from './model-plugin.ts';
 import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    models: ModelRegistry;
+    config: Config;
+    metrics: HttpMetrics;
   }
 }
 
@@ -80,11 +83,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   const log = (level: 'info' | 'warn' | 'error', msg: string) => app.log[level](msg);
   const specs = servedModels(config);
   const store = opts.store ?? (await openStore(config, log));
-  const models = new ModelRegistry(config, specs, store, log);
-  app.decorate('models', models);
-  app.decorateRequest('glow', null as never);
-  app.decorateRequest('admission', null);
-  app.addHook('onRequest', models.resolve);
+  const metrics = createHttpMetrics();
+  const models = new ModelRegistry(config, specs, store, log, metrics.registry);
+  app.decorate('config', config);
+  app.decorate('metrics', metrics);
+  registerModels(app, models);
 
   app.addHook('onClose', async () => {
     // In-flight HTTP requests are finished by now; anything still queued is answered first.
@@ -96,8 +99,8 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.addHook('onResponse', async (req, reply) => {
     // The route template, not the URL: unmatched paths share one label so scanners cannot blow up cardinality.
     const route = req.routeOptions.url ?? 'unmatched';
-    const labels = { route, method: req.method, status_code: String(reply.statusCode), model: req.glow?.name ?? '' };
-    models.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    const labels = { route, method: req.method, status_code: String(reply.statusCode), model: req.model?.name ?? '' };
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((thrown: (FastifyError & { headers?: Record<string, string> }) | DomainError, req, reply) => {

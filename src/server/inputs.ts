@@ -1,11 +1,8 @@
-// Request bodies -> images or latents, whatever the content type. Shared by the routes that take
-// images: multipart uploads, raw image bodies and JSON with base64 images or latents.
+// Request bodies, whatever the content type: which kind a request has, multipart forms with the
+// server's limits, and base64 images in JSON.
 import type { FastifyRequest } from 'fastify';
-import type { Admission } from '../inference/batcher.ts';
 import { HttpError } from './errors.ts';
-import type { FittedImage } from './respond.ts';
 import { readMultipart, type MultipartData, type MultipartSpec } from './multipart.ts';
-import { GlowService } from './service.ts';
 
 export type BodyKind = 'json' | 'multipart' | 'image' | 'float32';
 
@@ -27,50 +24,14 @@ export function bodyKind(req: FastifyRequest, accepted: BodyKind[]): BodyKind {
 }
 
 /** `maxFiles` overrides GLOW_MAX_FILES as the cap on files in the whole form (POST /attributes: two sets). */
-export function multipartFor(req: FastifyRequest, glow: GlowService, spec: MultipartSpec, maxFiles = glow.config.maxFiles): Promise<MultipartData> {
-  return readMultipart(req, spec, { maxFileBytes: glow.config.maxFileBytes, maxFiles });
+export function multipartFor(req: FastifyRequest, spec: MultipartSpec, maxFiles = req.server.config.maxFiles): Promise<MultipartData> {
+  return readMultipart(req, spec, { maxFileBytes: req.server.config.maxFileBytes, maxFiles });
 }
 
-/** One set item from JSON: a base64 image (string) or a latent (numbers). */
-export type ImageOrLatent = { image: Uint8Array } | { latent: Float32Array };
-
-export function fromJsonItem(glow: GlowService, item: string | number[], what: string): ImageOrLatent {
-  return typeof item === 'string' ? { image: GlowService.base64(item, what) } : { latent: glow.latent(item, what) };
-}
-
-/**
- * Resolves a mix of images and latents to latents: images are decoded (sharp) and encoded in
- * batcher submissions of up to one batch each, under the request's `admission` (see Batcher).
- * Returns the latents in input order. Given `fitted`, images are fitted to the model's data and
- * fitted[i] says what was done to item i (null for latents).
- */
-export async function toLatents(
-  glow: GlowService,
-  items: ImageOrLatent[],
-  what: (i: number) => string,
-  admission?: Admission | null,
-  fitted?: (FittedImage | null)[],
-): Promise<Float32Array[]> {
-  admission ??= { admitted: false };
-  const imageIdx: number[] = [];
-  const bytes: Uint8Array[] = [];
-  items.forEach((it, i) => {
-    if ('image' in it) {
-      imageIdx.push(i);
-      bytes.push(it.image);
-    }
-  });
-  const out: Float32Array[] = items.map((it) => ('latent' in it ? it.latent : new Float32Array(0)));
-  fitted?.splice(0, fitted.length, ...items.map(() => null));
-  // Chunks of one batch each: a large attribute set then queues like several ordinary requests
-  // instead of needing the whole queue at once.
-  const chunk = glow.config.maxBatch;
-  for (let start = 0; start < bytes.length; start += chunk) {
-    const idx = imageIdx.slice(start, start + chunk);
-    const decoded = await glow.decodeImages(bytes.slice(start, start + chunk), (k) => what(idx[k]), fitted !== undefined);
-    const encoded = await glow.batcher.encode(decoded.map((d) => d.pixels), admission);
-    encoded.forEach((e, k) => (out[idx[k]] = e.eps));
-    if (fitted) decoded.forEach((d, k) => (fitted[idx[k]] = { ...d.fitted!, pixels: d.pixels }));
-  }
-  return out;
+/** base64 (or a data: URL) -> bytes; refuses text that is not base64 at all. */
+export function base64(s: string, what: string): Buffer {
+  const body = s.startsWith('data:') ? s.slice(s.indexOf(',') + 1) : s;
+  const clean = body.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new HttpError(400, `${what} is not valid base64`);
+  return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
 }

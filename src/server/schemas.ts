@@ -2,6 +2,7 @@
 // fast-json-stringify serialisation and the OpenAPI document).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { FitSpec } from '../images/fit.ts';
+import { MAX_ALPHA, MAX_EDITS, MAX_IMAGES, MAX_PASSES, MAX_SET, MAX_STEPS } from '../inference/limits.ts';
 
 // ---------- shared pieces ----------
 
@@ -28,13 +29,6 @@ export const ImageBase64 = Type.String({
   minLength: 1,
   description: 'A PNG, JPEG or WebP image, base64 (a data: URL prefix is allowed)',
 });
-
-/** Images per request: matches the largest batch a request may bring. */
-export const MAX_IMAGES = 64;
-export const MAX_STEPS = 64;
-export const MAX_ALPHA = 10;
-/** Passes of an edit (each a decode and, but the last, an encode): 32 = 32× the work of one. */
-export const MAX_PASSES = 32;
 
 export const Format = Type.Optional(
   Type.Union([Type.Literal('png'), Type.Literal('json')], {
@@ -321,7 +315,7 @@ export const Edit = Type.Object({ attribute: AttributeName, alpha: Alpha });
 export const ManipulateBody = Type.Object({
   image: Type.Optional(ImageBase64),
   latent: Type.Optional(Latent),
-  edits: Type.Array(Edit, { minItems: 1, maxItems: 16 }),
+  edits: Type.Array(Edit, { minItems: 1, maxItems: MAX_EDITS }),
   steps: Type.Optional(
     Type.Integer({ minimum: 2, maximum: MAX_STEPS, description: 'Return a strip: each alpha scaled from −1 to +1 in this many steps (odd: the original is in the middle)' }),
   ),
@@ -373,7 +367,6 @@ export const manipulateSchema = {
 
 // ---------- attributes ----------
 
-export const MAX_SET = 1000;
 export const SetItem = Type.Union([ImageBase64, Latent], { description: 'A base64 image or a latent' });
 export const CreateAttributeBody = Type.Object({
   name: AttributeName,
