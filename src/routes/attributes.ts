@@ -2,15 +2,27 @@
 // list, read and delete. Built-ins come from the checkpoint and are read-only.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import type { FittedImage } from '../images/fit.ts';
 import type { AttributeInput, Item } from '../inference/model-session.ts';
+import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
-import { base64, bodyKind, multipartFor } from '../server/inputs.ts';
 import { admit } from '../server/model-plugin.ts';
 import { toNumbers } from '../server/respond.ts';
 import { adminGuard } from '../server/security.ts';
-import { createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema, type CreateAttributeBody } from '../server/schemas.ts';
+import { CreateAttributeBody, createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema } from '../server/schemas.ts';
+
+/** JSON {name, description?, positive, negative} (base64 images or latents), or a form: fields `name`, `description`, files `positive` and `negative`. */
+const empty = (set: string) => `the ${set} set is empty; both need at least one image or latent`;
+const body: BodySpec<typeof CreateAttributeBody, 'positive' | 'negative', 'json' | 'multipart'> = {
+  accepts: ['json', 'multipart'],
+  schema: CreateAttributeBody,
+  form: {
+    images: ['positive', 'negative'],
+    files: { positive: { max: (config) => config.maxSetFiles, missing: empty('positive') }, negative: { max: (config) => config.maxSetFiles, missing: empty('negative') } },
+    maxFiles: (config) => 2 * config.maxSetFiles,
+    fields: { name: {}, description: {} },
+  },
+};
 
 export default async function attributeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -41,36 +53,18 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
   });
 }
 
-/** The name, description and both sets (JSON: base64 images or latents; a form: files). */
+/** The name, the description and both sets, each item named as the client would name it. */
 async function readSets(req: FastifyRequest): Promise<Omit<AttributeInput, 'replace' | 'fit'>> {
-  const kind = bodyKind(req, ['json', 'multipart']);
-  let name: string;
-  let description: string | undefined;
-  let positive: Item[];
-  let negative: Item[];
-  if (kind === 'json') {
-    const body = req.body as CreateAttributeBody;
-    name = body.name;
-    description = body.description;
-    const item = (set: string) => (it: string | number[], i: number): Item => {
+  const read = await readBody(req, body);
+  const { name, description } = read.body;
+  if (read.kind === 'multipart') {
+    const files = (set: string) => read.files.get(set)!.map((image, i): Item => ({ image, what: `${set} file #${i + 1}` }));
+    return { name, description, positive: files('positive'), negative: files('negative') };
+  }
+  const items = (set: string, list: (string | number[])[]) =>
+    list.map((it, i): Item => {
       const what = `${set}[${i}]`;
       return typeof it === 'string' ? { image: base64(it, what), what } : { latent: it, what };
-    };
-    positive = body.positive.map(item('positive'));
-    negative = body.negative.map(item('negative'));
-  } else {
-    const max = req.server.config.maxSetFiles;
-    const form = await multipartFor(req, { files: { positive: max, negative: max }, fields: ['name', 'description'] }, 2 * max);
-    const field = form.fields.get('name');
-    if (field === undefined) throw new HttpError(400, 'missing field "name"');
-    name = field;
-    description = form.fields.get('description');
-    if (description !== undefined && description.length > 500) throw new HttpError(400, 'field "description" is longer than 500 characters');
-    const files = (set: string) => (form.files.get(set) ?? []).map((image, i) => ({ image, what: `${set} file #${i + 1}` }));
-    positive = files('positive');
-    negative = files('negative');
-  }
-  if (!ATTRIBUTE_NAME.test(name)) throw new HttpError(400, `field "name" is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit`);
-  if (positive.length === 0 || negative.length === 0) throw new HttpError(400, `the ${positive.length === 0 ? 'positive' : 'negative'} set is empty; both need at least one image or latent`);
-  return { name, description, positive, negative };
+    });
+  return { name, description, positive: items('positive', read.body.positive), negative: items('negative', read.body.negative) };
 }

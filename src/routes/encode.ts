@@ -3,11 +3,17 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { MAX_IMAGES } from '../inference/limits.ts';
 import type { ImageItem } from '../inference/model-session.ts';
-import { HttpError } from '../server/errors.ts';
-import { base64, bodyKind, multipartFor } from '../server/inputs.ts';
+import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { admit } from '../server/model-plugin.ts';
 import { fittedJson, toNumbers } from '../server/respond.ts';
-import { encodeSchema, type EncodeJsonBody } from '../server/schemas.ts';
+import { EncodeJsonBody, encodeSchema } from '../server/schemas.ts';
+
+/** A multipart form with files `image`, a raw image, or JSON {images: [base64…]}. */
+const body: BodySpec<typeof EncodeJsonBody, 'images', 'multipart' | 'image' | 'json'> = {
+  accepts: ['multipart', 'image', 'json'],
+  schema: EncodeJsonBody,
+  form: { images: ['images'], files: { image: { max: (config) => Math.min(MAX_IMAGES, config.maxFiles), missing: 'no file field "image" in the form' } } },
+};
 
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -23,13 +29,10 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
   });
 }
 
-/** A form's files, a raw image, or JSON base64 images, each named as the client would name it. */
+/** The images, each named as the client would name it. */
 async function readImages(req: FastifyRequest): Promise<ImageItem[]> {
-  const kind = bodyKind(req, ['multipart', 'image', 'json']);
-  if (kind === 'image') return [{ image: req.body as Buffer, what: 'image' }];
-  if (kind === 'json') return (req.body as EncodeJsonBody).images.map((s, i) => ({ image: base64(s, `images[${i}]`), what: `images[${i}]` }));
-  const form = await multipartFor(req, { files: { image: Math.min(MAX_IMAGES, req.server.config.maxFiles) }, fields: [] });
-  const files = form.files.get('image') ?? [];
-  if (files.length === 0) throw new HttpError(400, 'no file field "image" in the form');
+  const read = await readBody(req, body);
+  if (read.kind === 'json') return read.body.images.map((s, i) => ({ image: base64(s, `images[${i}]`), what: `images[${i}]` }));
+  const files = read.kind === 'multipart' ? read.files.get('image')! : [read.bytes];
   return files.map((image, i) => ({ image, what: files.length > 1 ? `image #${i + 1}` : 'image' }));
 }

@@ -1,14 +1,20 @@
 // POST /interpolate: a strip from one image/latent to another, linear in ε.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { MAX_STEPS } from '../inference/limits.ts';
-import type { Item } from '../inference/model-session.ts';
+import type { InterpolateInput, Item } from '../inference/model-session.ts';
+import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
-import { base64, bodyKind, multipartFor } from '../server/inputs.ts';
 import { admit } from '../server/model-plugin.ts';
-import { numberField } from '../server/multipart.ts';
 import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson } from '../server/respond.ts';
-import { interpolateSchema, type InterpolateBody } from '../server/schemas.ts';
+import { InterpolateBody, interpolateSchema } from '../server/schemas.ts';
+
+/** JSON {from, to, steps} (each end a latent or a base64 image), or a form: files `from` and `to`, field `steps`. */
+const both = 'the form needs two files: "from" and "to"';
+const body: BodySpec<typeof InterpolateBody, 'from' | 'to', 'json' | 'multipart'> = {
+  accepts: ['json', 'multipart'],
+  schema: InterpolateBody,
+  form: { images: ['from', 'to'], files: { from: { max: 1, missing: both }, to: { max: 1, missing: both } }, fields: { steps: {} } },
+};
 
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -26,23 +32,15 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
   });
 }
 
-/** The two ends (JSON: each a latent or a base64 image; a form: files "from" and "to") and the strip's length. */
-async function readEnds(req: FastifyRequest): Promise<{ from: Item; to: Item; steps: number }> {
-  const kind = bodyKind(req, ['json', 'multipart']);
-  if (kind === 'json') {
-    const body = req.body as InterpolateBody;
-    return { from: endpoint(body.from, 'from'), to: endpoint(body.to, 'to'), steps: body.steps ?? 8 };
-  }
-  const form = await multipartFor(req, { files: { from: 1, to: 1 }, fields: ['steps'] });
-  const from = form.files.get('from')?.[0];
-  const to = form.files.get('to')?.[0];
-  if (!from || !to) throw new HttpError(400, 'the form needs two files: "from" and "to"');
-  const steps = numberField(form.fields, 'steps', { min: 2, max: MAX_STEPS, integer: true }) ?? 8;
-  return { from: { image: from, what: 'from' }, to: { image: to, what: 'to' }, steps };
+async function readEnds(req: FastifyRequest): Promise<Omit<InterpolateInput, 'fit'>> {
+  const read = await readBody(req, body);
+  // `steps` has the schema's default either way.
+  if (read.kind === 'json') return { from: end(read.body.from, 'from'), to: end(read.body.to, 'to'), steps: read.body.steps! };
+  const file = (name: string): Item => ({ image: read.files.get(name)![0], what: name });
+  return { from: file('from'), to: file('to'), steps: read.body.steps! };
 }
 
-function endpoint(e: InterpolateBody['from'], what: string): Item {
-  const has = (e.latent ? 1 : 0) + (e.image ? 1 : 0);
-  if (has !== 1) throw new HttpError(400, `${what} needs exactly one of "latent" or "image"`);
+function end(e: InterpolateBody['from'], what: string): Item {
+  if ((e.latent ? 1 : 0) + (e.image ? 1 : 0) !== 1) throw new HttpError(400, `${what} needs exactly one of "latent" or "image"`);
   return e.latent ? { latent: e.latent, what: `${what}.latent` } : { image: base64(e.image!, `${what}.image`), what };
 }

@@ -1,6 +1,7 @@
 // Every request and response schema, in one place (TypeBox -> JSON Schema -> ajv validation,
 // fast-json-stringify serialisation and the OpenAPI document).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ATTRIBUTE_NAME } from '../attributes/store.ts';
 import { FitSpec } from '../images/fit.ts';
 import { MAX_ALPHA, MAX_EDITS, MAX_IMAGES, MAX_PASSES, MAX_SET, MAX_STEPS } from '../inference/limits.ts';
 
@@ -308,7 +309,7 @@ export const interpolateSchema = {
 
 // ---------- manipulate ----------
 
-export const AttributeName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'Lower-case letters, digits, _ and -, at most 64' });
+export const AttributeName = Type.String({ pattern: ATTRIBUTE_NAME.source, description: 'Lower-case letters, digits, _ and -, at most 64' });
 export const Alpha = Type.Number({ minimum: -MAX_ALPHA, maximum: MAX_ALPHA });
 export const Edit = Type.Object({ attribute: AttributeName, alpha: Alpha });
 
