@@ -9,7 +9,7 @@ import { HttpError } from '../server/errors.ts';
 import { admit } from '../server/model-plugin.ts';
 import { toNumbers } from '../server/respond.ts';
 import { adminGuard } from '../server/security.ts';
-import { CreateAttributeBody, createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema } from '../server/schemas.ts';
+import { CreateAttributeBody, createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema } from './attributes.schema.ts';
 
 /** JSON {name, description?, positive, negative} (base64 images or latents), or a form: fields `name`, `description`, files `positive` and `negative`. */
 const empty = (set: string) => `the ${set} set is empty; both need at least one image or latent`;

@@ -5,7 +5,7 @@ import type { DecodeInput } from '../inference/model-session.ts';
 import { readBody, type BodySpec } from '../server/body.ts';
 import { admit } from '../server/model-plugin.ts';
 import { imagesJson, sendPng, wantsJson } from '../server/respond.ts';
-import { DecodeBody, decodeSchema } from '../server/schemas.ts';
+import { DecodeBody, decodeSchema } from './decode.schema.ts';
 
 /** JSON latents, or application/octet-stream: n·latentDim little-endian float32 values, no framing (never a serialised object). */
 const body: BodySpec<typeof DecodeBody, never, 'json' | 'float32'> = { accepts: ['json', 'float32'], schema: DecodeBody };

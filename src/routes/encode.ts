@@ -6,7 +6,7 @@ import type { ImageItem } from '../inference/model-session.ts';
 import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { admit } from '../server/model-plugin.ts';
 import { fittedJson, toNumbers } from '../server/respond.ts';
-import { EncodeJsonBody, encodeSchema } from '../server/schemas.ts';
+import { EncodeJsonBody, encodeSchema } from './encode.schema.ts';
 
 /** A multipart form with files `image`, a raw image, or JSON {images: [base64…]}. */
 const body: BodySpec<typeof EncodeJsonBody, 'images', 'multipart' | 'image' | 'json'> = {

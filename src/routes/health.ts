@@ -1,6 +1,14 @@
 // Liveness and readiness, for orchestrators and load balancers.
 import type { FastifyInstance } from 'fastify';
-import { healthSchema, readySchema } from '../server/schemas.ts';
+import { Type } from '@sinclair/typebox';
+
+const HealthResponse = Type.Object({ status: Type.Literal('ok') });
+const ReadyResponse = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('loading'), Type.Literal('failed'), Type.Literal('stopping')]),
+  message: Type.Optional(Type.String()),
+});
+const healthSchema = { tags: ['health'], summary: 'Liveness', response: { 200: HealthResponse } };
+const readySchema = { tags: ['health'], summary: 'Readiness: 200 once the model is loaded and warmed', response: { 200: ReadyResponse, 503: ReadyResponse } };
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   // Alive as long as the event loop answers, model or not.

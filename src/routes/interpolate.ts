@@ -6,7 +6,7 @@ import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
 import { admit } from '../server/model-plugin.ts';
 import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson } from '../server/respond.ts';
-import { InterpolateBody, interpolateSchema } from '../server/schemas.ts';
+import { InterpolateBody, interpolateSchema } from './interpolate.schema.ts';
 
 /** JSON {from, to, steps} (each end a latent or a base64 image), or a form: files `from` and `to`, field `steps`. */
 const both = 'the form needs two files: "from" and "to"';

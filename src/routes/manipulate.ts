@@ -7,7 +7,7 @@ import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
 import { admit } from '../server/model-plugin.ts';
 import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson } from '../server/respond.ts';
-import { ManipulateBody, manipulateSchema } from '../server/schemas.ts';
+import { ManipulateBody, manipulateSchema } from './manipulate.schema.ts';
 
 /**
  * JSON {image|latent, edits, steps?, passes?}, or a form: file `image`, fields `steps`, `passes`,

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminGuard } from '../server/security.ts';
-import { modelsSchema, reloadSchema } from '../server/schemas.ts';
+import { modelsSchema, reloadSchema } from './models.schema.ts';
 import type { ModelInfo } from '../inference/worker-protocol.ts';
 import { describeModel } from './model.ts';
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { admit } from '../server/model-plugin.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
-import { sampleSchema } from '../server/schemas.ts';
+import { sampleSchema } from './sample.schema.ts';
 
 export default async function sampleRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();

@@ -24,7 +24,7 @@ import sampleRoutes from '../routes/sample.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
 import { DomainError, UnavailableError } from '../errors.ts';
 import { HttpError, httpErrorOf } from './errors.ts';
-import { ErrorResponse } from './schemas.ts';
+import { ErrorResponse } from '../routes/common.schema.ts';
 import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
 import { ModelRegistry } from '../inference/model-registry.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
