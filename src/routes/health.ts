@@ -20,11 +20,11 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     // Draining first: a load balancer stops routing here while in-flight requests finish.
     if (app.models.stopping) return reply.status(503).send({ status: 'stopping', message: 'shutting down' });
     const services = [...app.models.services.values()];
-    const failed = services.find((g) => g.state === 'failed');
+    const failed = services.find((m) => m.state === 'failed');
     if (failed) return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failureMessage ?? 'model failed to load'}` });
-    const loading = services.find((g) => g.state !== 'ready');
+    const loading = services.find((m) => m.state !== 'ready');
     if (loading) return reply.status(503).send({ status: 'loading', message: `model ${loading.name} is loading` });
-    const restarting = services.find((g) => !g.client.ready);
+    const restarting = services.find((m) => !m.client.ready);
     if (restarting) return reply.status(503).send({ status: 'loading', message: `inference worker of ${restarting.name} is restarting` });
     return { status: 'ready' as const };
   });

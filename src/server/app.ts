@@ -17,10 +17,10 @@ import healthRoutes from '../routes/health.ts';
 import interpolateRoutes from '../routes/interpolate.ts';
 import manipulateRoutes from '../routes/manipulate.ts';
 import metricsRoutes from '../routes/metrics.ts';
-import modelRoutes from '../routes/model.ts';
-import modelsRoutes from '../routes/models.ts';
+import modelInfoRoutes from '../routes/model-info.ts';
 import pageRoutes from '../routes/page.ts';
 import sampleRoutes from '../routes/sample.ts';
+import servedModelsRoutes from '../routes/served-models.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
 import { DomainError, UnavailableError } from '../errors.ts';
 import { HttpError, httpErrorOf } from './errors.ts';
@@ -173,8 +173,8 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes);
-  await app.register(modelRoutes);
-  await app.register(modelsRoutes);
+  await app.register(modelInfoRoutes);
+  await app.register(servedModelsRoutes);
   await app.register(metricsRoutes);
   await app.register(sampleRoutes);
   await app.register(encodeRoutes);

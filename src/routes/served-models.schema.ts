@@ -1,7 +1,7 @@
 // GET /models and POST /models/:model/reload.
 import { Type } from '@sinclair/typebox';
 import { errors } from './common.schema.ts';
-import { ModelResponse } from './model.schema.ts';
+import { ModelResponse } from './model-info.schema.ts';
 
 export const ModelState = Type.Union([Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')]);
 export const ModelsResponse = Type.Object({

@@ -1,9 +1,9 @@
-// What is being served: architecture, checkpoint and backend of one model (?model=, else the default).
+// GET /model: what is being served: architecture, checkpoint and backend of one model (?model=, else the default).
 import type { FastifyInstance } from 'fastify';
 import type { ModelService } from '../inference/model-service.ts';
-import { modelSchema } from './model.schema.ts';
+import { modelSchema } from './model-info.schema.ts';
 
-export default async function modelRoutes(app: FastifyInstance): Promise<void> {
+export default async function modelInfoRoutes(app: FastifyInstance): Promise<void> {
   app.get('/model', { schema: modelSchema }, async (req) => describeModel(req.model.service, app.models.defaultName));
 }
 
