@@ -211,8 +211,8 @@ function checkingInterval(config: Config): number {
 /**
  * Bodies are validated without type coercion (Fastify's default would turn `null` into 0 and "1"
  * into 1 inside a latent); query strings and params need coercion since they arrive as text.
- * Non-JSON bodies (multipart, raw images) are described in the schema for the docs only and are
- * checked by the handlers.
+ * Non-JSON bodies (multipart, raw images) are described in the schema for the docs only; a form is
+ * checked against the route's JSON schema by the body parser (body.ts).
  */
 function installValidators(app: FastifyInstance): void {
   const base: AjvOptions = { useDefaults: true, removeAdditional: true, allErrors: false, strict: false };
