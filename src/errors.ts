@@ -1,7 +1,7 @@
 // What the domain (models, inference, attributes, images) says went wrong, in its own words. It knows
 // no HTTP: the server's one error handler maps each kind to a status (src/server/errors.ts).
 
-export type ErrorKind = 'invalid' | 'too-large' | 'unsupported' | 'unprocessable' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable';
+export type ErrorKind = 'invalid' | 'too-large' | 'unsupported' | 'unprocessable' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable' | 'failed';
 
 export class DomainError extends Error {
   constructor(
@@ -69,5 +69,12 @@ export class UnavailableError extends DomainError {
   ) {
     super('unavailable', message, code);
     this.name = 'UnavailableError';
+  }
+}
+
+/** The work was tried and failed in a way the client is told about (a checkpoint that does not load). */
+export class FailedError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('failed', message, code);
   }
 }

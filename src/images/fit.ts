@@ -38,6 +38,9 @@ export interface Fitted {
   shift: { x: number; y: number };
 }
 
+/** A fitted upload: what was done and the pixels the model saw. */
+export type FittedImage = Fitted & { pixels: Uint8Array };
+
 /** The fit step of a model: the manifest's `fit` when it has one, else what its dataset calls for. */
 export function fitSpecOf(manifest: Record<string, unknown>, dataset: string, size: ImageSize): FitSpec {
   const given = manifest.fit;

@@ -54,7 +54,7 @@ export interface Admission {
   admitted: boolean;
   /** Holds a slot reserved at the door, until the first submission or the end of the request. */
   reserved?: boolean;
-  /** Images the request will put through the model, declared once its body is read (src/server/work.ts). */
+  /** Images the request will put through the model, declared once its body is read (work.ts). */
   work?: number;
   /** Its items sent to the model so far: the least-served request goes first. */
   served?: number;

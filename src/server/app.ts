@@ -17,21 +17,24 @@ import healthRoutes from '../routes/health.ts';
 import interpolateRoutes from '../routes/interpolate.ts';
 import manipulateRoutes from '../routes/manipulate.ts';
 import metricsRoutes from '../routes/metrics.ts';
-import modelRoutes from '../routes/model.ts';
-import modelsRoutes from '../routes/models.ts';
+import modelInfoRoutes from '../routes/model-info.ts';
 import pageRoutes from '../routes/page.ts';
 import sampleRoutes from '../routes/sample.ts';
+import servedModelsRoutes from '../routes/served-models.ts';
 import { loadConfig, servedModels, type Config } from './config.ts';
 import { DomainError, UnavailableError } from '../errors.ts';
 import { HttpError, httpErrorOf } from './errors.ts';
-import { ErrorResponse } from './schemas.ts';
+import { ErrorResponse } from '../routes/common.schema.ts';
 import { ADMIN_SCHEME, checkContinue, clientErrorHandler, registerSecurity, securityHeadersOf } from './security.ts';
-import { ModelRegistry } from './models.ts';
+import { ModelRegistry } from '../inference/model-registry.ts';
+import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
+import { registerModels } from './model-plugin.ts';
 import { formatSchemaErrors, frameworkErrors, parseJsonBody } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    models: ModelRegistry;
+    config: Config;
+    metrics: HttpMetrics;
   }
 }
 
@@ -80,11 +83,11 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   const log = (level: 'info' | 'warn' | 'error', msg: string) => app.log[level](msg);
   const specs = servedModels(config);
   const store = opts.store ?? (await openStore(config, log));
-  const models = new ModelRegistry(config, specs, store, log);
-  app.decorate('models', models);
-  app.decorateRequest('glow', null as never);
-  app.decorateRequest('admission', null);
-  app.addHook('onRequest', models.resolve);
+  const metrics = createHttpMetrics();
+  const models = new ModelRegistry(config, specs, store, log, metrics.registry);
+  app.decorate('config', config);
+  app.decorate('metrics', metrics);
+  registerModels(app, models);
 
   app.addHook('onClose', async () => {
     // In-flight HTTP requests are finished by now; anything still queued is answered first.
@@ -96,8 +99,8 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.addHook('onResponse', async (req, reply) => {
     // The route template, not the URL: unmatched paths share one label so scanners cannot blow up cardinality.
     const route = req.routeOptions.url ?? 'unmatched';
-    const labels = { route, method: req.method, status_code: String(reply.statusCode), model: req.glow?.name ?? '' };
-    models.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    const labels = { route, method: req.method, status_code: String(reply.statusCode), model: req.model?.name ?? '' };
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((thrown: (FastifyError & { headers?: Record<string, string> }) | DomainError, req, reply) => {
@@ -170,8 +173,8 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes);
-  await app.register(modelRoutes);
-  await app.register(modelsRoutes);
+  await app.register(modelInfoRoutes);
+  await app.register(servedModelsRoutes);
   await app.register(metricsRoutes);
   await app.register(sampleRoutes);
   await app.register(encodeRoutes);
@@ -208,8 +211,8 @@ function checkingInterval(config: Config): number {
 /**
  * Bodies are validated without type coercion (Fastify's default would turn `null` into 0 and "1"
  * into 1 inside a latent); query strings and params need coercion since they arrive as text.
- * Non-JSON bodies (multipart, raw images) are described in the schema for the docs only and are
- * checked by the handlers.
+ * Non-JSON bodies (multipart, raw images) are described in the schema for the docs only; a form is
+ * checked against the route's JSON schema by the body parser (body.ts).
  */
 function installValidators(app: FastifyInstance): void {
   const base: AjvOptions = { useDefaults: true, removeAdditional: true, allErrors: false, strict: false };

@@ -2,15 +2,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendChoice } from '../backend/backend.ts';
+import { MODEL_NAME, type InferenceOptions, type ModelSpec } from '../inference/options.ts';
 import { ENGINES, type EngineChoice } from '../inference/worker-protocol.ts';
 
-/** One served checkpoint: `name` is what `?model=` takes (the directory's name). */
-export interface ModelSpec {
-  name: string;
-  dir: string;
-}
-
-export interface Config {
+/** The inference runtime's options (src/inference/options.ts) and the HTTP server's own. */
+export interface Config extends InferenceOptions {
   port: number;
   host: string;
   /**
@@ -24,37 +20,12 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL (DATABASE_URL): when set, the attribute store is shared there instead of SQLite in dataDir. */
   databaseUrl?: string;
-  /** Dynamic batching: most items per model call, and longest wait for a batch to fill. */
-  maxBatch: number;
-  maxDelayMs: number;
-  /** Most items (images/latents) waiting for the worker; beyond it requests get 503 + Retry-After. */
-  maxQueue: number;
-  /** An item that waited this long in the queue is dropped with 503 rather than run late. */
-  queueTimeoutMs: number;
-  /**
-   * Most images one request may put through the model (encodes + decodes; src/server/work.ts):
-   * larger requests are refused up front. The default keeps one request to about 2 s of model time here.
-   */
-  maxWork: number;
-  /** While several requests are active, large ones go to the model this many items per call (Batcher). */
-  requestSlice: number;
-  /** A model call taking longer than this means the worker is wedged: it is restarted. */
-  inferenceTimeoutMs: number;
   bodyLimit: number;
-  /** sharp's limitInputPixels: images with a larger header are refused before decoding. */
-  maxInputPixels: number;
-  /** Most pixels on either side of an upload (refused from the header, like maxInputPixels). */
-  maxInputSide: number;
   /** Multipart limits: files per request (per set for /attributes) and bytes per file. */
   maxFiles: number;
   maxFileBytes: number;
   /** Files per set (positive, negative) in a multipart POST /attributes. */
   maxSetFiles: number;
-  backend: BackendChoice;
-  /** GLOW_ENGINE: who runs encode and decode; auto = ONNX Runtime when it loads, else TF.js. */
-  engine: EngineChoice;
-  /** GLOW_ONNX_THREADS: ONNX Runtime's intra-op threads per model. */
-  onnxThreads: number;
   /**
    * Node http timeouts so slow clients cannot hold connections open: the whole request (headers and
    * body) must arrive within requestTimeoutMs, the headers within headersTimeoutMs, an idle keep-alive
@@ -74,9 +45,8 @@ export interface Config {
   corsOrigins: string[];
   /** Fastify trustProxy: false (default), true, a hop count, or addresses/CIDRs; decides req.ip for rate limiting. */
   trustProxy: boolean | number | string[];
-  /** On SIGTERM: how long /readyz answers 503 before we stop accepting, and the hard cap on draining. */
+  /** On SIGTERM: how long /readyz answers 503 before we stop accepting; shutdownTimeoutMs caps the draining. */
   shutdownDelayMs: number;
-  shutdownTimeoutMs: number;
   logLevel: string;
 }
 
@@ -156,8 +126,6 @@ function modelSpecs(env: NodeJS.ProcessEnv): ModelSpec[] {
   }
   return specs;
 }
-
-export const MODEL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
 /** The checkpoints to serve: GLOW_MODEL_DIR alone when set, else `models`. */
 export function servedModels(config: Config): ModelSpec[] {

@@ -31,6 +31,7 @@ const STATUS_OF: Record<ErrorKind, number> = {
   conflict: 409,
   forbidden: 403,
   unavailable: 503,
+  failed: 500,
 };
 
 /** The one place a domain error becomes HTTP: its status, and Retry-After for what may succeed later. */

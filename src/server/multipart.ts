@@ -95,14 +95,3 @@ function brokenForm(reason: string): string {
 function names(list: string[]): string {
   return list.map((n) => `"${n}"`).join(', ');
 }
-
-/** Parses a numeric form field; absent -> undefined. */
-export function numberField(fields: Map<string, string>, name: string, opts: { min: number; max: number; integer?: boolean }): number | undefined {
-  const raw = fields.get(name);
-  if (raw === undefined) return undefined;
-  const v = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || v < opts.min || v > opts.max) {
-    throw new HttpError(400, `field "${name}" must be ${opts.integer ? 'an integer' : 'a number'} in [${opts.min}, ${opts.max}], not "${raw.slice(0, 40)}"`);
-  }
-  return v;
-}

@@ -2,11 +2,8 @@
 // Accept header preferring application/json).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Decoded } from '../inference/batcher.ts';
-import type { Fitted } from '../images/fit.ts';
+import type { Fitted, FittedImage } from '../images/fit.ts';
 import { encodePng, imagesToPng, type GridOptions, type ImageSize } from '../images/images.ts';
-
-/** A fitted upload: what was done and the pixels the model saw. */
-export type FittedImage = Fitted & { pixels: Uint8Array };
 
 /** The JSON form of a fitted upload, with the fitted image as base64 PNG (at `scale`, like the reply's images). */
 export async function fittedJson(f: FittedImage, size: ImageSize, scale = 1): Promise<Fitted & { image: string }> {

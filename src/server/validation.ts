@@ -63,10 +63,11 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
   return Object.assign(new HttpError(400, message), { code: 'FST_ERR_VALIDATION' });
 }
 
+/** How a refused attribute name is explained, in JSON bodies, forms and paths alike. */
+export const NOT_AN_ATTRIBUTE_NAME = 'is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit';
+
 function explain(e: AjvError): string {
-  if (e.keyword === 'pattern' && e.params.pattern === ATTRIBUTE_NAME.source) {
-    return 'is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit';
-  }
+  if (e.keyword === 'pattern' && e.params.pattern === ATTRIBUTE_NAME.source) return NOT_AN_ATTRIBUTE_NAME;
   return e.message ?? 'is invalid';
 }
 

@@ -1,6 +1,6 @@
 // The one mapping of the domain's errors to HTTP.
 import t from 'tap';
-import { ConflictError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '../../src/errors.ts';
+import { ConflictError, FailedError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '../../src/errors.ts';
 import { httpErrorOf } from '../../src/server/errors.ts';
 
 t.test('each kind of domain error has its status; what may succeed later has Retry-After', async (t) => {
@@ -10,6 +10,7 @@ t.test('each kind of domain error has its status; what may succeed later has Ret
     [new ConflictError('taken', 'TAKEN'), 409],
     [new ForbiddenError('built in'), 403],
     [new UnavailableError('queue full', 0.03, 'QUEUE_FULL'), 503],
+    [new FailedError('could not be reloaded', 'RELOAD_FAILED'), 500],
   ] as const;
   for (const [err, status] of cases) {
     const http = httpErrorOf(err);

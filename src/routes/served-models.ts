@@ -4,22 +4,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminGuard } from '../server/security.ts';
-import { modelsSchema, reloadSchema } from '../server/schemas.ts';
+import { modelsSchema, reloadSchema } from './served-models.schema.ts';
 import type { ModelInfo } from '../inference/worker-protocol.ts';
-import { describeModel } from './model.ts';
+import { describeModel } from './model-info.ts';
 
-export default async function modelsRoutes(fastify: FastifyInstance): Promise<void> {
+export default async function servedModelsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/models', { schema: modelsSchema }, async () => ({
     default: app.models.defaultName,
-    models: [...app.models.services.values()].map((g) =>
-      g.state === 'ready'
-        ? { state: g.state, ...describeModel(g, app.models.defaultName) }
-        : { state: g.state, model: g.name, default: g.name === app.models.defaultName, ...(g.failureMessage ? { message: g.failureMessage } : {}) },
+    models: [...app.models.services.values()].map((m) =>
+      m.state === 'ready'
+        ? { state: m.state, ...describeModel(m, app.models.defaultName) }
+        : { state: m.state, model: m.name, default: m.name === app.models.defaultName, ...(m.failureMessage ? { message: m.failureMessage } : {}) },
     ),
   }));
 
-  app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.models.config.adminToken) }, async (req) => {
+  app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.config.adminToken) }, async (req) => {
     const { previous, current, seconds } = await app.models.reload(req.params.model);
     const loaded = (i: ModelInfo) => ({ steps: i.steps, testBpd: i.testBpd, checkpoint: i.fingerprint.slice(0, 16) });
     return { model: req.params.model, previous: previous ? loaded(previous) : null, current: loaded(current), seconds: Number(seconds.toFixed(3)) };

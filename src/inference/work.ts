@@ -2,8 +2,7 @@
 // or a decode each), checked against GLOW_MAX_WORK once the request's parameters are known and
 // before any model work is queued. Limits per field (n, steps, passes, files) cannot bound a
 // request's cost on their own: /manipulate's steps × passes multiply.
-import type { FastifyRequest } from 'fastify';
-import { HttpError } from './errors.ts';
+import { InvalidError } from '../errors.ts';
 
 const count = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
 
@@ -35,20 +34,11 @@ export function manipulateWork(image: boolean, steps: number | undefined, passes
   return { images, how: `${image ? '1 encode + ' : ''}${count(rows, 'image')} × (${count(passes, 'decode')} + ${count(passes - 1, 'encode')})` };
 }
 
-/**
- * Checks `work` against the budget (400, code WORK_OVER_BUDGET, saying both) and records it on the
- * request's admission, where the batcher uses it to share the model (see Batcher). `budget: false`
- * only records it (POST /attributes: an admin write, queued one batch at a time).
- */
-export function claimWork(req: FastifyRequest, work: Work, budget = true): void {
-  const max = req.glow.config.maxWork;
-  if (budget && work.images > max) {
-    throw new HttpError(
-      400,
-      `this request would cost ${work.images} images of model work (${work.how}); the limit per request is ${max} (GLOW_MAX_WORK): ask for fewer images, steps or passes, or split it`,
-      {},
-      'WORK_OVER_BUDGET',
-    );
-  }
-  if (req.admission) req.admission.work = work.images;
+/** Refuses `work` over the budget `max` (code WORK_OVER_BUDGET), saying both. */
+export function checkBudget(work: Work, max: number): void {
+  if (work.images <= max) return;
+  throw new InvalidError(
+    `this request would cost ${work.images} images of model work (${work.how}); the limit per request is ${max} (GLOW_MAX_WORK): ask for fewer images, steps or passes, or split it`,
+    'WORK_OVER_BUDGET',
+  );
 }

@@ -1,25 +1,19 @@
 // One served model: its worker, its batcher and its attribute catalog, plus the input checks that
-// need the model's geometry (latent length, image size). ModelRegistry (models.ts) holds one per model.
+// need the model's geometry (latent length, image size). ModelRegistry (model-registry.ts) holds
+// one per model; a request works with one through a ModelSession (model-session.ts).
 import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
-import { Batcher, type Admission, type Op } from '../inference/batcher.ts';
-import type { Config, ModelSpec } from './config.ts';
 import { InvalidError, UnavailableError } from '../errors.ts';
 import { fitSpecOf, type FitSpec } from '../images/fit.ts';
 import { decodeImage, type DecodedImage, type ImageSize } from '../images/images.ts';
-import { InferenceClient } from '../inference/inference-client.ts';
-import type { Metrics, ModelSource } from './metrics.ts';
-import type { ModelInfo } from '../inference/worker-protocol.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The model this request addresses (?model=, else the default); set by ModelRegistry.resolve. */
-    glow: GlowService;
-    /** Set by ModelRegistry.admit on routes that use the model. */
-    admission: Admission | null;
-  }
-}
+import { Batcher, type Op } from './batcher.ts';
+import { InferenceClient } from './inference-client.ts';
+import { MAX_IMAGES } from './limits.ts';
+import type { ModelMetrics, ModelSource } from './metrics.ts';
+import { ModelSession } from './model-session.ts';
+import type { InferenceOptions, ModelSpec } from './options.ts';
+import type { ModelInfo } from './worker-protocol.ts';
 
 export type ServiceState = 'loading' | 'ready' | 'failed';
 
@@ -31,9 +25,9 @@ export interface Ready {
   fit: FitSpec;
 }
 
-type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
+export type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
-export class GlowService implements ModelSource {
+export class ModelService implements ModelSource {
   state: ServiceState = 'loading';
   failure: Error | undefined;
   readonly name: string;
@@ -47,17 +41,17 @@ export class GlowService implements ModelSource {
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    readonly config: Config,
+    readonly options: InferenceOptions,
     readonly spec: ModelSpec,
     private readonly store: AttributeStore,
-    private readonly metrics: Metrics,
+    private readonly metrics: ModelMetrics,
     private readonly log: Log,
   ) {
     this.name = spec.name;
-    this.client = new InferenceClient({ modelDir: spec.dir, backend: config.backend, engine: config.engine, onnxThreads: config.onnxThreads, callTimeoutMs: config.inferenceTimeoutMs, log });
-    this.batcher = new Batcher(this.client, config, metrics.observer(spec.name, () => this.client.info?.engine ?? ''));
+    this.client = new InferenceClient({ modelDir: spec.dir, backend: options.backend, engine: options.engine, onnxThreads: options.onnxThreads, callTimeoutMs: options.inferenceTimeoutMs, log });
+    this.batcher = new Batcher(this.client, options, metrics.observer(spec.name, () => this.client.info?.engine ?? ''));
     this.ready = this.start();
-    // Callers that never await `ready` (the routes use requireReady) must not see an unhandled rejection.
+    // Callers that never await `ready` (requests use requireReady) must not see an unhandled rejection.
     this.ready.catch(() => {});
   }
 
@@ -82,7 +76,7 @@ export class GlowService implements ModelSource {
     }
   }
 
-  /** The loaded model, or a 503 while it loads (or when it cannot be loaded). */
+  /** The loaded model, or 'unavailable' while it loads (or when it cannot be loaded). */
   requireReady(): Ready {
     if (this.current) return this.current;
     if (this.state === 'failed') throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failureMessage}`, 60, 'MODEL_FAILED');
@@ -92,6 +86,11 @@ export class GlowService implements ModelSource {
   /** Why the model failed to load, for clients: the first line, server paths cut to their last part. */
   get failureMessage(): string | undefined {
     return this.failure?.message.split('\n')[0].replace(/(?:\/[^\s/'":,]+)+\/([^\s/'":,]+)/g, '…/$1');
+  }
+
+  /** A request's session with this load (see ModelSession); `end` it when the request is over. */
+  session(): ModelSession {
+    return new ModelSession(this);
   }
 
   /**
@@ -106,19 +105,11 @@ export class GlowService implements ModelSource {
     const lane = async () => {
       while (next < buffers.length) {
         const i = next++;
-        out[i] = await decodeImage(buffers[i], size, { pixels: this.config.maxInputPixels, side: this.config.maxInputSide }, what(i), fit ? spec : undefined);
+        out[i] = await decodeImage(buffers[i], size, { pixels: this.options.maxInputPixels, side: this.options.maxInputSide }, what(i), fit ? spec : undefined);
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, buffers.length) }, lane));
     return out;
-  }
-
-  /** base64 (or data: URL) -> bytes; rejects text that is not base64 at all. */
-  static base64(s: string, what: string): Buffer {
-    const body = s.startsWith('data:') ? s.slice(s.indexOf(',') + 1) : s;
-    const clean = body.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new InvalidError(`${what} is not valid base64`);
-    return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
   }
 
   /** JSON numbers -> a latent of the model's length, every value finite. */
@@ -135,7 +126,28 @@ export class GlowService implements ModelSource {
     return out;
   }
 
-  /** Counts a request that addressed this load until its response is done (ModelRegistry.resolve). */
+  /** n·latentDim little-endian float32 values, no framing (never a serialised object) -> n latents. */
+  unpackLatents(bytes: Uint8Array): Float32Array[] {
+    const d = this.requireReady().info.latentDim;
+    const size = 4 * d;
+    if (bytes.length === 0) throw new InvalidError(`the float32 body is empty (0 bytes); send n × ${size} bytes (n latents of ${d} little-endian float32)`);
+    if (bytes.length % size !== 0) throw new InvalidError(`a float32 body must be a whole number of latents: ${bytes.length} bytes is not a multiple of ${size} (4 × ${d})`);
+    const n = bytes.length / size;
+    if (n > MAX_IMAGES) throw new InvalidError(`${n} latents; at most ${MAX_IMAGES} per request`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out: Float32Array[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = new Float32Array(d);
+      for (let k = 0; k < d; k++) {
+        v[k] = view.getFloat32(i * size + 4 * k, true);
+        if (!Number.isFinite(v[k])) throw new InvalidError(`latent ${i} value ${k} is not finite`);
+      }
+      out.push(v);
+    }
+    return out;
+  }
+
+  /** Counts a request that addressed this load until it is over (ModelSession). */
   enter(): void {
     this.active++;
   }
@@ -147,7 +159,7 @@ export class GlowService implements ModelSource {
   /**
    * After a reload replaced this load: requests already on it finish on it (an encode and its
    * follow-up decode never see two different weights), for at most `timeoutMs`; then it closes and
-   * whatever is still running gets a 503 to retry.
+   * whatever is still running is refused, to be retried.
    */
   async retire(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -1,65 +1,47 @@
-// The models served by one process, each a GlowService with its own worker thread, batcher and
-// attributes, behind one HTTP server and one metrics registry. A request picks one with `?model=`
-// (the default is the first); the app's onRequest hook resolves it before anything else runs.
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+// The models served by one process, each a ModelService with its own worker thread, batcher and
+// attributes, sharing one metrics registry. A request picks one by name (the default is the first).
+import type client from 'prom-client';
 import type { AttributeStore } from '../attributes/store.ts';
-import type { Op } from '../inference/batcher.ts';
-import { MODEL_NAME, type Config, type ModelSpec } from './config.ts';
-import { ConflictError, NotFoundError, UnavailableError } from '../errors.ts';
-import { HttpError } from './errors.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
-import { GlowService } from './service.ts';
-import type { ModelInfo } from '../inference/worker-protocol.ts';
-
-type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
+import { ConflictError, FailedError, NotFoundError, UnavailableError } from '../errors.ts';
+import { createModelMetrics, type ModelMetrics } from './metrics.ts';
+import { ModelService, type Log } from './model-service.ts';
+import type { InferenceOptions, ModelSpec } from './options.ts';
+import type { ModelInfo } from './worker-protocol.ts';
 
 export class ModelRegistry {
-  readonly services = new Map<string, GlowService>();
+  readonly services = new Map<string, ModelService>();
   readonly defaultName: string;
-  readonly metrics: Metrics;
+  readonly metrics: ModelMetrics;
   /** Set on SIGTERM before the server stops accepting: /readyz answers 503 from then on. */
   stopping = false;
   /** Resolves when every model is loaded and warm; rejects when one cannot be loaded. */
   readonly ready: Promise<void>;
   private readonly reloading = new Set<string>();
   /** Loads not in `services`: a reload's new one while it warms up, the old one while it retires. */
-  private readonly offstage = new Set<GlowService>();
+  private readonly offstage = new Set<ModelService>();
   private closed = false;
 
   constructor(
-    readonly config: Config,
+    readonly options: InferenceOptions,
     specs: ModelSpec[],
     private readonly store: AttributeStore,
     private readonly log: Log,
+    /** Where the models' metrics are registered. */
+    registry: client.Registry,
   ) {
-    this.metrics = createMetrics({ models: () => [...this.services.values()] });
-    for (const spec of specs) this.services.set(spec.name, new GlowService(config, spec, store, this.metrics, log));
+    this.metrics = createModelMetrics(registry, { models: () => [...this.services.values()] });
+    for (const spec of specs) this.services.set(spec.name, new ModelService(options, spec, store, this.metrics, log));
     this.defaultName = specs[0].name;
     this.ready = Promise.all([...this.services.values()].map((s) => s.ready)).then(() => {});
     this.ready.catch(() => {});
   }
 
-  /** The named model, or the default; an unknown name is a 404 that lists the served ones. */
-  get(name?: string): GlowService {
+  /** The named model, or the default; an unknown name is 'not found', listing the served ones. */
+  get(name?: string): ModelService {
     const service = this.services.get(name ?? this.defaultName);
     if (!service) throw new NotFoundError(`unknown model "${name}"; this server has ${[...this.services.keys()].join(', ')} (GET /models)`);
     return service;
   }
-
-  /**
-   * App-wide onRequest hook (before any route hook runs): on routes whose query schema takes
-   * `model`, req.glow is the model of `?model=`. Other routes (the page, /healthz, /models, …)
-   * ignore the parameter, so a stale ?model= in a bookmark still loads the page.
-   */
-  readonly resolve: onRequestAsyncHookHandler = async (req, reply) => {
-    const query = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
-    if (!query?.properties?.model) return;
-    // The request stays on this load to the end, even if a reload swaps in another meanwhile.
-    const service = this.get(modelParam(req));
-    req.glow = service;
-    service.enter();
-    reply.raw.once('close', () => service.leave());
-  };
 
   /**
    * Loads a model's checkpoint from disk again, without downtime: the new load is started and
@@ -76,7 +58,7 @@ export class ModelRegistry {
     if (old.state === 'loading') throw new ConflictError(`model ${old.name} is still loading; reload it once it is ready`);
     this.reloading.add(old.name);
     const started = performance.now();
-    const fresh = new GlowService(this.config, old.spec, this.store, this.metrics, this.log);
+    const fresh = new ModelService(this.options, old.spec, this.store, this.metrics, this.log);
     this.offstage.add(fresh);
     let current: ModelInfo;
     try {
@@ -89,7 +71,7 @@ export class ModelRegistry {
       if (err instanceof UnavailableError) throw err;
       this.metrics.reloads.inc({ model: old.name, result: 'failed' });
       const serving = old.state === 'ready' ? `; still serving the checkpoint of step ${old.requireReady().info.steps}` : '';
-      throw new HttpError(500, `model ${old.name} could not be reloaded: ${fresh.failureMessage}${serving}`, {}, 'RELOAD_FAILED');
+      throw new FailedError(`model ${old.name} could not be reloaded: ${fresh.failureMessage}${serving}`, 'RELOAD_FAILED');
     }
     const previous = old.state === 'ready' ? old.requireReady().info : undefined;
     this.services.set(old.name, fresh);
@@ -99,28 +81,13 @@ export class ModelRegistry {
     this.metrics.reloads.inc({ model: old.name, result: 'ok' });
     this.log('info', `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`);
     void old
-      .retire(this.config.shutdownTimeoutMs)
+      .retire(this.options.shutdownTimeoutMs)
       .catch((err: Error) => this.log('error', `closing the previous load of ${old.name}: ${err.message}`))
       .finally(() => {
         this.offstage.delete(old);
         this.reloading.delete(old.name);
       });
     return { previous, current, seconds: (performance.now() - started) / 1000 };
-  }
-
-  /**
-   * onRequest hook for routes that use the model: 503 + Retry-After at once when that model's
-   * queue is full, else the request is admitted (req.admission; see Batcher.admit) until its
-   * response is done.
-   */
-  admit(op: Op): onRequestAsyncHookHandler {
-    return async (req, reply) => {
-      const { batcher } = req.glow;
-      const admission = batcher.admit(op);
-      req.admission = admission;
-      // 'close' fires when the response is done or the connection died, whichever comes first.
-      reply.raw.once('close', () => batcher.end(admission));
-    };
   }
 
   /** Waits for every queue to empty (or the timeout), then fails what is left with `err`. */
@@ -138,17 +105,4 @@ export class ModelRegistry {
     const reason = new UnavailableError('server is shutting down', 5);
     await Promise.all([...this.services.values(), ...this.offstage].map((s) => s.close(reason)));
   }
-}
-
-/**
- * `?model=` read from the raw query: this runs in onRequest, before schema validation, and the
- * name is only ever looked up in the map, so a strange value is just an unknown model.
- */
-function modelParam(req: FastifyRequest): string | undefined {
-  const v = (req.query as Record<string, unknown> | undefined)?.model;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new HttpError(400, 'querystring/model must be given once');
-  // The schema's limits, enforced here since this runs before validation: never echo a long value.
-  if (!MODEL_NAME.test(v)) throw new HttpError(400, 'querystring/model must be a model name: 1–64 characters of a-z, 0-9, _, . and -, starting with a letter or digit (GET /models lists them)', {}, 'FST_ERR_VALIDATION');
-  return v;
 }

@@ -1,20 +1,20 @@
-// What is being served: architecture, checkpoint and backend of one model (?model=, else the default).
+// GET /model: what is being served: architecture, checkpoint and backend of one model (?model=, else the default).
 import type { FastifyInstance } from 'fastify';
-import type { GlowService } from '../server/service.ts';
-import { modelSchema } from '../server/schemas.ts';
+import type { ModelService } from '../inference/model-service.ts';
+import { modelSchema } from './model-info.schema.ts';
 
-export default async function modelRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/model', { schema: modelSchema }, async (req) => describeModel(req.glow, app.models.defaultName));
+export default async function modelInfoRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/model', { schema: modelSchema }, async (req) => describeModel(req.model.service, app.models.defaultName));
 }
 
 /** GET /model's reply; 503 while the model loads. */
-export function describeModel(glow: GlowService, defaultName: string) {
-  const { info, fit } = glow.requireReady();
+export function describeModel(service: ModelService, defaultName: string) {
+  const { info, fit } = service.requireReady();
   const c = info.config;
-  const { maxBatch, maxDelayMs, maxQueue } = glow.config;
+  const { maxBatch, maxDelayMs, maxQueue } = service.options;
   return {
-    model: glow.name,
-    default: glow.name === defaultName,
+    model: service.name,
+    default: service.name === defaultName,
     name: info.name,
     dataset: info.dataset,
     image: { height: c.height, width: c.width, channels: c.channels },
