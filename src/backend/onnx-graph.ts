@@ -11,12 +11,39 @@ export interface Value {
 }
 
 /**
- * A log-determinant per sample as the layers emit it: a number when it does not depend on the input
- * (actnorm, the 1×1 conv: computed once at export, in float64), else a graph value of shape [N].
+ * A log-determinant per sample as the layers emit it: a constant for what does not depend on the input
+ * (actnorm, the 1×1 conv, the top prior: computed at export, in float64), plus graph values whose every
+ * per-sample element adds to it (terms) or subtracts from it (negated). [N] values are per-sample sums
+ * already. The sum is left to `logdetValue`, once per graph: the element-wise terms of every layer of
+ * a level share one Sum and one ReduceSum instead of a ReduceSum and an Add per layer.
  */
-export type LogDet = number | Value;
+export interface LogDet {
+  constant: number;
+  terms: Value[];
+  negated: Value[];
+}
+
+/** A LogDet of a constant and terms. */
+export function logdet(constant = 0, terms: Value[] = [], negated: Value[] = []): LogDet {
+  return { constant, terms, negated };
+}
+
+/** The sum of log-determinants (no nodes: the terms are summed by logdetValue). */
+export function addLogdets(...parts: LogDet[]): LogDet {
+  return logdet(
+    parts.reduce((s, p) => s + p.constant, 0),
+    parts.flatMap((p) => p.terms),
+    parts.flatMap((p) => p.negated),
+  );
+}
 
 type Attr = number | number[];
+
+/** A conv weight in ONNX's layout [out, in, kh, kw], row-major; float64 where it was folded at export. */
+export interface ConvWeight {
+  values: ArrayLike<number>;
+  shape: [number, number, number, number];
+}
 
 /** Up to this many output channels a 3×3 convolution is emitted as convByTaps. */
 const FEW_CHANNELS = 16;
@@ -36,27 +63,39 @@ export class OnnxGraph {
   private readonly outputs: P.ProtoWriter[] = [];
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * float64: every constant, input and output in double precision, nothing rounded to float32: the
+   * model's weights evaluated in exact arithmetic but for float64's rounding, a reference for checking
+   * the float32 graphs (scripts/exactness.ts; ONNX Runtime's CPU kernels run float32 only).
+   */
+  constructor(
+    readonly name: string,
+    readonly precision: 'float32' | 'float64' = 'float32',
+  ) {}
 
-  /** A float32 graph input of shape [N, ...dims]. */
+  /** A graph input of shape [N, ...dims] (float32, or float64 for a reference graph). */
   input(name: string, dims: number[]): Value {
-    this.inputs.push(valueInfo(name, dims));
+    this.inputs.push(valueInfo(name, dims, this.elemType));
     return { name, dims };
   }
 
   /** Makes `v` a graph output called `name`. */
   output(v: Value, name: string): void {
     this.node('Identity', [v.name], [name]);
-    this.outputs.push(valueInfo(name, v.dims));
+    this.outputs.push(valueInfo(name, v.dims, this.elemType));
   }
 
-  /** A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). */
+  /** A float constant (no batch dimension; it broadcasts against [N, …] from the right). */
   constant(values: ArrayLike<number>, shape: number[]): string {
     if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
     const name = `c${this.counter++}`;
-    const data = Float32Array.from(values);
-    this.initializers.push(tensorProto(name, P.FLOAT, shape, new Uint8Array(data.buffer)));
+    const data = this.precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+    this.initializers.push(tensorProto(name, this.elemType, shape, new Uint8Array(data.buffer)));
     return name;
+  }
+
+  private get elemType(): number {
+    return this.precision === 'float64' ? P.DOUBLE : P.FLOAT;
   }
 
   /** An int64 constant (shapes, axes, slice bounds). */
@@ -75,16 +114,6 @@ export class OnnxGraph {
   /** A per-channel vector computed with TF.js from the current weights (the tensors made are freed). */
   channelsOf(fn: () => tf.Tensor): string {
     return this.channels(tf.tidy(() => fn().dataSync()));
-  }
-
-  /** A TF.js tensor's current values as a constant (its own shape, or `shape`). */
-  tensor(t: tf.Tensor, shape: number[] = t.shape): string {
-    return this.constant(t.dataSync(), shape);
-  }
-
-  /** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
-  convKernel(kernel: tf.Tensor): string {
-    return tf.tidy(() => this.tensor(tf.transpose(kernel, [3, 2, 0, 1])));
   }
 
   /** One node; returns its outputs, whose per-sample shapes the caller states. */
@@ -110,9 +139,14 @@ export class OnnxGraph {
 
   /** 3×3 ('same') or 1×1 convolution with bias, weights from a TF.js kernel [kh, kw, in, out]. */
   conv(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
-    const [kh, kw, , out] = kernel.shape;
-    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, kernel, bias);
-    const inputs = [x, this.convKernel(kernel), ...(bias ? [this.tensor(bias)] : [])];
+    return this.convWith(x, onnxKernel(kernel), bias?.dataSync());
+  }
+
+  /** 3×3 ('same') or 1×1 convolution, stride 1, with an optional bias; the weights are rounded here, once. */
+  convWith(x: Value, weight: ConvWeight, bias?: ArrayLike<number>): Value {
+    const [out, , kh, kw] = weight.shape;
+    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, weight, bias);
+    const inputs = [x, this.constant(weight.values, weight.shape), ...(bias ? [this.constant(bias, [out])] : [])];
     const pad = (kh - 1) / 2;
     return this.op('Conv', inputs, [out, x.dims[1], x.dims[2]], { kernel_shape: [kh, kw], pads: [pad, pad, pad, pad] });
   }
@@ -124,16 +158,18 @@ export class OnnxGraph {
    * a sum over the taps. The same sum; ONNX Runtime's CPU convolution is slow on a 3×3 kernel with
    * 4 or 8 output channels (docs/performance.md has the figures).
    */
-  private convByTaps(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
-    const [kh, kw, inC, out] = kernel.shape;
+  private convByTaps(x: Value, weight: ConvWeight, bias?: ArrayLike<number>): Value {
+    const [out, inC, kh, kw] = weight.shape;
     const [, h, w] = x.dims;
     const taps = kh * kw;
-    // 1×1 weight [out·taps, in, 1, 1], channel o·taps + tap: kernel[ky, kx, i, o] with tap = ky·kw + kx.
-    const k = kernel.dataSync();
-    const perTapKernel = new Float32Array(out * taps * inC);
-    for (let tap = 0; tap < taps; tap++)
-      for (let i = 0; i < inC; i++) for (let o = 0; o < out; o++) perTapKernel[(o * taps + tap) * inC + i] = k[(tap * inC + i) * out + o];
-    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [out * taps, inC, 1, 1])], [out * taps, h, w], { kernel_shape: [1, 1] });
+    // 1×1 weight [out·taps, in, 1, 1], channel o·taps + tap: weight[o, i, ky, kx] with tap = ky·kw + kx.
+    const k = weight.values;
+    const perTapKernel = new Float64Array(out * taps * inC);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let tap = 0; tap < taps; tap++) perTapKernel[(o * taps + tap) * inC + i] = k[(o * inC + i) * taps + tap];
+    // The bias on the centre tap's channel: its one-hot shift is the identity, so it is added once per pixel.
+    const perTapBias = new Float64Array(out * taps);
+    if (bias) for (let o = 0; o < out; o++) perTapBias[o * taps + (taps >> 1)] = bias[o];
+    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [out * taps, inC, 1, 1]), ...(bias ? [this.constant(perTapBias, [out * taps])] : [])], [out * taps, h, w], { kernel_shape: [1, 1] });
     const shiftKernel = new Float32Array(out * taps * taps);
     for (let c = 0; c < out * taps; c++) shiftKernel[c * taps + (c % taps)] = 1;
     const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [out * taps, 1, kh, kw])], [out * taps, h, w], {
@@ -141,8 +177,7 @@ export class OnnxGraph {
       pads: [1, 1, 1, 1],
       group: out * taps,
     });
-    const summed = this.op('ReduceSum', [this.reshape(shifted, [out, taps, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
-    return bias ? this.add(summed, this.channels(bias.dataSync())) : summed;
+    return this.op('ReduceSum', [this.reshape(shifted, [out, taps, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
   }
 
   /** Channel halves (axis 1). */
@@ -171,12 +206,24 @@ export class OnnxGraph {
     return this.op('Transpose', [x], perm.map((p) => x.dims[p]), { perm: [0, ...perm.map((p) => p + 1)] });
   }
 
-  /** Sum of two log-determinants: numbers stay numbers, so the constant parts cost no node. */
-  addLogdet(a: LogDet, b: LogDet): LogDet {
-    if (typeof a === 'number' && typeof b === 'number') return a + b;
-    if (typeof a === 'number') return a === 0 ? b : this.add(b as Value, this.constant([a], []));
-    if (typeof b === 'number') return b === 0 ? a : this.add(a, this.constant([b], []));
-    return this.add(a, b);
+  /**
+   * A log-det as one value of shape [N]: the terms of equal shape summed element-wise (one Sum), each
+   * such sum reduced per sample (one ReduceSum), the negated ones subtracted, the constant added.
+   */
+  logdetValue(ld: LogDet): Value {
+    const perSample = (values: Value[]): Value | undefined => {
+      const groups = new Map<string, Value[]>();
+      for (const v of values) groups.set(v.dims.join(','), [...(groups.get(v.dims.join(',')) ?? []), v]);
+      const sums = [...groups.values()].map((group) => {
+        const sum = group.length === 1 ? group[0] : this.op('Sum', group, group[0].dims);
+        return sum.dims.length ? this.sumPerSample(sum) : sum;
+      });
+      return sums.length === 0 ? undefined : sums.length === 1 ? sums[0] : this.op('Sum', sums, []);
+    };
+    const [plus, minus] = [perSample(ld.terms), perSample(ld.negated)];
+    if (!plus && !minus) throw new Error('a constant log-det has no per-sample value in the graph');
+    const value = plus && minus ? this.sub(plus, minus) : plus ?? this.op('Neg', [minus!], []);
+    return ld.constant === 0 ? value : this.add(value, this.constant([ld.constant], []));
   }
 
   /** The ModelProto's bytes. */
@@ -215,15 +262,24 @@ export class OnnxGraph {
   }
 }
 
+/** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
+export function onnxKernel(kernel: tf.Tensor): ConvWeight {
+  const [kh, kw, inC, out] = kernel.shape;
+  const k = kernel.dataSync();
+  const values = new Float64Array(k.length);
+  for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) values[((o * inC + i) * kh + y) * kw + x] = k[((y * kw + x) * inC + i) * out + o];
+  return { values, shape: [out, inC, kh, kw] };
+}
+
 function tensorProto(name: string, dataType: number, dims: number[], raw: Uint8Array): P.ProtoWriter {
   const t = new P.ProtoWriter();
   if (dims.length) t.packedInts(P.Tensor.dims, dims);
   return t.int(P.Tensor.dataType, dataType).string(P.Tensor.name, name).bytes(P.Tensor.rawData, raw);
 }
 
-function valueInfo(name: string, dims: number[]): P.ProtoWriter {
+function valueInfo(name: string, dims: number[], elemType: number): P.ProtoWriter {
   const shape = new P.ProtoWriter().message(P.Shape.dim, new P.ProtoWriter().string(P.Dimension.param, 'N'));
   for (const d of dims) shape.message(P.Shape.dim, new P.ProtoWriter().int(P.Dimension.value, d));
-  const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, P.FLOAT).message(P.TensorType.shape, shape);
+  const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, elemType).message(P.TensorType.shape, shape);
   return new P.ProtoWriter().string(P.ValueInfo.name, name).message(P.ValueInfo.type, new P.ProtoWriter().message(P.TypeProto.tensorType, tensorType));
 }

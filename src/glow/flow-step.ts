@@ -3,7 +3,7 @@ import { ActNorm } from './actnorm.ts';
 import { Coupling, CouplingKind } from './coupling.ts';
 import { InvConv2dLU } from './invconv.ts';
 import { FlowLayer, Module, type OnnxFlowLayer } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { addLogdets, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 
 /** One step of flow (Glow Fig. 2a): actnorm → invertible 1×1 conv → coupling. */
 export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
@@ -38,18 +38,16 @@ export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => this.actnorm.reverse(this.invconv.reverse(this.coupling.reverse(y))));
   }
 
-  onnxForward(g: OnnxGraph, x: Value) {
-    let y = x;
-    let logdet: LogDet = 0;
-    for (const layer of [this.actnorm, this.invconv, this.coupling] as OnnxFlowLayer[]) {
-      const out = layer.onnxForward(g, y);
-      y = out.y;
-      logdet = g.addLogdet(logdet, out.logdet);
-    }
-    return { y, logdet };
+  // Actnorm is a per-channel affine map and the 1×1 conv a linear one: the graph runs them as one
+  // Conv, folded at export in float64 (actnorm's own onnxForward is the unfolded form).
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
+    const [, h, w] = x.dims;
+    const mixed = this.invconv.onnxForward(g, x, this.actnorm.affine());
+    const coupled = this.coupling.onnxForward(g, mixed.y);
+    return { y: coupled.y, logdet: addLogdets(this.actnorm.onnxLogdet(h, w), mixed.logdet, coupled.logdet) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
-    return this.actnorm.onnxReverse(g, this.invconv.onnxReverse(g, this.coupling.onnxReverse(g, y)));
+    return this.invconv.onnxReverse(g, this.coupling.onnxReverse(g, y), this.actnorm.inverseAffine());
   }
 }

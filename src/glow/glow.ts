@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Block } from './block.ts';
 import { CouplingKind } from './coupling.ts';
 import { Module } from './module.ts';
-import { OnnxGraph, type LogDet, type Value } from '../backend/onnx-graph.ts';
+import { OnnxGraph, addLogdets, type LogDet, type Value } from '../backend/onnx-graph.ts';
 import type { PriorBounds } from './prior.ts';
 import { normalArray } from './random.ts';
 
@@ -125,19 +125,19 @@ export class Glow extends Module {
    * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
    * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want.
    */
-  onnxEncode(): OnnxGraph {
+  onnxEncode(precision: 'float32' | 'float64' = 'float32'): OnnxGraph {
     const { height, width, channels, nBits } = this.config;
-    const g = new OnnxGraph('glow_encode');
+    const g = new OnnxGraph('glow_encode', precision);
     let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
-    let logpx: LogDet = 0;
+    const terms: LogDet[] = [];
     const eps: Value[] = [];
     for (const block of this.blocks) {
       const out = block.onnxForward(g, h);
       eps.push(g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]));
-      logpx = g.addLogdet(logpx, g.addLogdet(out.logdet, out.logp));
+      terms.push(out.logdet, out.logp);
       if (out.next) h = out.next;
     }
-    const logpxValue = logpx as Value; // every level adds its log p(z), a value
+    const logpxValue = g.logdetValue(addLogdets(...terms));
     g.output(g.op('Concat', eps, [this.latentDim], { axis: 1 }), 'eps');
     g.output(logpxValue, 'logpx');
     const d = this.latentDim;
@@ -147,8 +147,8 @@ export class Glow extends Module {
   }
 
   /** The decode graph: eps [N, D] → x [N, H, W, C] in model units. */
-  onnxDecode(): OnnxGraph {
-    const g = new OnnxGraph('glow_decode');
+  onnxDecode(precision: 'float32' | 'float64' = 'float32'): OnnxGraph {
+    const g = new OnnxGraph('glow_decode', precision);
     const eps = g.input('eps', [this.latentDim]);
     const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
     const flat = g.ops('Split', [eps, g.ints(sizes)], sizes.map((s) => [s]), { axis: 1 });

@@ -119,6 +119,7 @@ t.test('through the server: decode(encode(x)) is bit-exact on both engines, and 
   const digits = [0, 1, 2, 3, 4, 5, 6, 7];
   const pngs = await Promise.all(digits.map(mnistPng));
   const latents: Record<string, number[][]> = {};
+  const bpds: Record<string, number[]> = {};
   for (const engine of ['onnx', 'tfjs'] as const) {
     const app = await buildApp({ config: { modelDir: 'models/mnist', dataDir: tempDir(t), engine }, waitForModel: true });
     t.teardown(() => app.close());
@@ -129,12 +130,18 @@ t.test('through the server: decode(encode(x)) is bit-exact on both engines, and 
       t.equal(enc.statusCode, 200);
       const latent = enc.json().items[0].latent as number[];
       latents[engine].push(latent);
+      (bpds[engine] ??= []).push(enc.json().items[0].bpd);
       const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent] }) });
       t.same((await decodePng(dec.rawPayload)).pixels, (await decodePng(png)).pixels, `${engine}: digit ${digits[i]} comes back with every pixel`);
     }
   }
+  // The shipped model: its latents are held to SHIPPED_EPS_TOLERANCE, as over the test split above.
+  // 1e-4 on these eight digits is below float32's reach here: measured against the same model
+  // evaluated in float64, TF.js WASM is 8.8e-5 off on them, TF.js CPU 1.4e-4, the ONNX graph 1.1e-4.
   const diff = Math.max(...latents.onnx.map((l, i) => maxAbsDiff(Float32Array.from(l), Float32Array.from(latents.tfjs[i]))));
-  t.ok(diff <= TOLERANCE, `latents through the server agree to ${diff.toExponential(2)}`);
+  t.ok(diff <= SHIPPED_EPS_TOLERANCE, `latents through the server agree to ${diff.toExponential(2)}`);
+  const bpdDiff = Math.max(...bpds.onnx.map((b, i) => Math.abs(b - bpds.tfjs[i])));
+  t.ok(bpdDiff <= TOLERANCE, `bpd through the server agrees to ${bpdDiff.toExponential(2)}`);
 });
 
 t.test('the weights fingerprint goes into the exported files', async (t) => {
