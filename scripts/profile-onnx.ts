@@ -1,9 +1,10 @@
 // Where the ONNX graphs spend their time: ONNX Runtime's own profiler on the encode and decode graphs
 // of a checkpoint, with the session options the engine uses, and the kernel time summed per operator
 // type (after ONNX Runtime's graph optimisations: FusedConv, NchwcConv, ReorderInput, …), at batch 1
-// and 64. --optimized DIR also writes the graphs as ONNX Runtime rewrote them, for inspection.
-//   npm run profile:onnx [-- --model models/mnist --reps 20 --optimized /tmp/opt]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// and 64. --optimized DIR also writes the graphs as ONNX Runtime rewrote them, for inspection;
+// --from DIR profiles an earlier export (npm run export:onnx -- --out DIR) instead of the current graphs.
+//   npm run profile:onnx [-- --model models/mnist --reps 20 --threads 2 --optimized /tmp/opt --from DIR]
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,12 +18,14 @@ import { modelUnits } from '../src/glow/pixels.ts';
 import { OnnxEngine, sessionOptions } from '../src/inference/engines.ts';
 
 const { values: args } = parseArgs({
-  options: { model: { type: 'string', default: 'models/mnist' }, reps: { type: 'string', default: '20' }, optimized: { type: 'string' }, threads: { type: 'string', default: '2' } },
+  options: { model: { type: 'string', default: 'models/mnist' }, reps: { type: 'string', default: '20' }, optimized: { type: 'string' }, threads: { type: 'string', default: '2' }, from: { type: 'string' } },
 });
 await initBackend('cpu');
 const files = await readCheckpointFiles(args.model!);
 const { glow, manifest } = checkpointFromFiles(files, args.model!);
-const models = onnxModels(glow, fingerprintOf(files.weights), manifest.name);
+const models = args.from
+  ? { encode: readFileSync(path.join(args.from, 'encode.onnx')), decode: readFileSync(path.join(args.from, 'decode.onnx')) }
+  : onnxModels(glow, fingerprintOf(files.weights), manifest.name);
 const { height, width, channels, nBits } = glow.config;
 const test = loadDataset(manifest.dataset, 'test');
 const reps = Number(args.reps);
@@ -56,7 +59,7 @@ for (const graph of ['encode', 'decode'] as const) {
     const wall = (performance.now() - t0) / reps;
     session.endProfiling();
     await session.release();
-    const file = (await import('node:fs')).readdirSync(dir).find((f) => f.startsWith(`${graph}-${n}`))!;
+    const file = readdirSync(dir).find((f) => f.startsWith(`${graph}-${n}`))!;
     const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Event[];
     // Node kernel times of the timed runs (the first run's are the warm-up's: skipped by count).
     const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
