@@ -39,17 +39,20 @@ export function addLogdets(...parts: LogDet[]): LogDet {
 
 type Attr = number | number[];
 
-/** A conv weight in ONNX's layout [out, in, kh, kw], row-major; float64 where it was folded at export. */
-export interface ConvWeight {
-  values: ArrayLike<number>;
+/** A conv weight in ONNX's layout [out, in, kh, kw], row-major. */
+interface ConvWeight {
+  values: Float32Array;
   shape: [number, number, number, number];
 }
 
 /** Up to this many output channels a 3×3 convolution is emitted as convByTaps. */
 const FEW_CHANNELS = 16;
 
-/** Channels per block of ONNX Runtime's NCHWc layout with AVX2 (16 with AVX-512). */
-const NCHWC_BLOCK = 8;
+/**
+ * convByTaps's depthwise conv gets a channel count that is a multiple of this: ONNX Runtime 1.31 ran 36
+ * and 60 channels in its blocked NCHWc layout, 54 not.
+ */
+const TAP_CHANNEL_MULTIPLE = 4;
 
 /** The ONNX operator set the graphs use (ONNX 1.12, the oldest checker the tests run, knows up to 17). */
 export const OPSET = 17;
@@ -66,39 +69,27 @@ export class OnnxGraph {
   private readonly outputs: P.ProtoWriter[] = [];
   private counter = 0;
 
-  /**
-   * float64: every constant, input and output in double precision, nothing rounded to float32: the
-   * model's weights evaluated in exact arithmetic but for float64's rounding, a reference for checking
-   * the float32 graphs (scripts/exactness.ts; ONNX Runtime's CPU kernels run float32 only).
-   */
-  constructor(
-    readonly name: string,
-    readonly precision: 'float32' | 'float64' = 'float32',
-  ) {}
+  constructor(readonly name: string) {}
 
-  /** A graph input of shape [N, ...dims] (float32, or float64 for a reference graph). */
+  /** A float32 graph input of shape [N, ...dims]. */
   input(name: string, dims: number[]): Value {
-    this.inputs.push(valueInfo(name, dims, this.elemType));
+    this.inputs.push(valueInfo(name, dims));
     return { name, dims };
   }
 
   /** Makes `v` a graph output called `name`. */
   output(v: Value, name: string): void {
     this.node('Identity', [v.name], [name]);
-    this.outputs.push(valueInfo(name, v.dims, this.elemType));
+    this.outputs.push(valueInfo(name, v.dims));
   }
 
-  /** A float constant (no batch dimension; it broadcasts against [N, …] from the right). */
+  /** A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). */
   constant(values: ArrayLike<number>, shape: number[]): string {
     if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
     const name = `c${this.counter++}`;
-    const data = this.precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-    this.initializers.push(tensorProto(name, this.elemType, shape, new Uint8Array(data.buffer)));
+    const data = Float32Array.from(values);
+    this.initializers.push(tensorProto(name, P.FLOAT, shape, new Uint8Array(data.buffer)));
     return name;
-  }
-
-  private get elemType(): number {
-    return this.precision === 'float64' ? P.DOUBLE : P.FLOAT;
   }
 
   /** An int64 constant (shapes, axes, slice bounds). */
@@ -142,14 +133,10 @@ export class OnnxGraph {
 
   /** 3×3 ('same') or 1×1 convolution with bias, weights from a TF.js kernel [kh, kw, in, out]. */
   conv(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
-    return this.convWith(x, onnxKernel(kernel), bias?.dataSync());
-  }
-
-  /** 3×3 ('same') or 1×1 convolution, stride 1, with an optional bias; the weights are rounded here, once. */
-  convWith(x: Value, weight: ConvWeight, bias?: ArrayLike<number>): Value {
+    const weight = onnxKernel(kernel);
     const [out, , kh, kw] = weight.shape;
-    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, weight, bias);
-    const inputs = [x, this.constant(weight.values, weight.shape), ...(bias ? [this.constant(bias, [out])] : [])];
+    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, weight, bias?.dataSync());
+    const inputs = [x, this.constant(weight.values, weight.shape), ...(bias ? [this.constant(bias.dataSync(), [out])] : [])];
     const pad = (kh - 1) / 2;
     return this.op('Conv', inputs, [out, x.dims[1], x.dims[2]], { kernel_shape: [kh, kw], pads: [pad, pad, pad, pad] });
   }
@@ -165,24 +152,27 @@ export class OnnxGraph {
     const [out, inC, kh, kw] = weight.shape;
     const [, h, w] = x.dims;
     const taps = kh * kw;
-    // Channel o·taps + tap carries weight[o, ·, ky, kx] with tap = ky·kw + kx; the channels are padded
-    // with zeros to a multiple of the NCHWc block, without which ONNX Runtime runs the depthwise conv
-    // as a plain grouped one, 10× slower per image (54 channels for the faces model's level 1).
-    const channels = Math.ceil((out * taps) / NCHWC_BLOCK) * NCHWC_BLOCK;
+    // Each output gets `slots` channels, its taps and then zeros, so that the depthwise conv's channel
+    // count is one ONNX Runtime runs in its blocked layout; the faces model's 6 outputs × 9 taps = 54
+    // were not, and ran as a plain grouped conv (15 % of its encode time). The zeros add nothing to the
+    // sum: the results are those of 9 slots, bit for bit.
+    let slots = taps;
+    while ((out * slots) % TAP_CHANNEL_MULTIPLE) slots++;
+    const channels = out * slots;
+    // 1×1 weight [out·slots, in, 1, 1], channel o·slots + tap: weight[o, i, ky, kx] with tap = ky·kw + kx.
     const k = weight.values;
-    const perTapKernel = new Float64Array(channels * inC);
-    for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let tap = 0; tap < taps; tap++) perTapKernel[(o * taps + tap) * inC + i] = k[(o * inC + i) * taps + tap];
-    // The bias on the centre tap's channel: its one-hot shift is the identity, so it is added once per pixel.
-    const perTapBias = new Float64Array(channels);
-    if (bias) for (let o = 0; o < out; o++) perTapBias[o * taps + (taps >> 1)] = bias[o];
-    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [channels, inC, 1, 1]), ...(bias ? [this.constant(perTapBias, [channels])] : [])], [channels, h, w], { kernel_shape: [1, 1] });
+    const perTapKernel = new Float32Array(channels * inC);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let tap = 0; tap < taps; tap++) perTapKernel[(o * slots + tap) * inC + i] = k[(o * inC + i) * taps + tap];
+    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [channels, inC, 1, 1])], [channels, h, w], { kernel_shape: [1, 1] });
     const shiftKernel = new Float32Array(channels * taps);
-    for (let c = 0; c < out * taps; c++) shiftKernel[c * taps + (c % taps)] = 1;
-    const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [channels, 1, kh, kw])], [channels, h, w], { kernel_shape: [kh, kw], pads: [1, 1, 1, 1], group: channels });
-    // The sum over each output's taps as a 1×1 conv of ones: it stays in ONNX Runtime's blocked layout.
-    const sum = new Float32Array(out * channels);
-    for (let o = 0; o < out; o++) for (let tap = 0; tap < taps; tap++) sum[o * channels + o * taps + tap] = 1;
-    return this.op('Conv', [shifted, this.constant(sum, [out, channels, 1, 1])], [out, h, w], { kernel_shape: [1, 1] });
+    for (let o = 0; o < out; o++) for (let tap = 0; tap < taps; tap++) shiftKernel[(o * slots + tap) * taps + tap] = 1;
+    const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [channels, 1, kh, kw])], [channels, h, w], {
+      kernel_shape: [kh, kw],
+      pads: [1, 1, 1, 1],
+      group: channels,
+    });
+    const summed = this.op('ReduceSum', [this.reshape(shifted, [out, slots, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
+    return bias ? this.add(summed, this.channels(bias)) : summed;
   }
 
   /** Channel halves (axis 1). */
@@ -268,10 +258,10 @@ export class OnnxGraph {
 }
 
 /** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
-export function onnxKernel(kernel: tf.Tensor): ConvWeight {
+function onnxKernel(kernel: tf.Tensor): ConvWeight {
   const [kh, kw, inC, out] = kernel.shape;
   const k = kernel.dataSync();
-  const values = new Float64Array(k.length);
+  const values = new Float32Array(k.length);
   for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) values[((o * inC + i) * kh + y) * kw + x] = k[((y * kw + x) * inC + i) * out + o];
   return { values, shape: [out, inC, kh, kw] };
 }
@@ -282,9 +272,9 @@ function tensorProto(name: string, dataType: number, dims: number[], raw: Uint8A
   return t.int(P.Tensor.dataType, dataType).string(P.Tensor.name, name).bytes(P.Tensor.rawData, raw);
 }
 
-function valueInfo(name: string, dims: number[], elemType: number): P.ProtoWriter {
+function valueInfo(name: string, dims: number[]): P.ProtoWriter {
   const shape = new P.ProtoWriter().message(P.Shape.dim, new P.ProtoWriter().string(P.Dimension.param, 'N'));
   for (const d of dims) shape.message(P.Shape.dim, new P.ProtoWriter().int(P.Dimension.value, d));
-  const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, elemType).message(P.TensorType.shape, shape);
+  const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, P.FLOAT).message(P.TensorType.shape, shape);
   return new P.ProtoWriter().string(P.ValueInfo.name, name).message(P.ValueInfo.type, new P.ProtoWriter().message(P.TypeProto.tensorType, tensorType));
 }

@@ -78,7 +78,6 @@ export class ProtoWriter {
 /** TensorProto.DataType */
 export const FLOAT = 1;
 export const INT64 = 7;
-export const DOUBLE = 11;
 
 /** AttributeProto.AttributeType */
 export const ATTR_INT = 2;

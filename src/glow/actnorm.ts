@@ -2,12 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
 import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 
-/** y = scale · x + shift per channel (float64), the form in which actnorm folds into a following 1×1 conv. */
-export interface ChannelAffine {
-  scale: Float64Array;
-  shift: Float64Array;
-}
-
 /**
  * Activation normalisation (Glow §3.1): y = (x + bias) · exp(logScale) per channel.
  * Data-dependent initialisation: the first batch seen gives every channel zero mean and unit variance.
@@ -49,31 +43,13 @@ export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => tf.sub(tf.mul(y, tf.exp(tf.neg(this.logScale))), this.bias) as tf.Tensor4D);
   }
 
-  /** The forward as a per-channel affine map: (x + bias)·e^s = e^s·x + bias·e^s. */
-  affine(): ChannelAffine {
-    const scale = Float64Array.from(this.logScale.dataSync(), Math.exp);
-    return { scale, shift: Float64Array.from(this.bias.dataSync(), (b, i) => b * scale[i]) };
-  }
-
-  /** The reverse as a per-channel affine map: y·e^−s − bias. */
-  inverseAffine(): ChannelAffine {
-    return { scale: Float64Array.from(this.logScale.dataSync(), (s) => Math.exp(-s)), shift: Float64Array.from(this.bias.dataSync(), (b) => -b) };
-  }
-
-  /** The log-det per sample at h×w pixels: h·w·Σ s, a constant (float64). */
-  onnxLogdet(h: number, w: number): LogDet {
-    return logdet(h * w * sumOf(this.logScale.dataSync()));
-  }
-
-  // On its own; in a flow step the affine map is folded into the 1×1 conv that follows (FlowStep).
-  onnxForward(g: OnnxGraph, x: Value) {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [, h, w] = x.dims;
-    const { scale, shift } = this.affine();
-    return { y: g.add(g.mul(x, g.channels(scale)), g.channels(shift)), logdet: this.onnxLogdet(h, w) };
+    const y = g.mul(g.add(x, g.channelsOf(() => this.bias)), g.channelsOf(() => tf.exp(this.logScale)));
+    return { y, logdet: logdet(h * w * sumOf(this.logScale.dataSync())) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
-    const { scale, shift } = this.inverseAffine();
-    return g.add(g.mul(y, g.channels(scale)), g.channels(shift));
+    return g.sub(g.mul(y, g.channelsOf(() => tf.exp(tf.neg(this.logScale)))), g.channelsOf(() => this.bias));
   }
 }

@@ -76,13 +76,13 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
     });
   }
 
-  /** Shift and the pre-sigmoid scale (its +2 folded into the zero conv's bias). */
   private onnxShiftAndScale(g: OnnxGraph, a: Value): { shift: Value; rawScale?: Value } {
     const h1 = g.unary('Relu', g.conv(a, this.conv1, this.bias1));
     const h2 = g.unary('Relu', g.conv(h1, this.conv2, this.bias2));
-    if (this.kind === 'additive') return { shift: this.out.onnxApply(g, h2) };
-    const [shift, rawScale] = g.splitChannels(this.out.onnxApply(g, h2, [...Array(this.half).fill(0), ...Array(this.half).fill(2)]));
-    return { shift, rawScale };
+    const h = this.out.onnxApply(g, h2);
+    if (this.kind === 'additive') return { shift: h };
+    const [shift, raw] = g.splitChannels(h);
+    return { shift, rawScale: g.add(raw, g.constant([2], [])) };
   }
 
   private onnxScale(g: OnnxGraph, rawScale: Value): Value {

@@ -38,16 +38,18 @@ export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => this.actnorm.reverse(this.invconv.reverse(this.coupling.reverse(y))));
   }
 
-  // Actnorm is a per-channel affine map and the 1×1 conv a linear one: the graph runs them as one
-  // Conv, folded at export in float64 (actnorm's own onnxForward is the unfolded form).
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
-    const [, h, w] = x.dims;
-    const mixed = this.invconv.onnxForward(g, x, this.actnorm.affine());
-    const coupled = this.coupling.onnxForward(g, mixed.y);
-    return { y: coupled.y, logdet: addLogdets(this.actnorm.onnxLogdet(h, w), mixed.logdet, coupled.logdet) };
+    let y = x;
+    const logdets: LogDet[] = [];
+    for (const layer of [this.actnorm, this.invconv, this.coupling] as OnnxFlowLayer[]) {
+      const out = layer.onnxForward(g, y);
+      y = out.y;
+      logdets.push(out.logdet);
+    }
+    return { y, logdet: addLogdets(...logdets) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
-    return this.invconv.onnxReverse(g, this.coupling.onnxReverse(g, y), this.actnorm.inverseAffine());
+    return this.actnorm.onnxReverse(g, this.invconv.onnxReverse(g, this.coupling.onnxReverse(g, y)));
   }
 }

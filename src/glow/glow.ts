@@ -125,9 +125,9 @@ export class Glow extends Module {
    * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
    * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want.
    */
-  onnxEncode(precision: 'float32' | 'float64' = 'float32'): OnnxGraph {
+  onnxEncode(): OnnxGraph {
     const { height, width, channels, nBits } = this.config;
-    const g = new OnnxGraph('glow_encode', precision);
+    const g = new OnnxGraph('glow_encode');
     let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
     const terms: LogDet[] = [];
     const eps: Value[] = [];
@@ -147,8 +147,8 @@ export class Glow extends Module {
   }
 
   /** The decode graph: eps [N, D] → x [N, H, W, C] in model units. */
-  onnxDecode(precision: 'float32' | 'float64' = 'float32'): OnnxGraph {
-    const g = new OnnxGraph('glow_decode', precision);
+  onnxDecode(): OnnxGraph {
+    const g = new OnnxGraph('glow_decode');
     const eps = g.input('eps', [this.latentDim]);
     const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
     const flat = g.ops('Split', [eps, g.ints(sizes)], sizes.map((s) => [s]), { axis: 1 });

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from './linalg.ts';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
 import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
-import type { ChannelAffine } from './actnorm.ts';
 import { normalArray } from './random.ts';
 
 /**
@@ -10,9 +9,6 @@ import { normalArray } from './random.ts';
  * W = P · L · (U + diag(sign · exp(logS))), P fixed, L unit lower, U strictly upper.
  * log|det| = h·w·Σ logS. Initialised from a random rotation.
  */
-/** Up to this shift (in standard deviations) actnorm folds into the 1×1 conv whole (onnxForward). */
-const SHIFT_IN_CONV = 1;
-
 export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
   readonly lower: tf.Variable;
   readonly upper: tf.Variable;
@@ -69,39 +65,18 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
     });
   }
 
-  /**
-   * y = W·x as a 1×1 Conv (its weight [out, in, 1, 1] is W itself). With `before`, a per-channel affine
-   * map applied to x first (actnorm), folded in float64: W·(s⊙x + t) = (W·diag s)·x + W·t, one Conv.
-   */
-  onnxForward(g: OnnxGraph, x: Value, before?: ChannelAffine): { y: Value; logdet: LogDet } {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [c, h, w] = x.dims;
-    const weight = this.weight64();
-    let bias: Float64Array | undefined;
-    if (before) {
-      if (Math.max(...Array.from(before.shift, Math.abs)) > SHIFT_IN_CONV) {
-        // A shift of more than about one standard deviation (actnorm on the squeezed image, whose
-        // background lies far from the mean) would cancel inside the folded sum, W·s·x against W·t,
-        // and float32 z would show the lost bits amplified by the prior's σ: the shift stays an Add
-        // before the conv, (x + t/s)·s, subtracting first as actnorm's forward does.
-        x = g.add(x, g.channels(before.shift.map((t, i) => t / before.scale[i])));
-      } else {
-        bias = new Float64Array(c);
-        for (let o = 0; o < c; o++) for (let i = 0; i < c; i++) bias[o] += weight[o * c + i] * before.shift[i];
-      }
-      for (let o = 0; o < c; o++) for (let i = 0; i < c; i++) weight[o * c + i] *= before.scale[i];
-    }
-    return { y: g.convWith(x, { values: weight, shape: [c, c, 1, 1] }, bias), logdet: logdet(h * w * sumOf(this.logS.dataSync())) };
+    // A 1×1 Conv's weight [out, in, 1, 1] is W itself.
+    const weight = this.weight();
+    const y = g.op('Conv', [x, g.constant(weight.dataSync(), [c, c, 1, 1])], x.dims, { kernel_shape: [1, 1] });
+    weight.dispose();
+    return { y, logdet: logdet(h * w * sumOf(this.logS.dataSync())) };
   }
 
-  /**
-   * x = W⁻¹·y, W⁻¹ in float64. With `after`, a per-channel affine map applied to the result (actnorm's
-   * reverse), folded: s⊙(W⁻¹·y) + t = (diag s·W⁻¹)·y + t, one Conv.
-   */
-  onnxReverse(g: OnnxGraph, y: Value, after?: ChannelAffine): Value {
+  onnxReverse(g: OnnxGraph, y: Value): Value {
     const c = this.channels;
-    const weight = this.inverse();
-    if (after) for (let o = 0; o < c; o++) for (let i = 0; i < c; i++) weight[o * c + i] *= after.scale[o];
-    return g.convWith(y, { values: weight, shape: [c, c, 1, 1] }, after?.shift);
+    return g.op('Conv', [y, g.constant(this.inverse(), [c, c, 1, 1])], y.dims, { kernel_shape: [1, 1] });
   }
 
   /** (W⁻¹)ᵀ computed in float64 from the current parameters, cached until the weights change. */
@@ -117,11 +92,6 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
 
   /** W⁻¹ (row-major), computed in float64 from the current parameters. */
   private inverse(): Float64Array {
-    return invert(this.weight64(), this.channels);
-  }
-
-  /** W = P·L·(U + diag(sign·e^logS)) (row-major), computed in float64 from the current parameters. */
-  private weight64(): Float64Array {
     const n = this.channels;
     const l = Float64Array.from(this.lower.dataSync());
     const u = Float64Array.from(this.upper.dataSync());
@@ -136,7 +106,7 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
         if (j > i) uFull[i * n + j] = u[i * n + j];
       }
     for (let i = 0; i < n; i++) uFull[i * n + i] = sign[i] * Math.exp(logS[i]);
-    return matmul(p, matmul(lFull, uFull, n), n);
+    return invert(matmul(p, matmul(lFull, uFull, n), n), n);
   }
 
   /** Call after the parameters change (a training step, a checkpoint load). */

@@ -15,9 +15,9 @@ export interface OnnxModels {
 /**
  * A checkpoint's encode and decode graphs as ONNX model files, built from its current weights.
  * `fingerprint` (sha256 of the weights file) is stored in each file's metadata, so a file can be
- * matched to the weights it was exported from. float64: the reference graphs of scripts/exactness.ts.
+ * matched to the weights it was exported from.
  */
-export function onnxModels(glow: Glow, fingerprint: string, name: string, precision: 'float32' | 'float64' = 'float32'): OnnxModels {
+export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxModels {
   const { height, width, channels, nBits } = glow.config;
   const metadata = {
     weights_sha256: fingerprint,
@@ -25,11 +25,11 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string, precis
     config: JSON.stringify(glow.config),
     latent_shapes: JSON.stringify(glow.epsShapes),
   };
-  const units = `images are ${precision} NHWC [N, ${height}, ${width}, ${channels}] in model units: pixel p ↦ (⌊p / 2^(8−${nBits})⌋ + 0.5) / 2^${nBits} − 0.5`;
+  const units = `images are float32 NHWC [N, ${height}, ${width}, ${channels}] in model units: pixel p ↦ (⌊p / 2^(8−${nBits})⌋ + 0.5) / 2^${nBits} − 0.5`;
   const latent = `eps [N, ${glow.latentDim}]: every level's ε (shapes ${JSON.stringify(glow.epsShapes)}, HWC) flattened and concatenated, level 1 first; N(0, 1) under the prior`;
   return {
-    encode: glow.onnxEncode(precision).toModel({ docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`, metadata }),
-    decode: glow.onnxDecode(precision).toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
+    encode: glow.onnxEncode().toModel({ docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`, metadata }),
+    decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
   };
 }
 

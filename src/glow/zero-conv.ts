@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './module.ts';
-import { onnxKernel, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
+import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
 
 /**
  * 3×3 convolution initialised to output zeros, with a learned per-channel scale exp(3·s)
@@ -25,17 +25,7 @@ export class ZeroConv2d extends Module {
     });
   }
 
-  /**
-   * One Conv: the scale exp(3·s) folded into the kernel and bias in float64, plus `addToBias` (per
-   * output channel, e.g. the coupling's +2 before its sigmoid), so no Mul or Add follows it.
-   */
-  onnxApply(g: OnnxGraph, x: Value, addToBias?: ArrayLike<number>): Value {
-    const { values, shape } = onnxKernel(this.kernel);
-    const [out] = shape;
-    const perOut = values.length / out;
-    const scale = Array.from(this.logScale.dataSync(), (s) => Math.exp(3 * s));
-    const bias = this.bias.dataSync();
-    const kernel = Float64Array.from(values, (v, i) => v * scale[Math.floor(i / perOut)]);
-    return g.convWith(x, { values: kernel, shape }, Array.from(bias, (b, o) => b * scale[o] + (addToBias?.[o] ?? 0)));
+  onnxApply(g: OnnxGraph, x: Value): Value {
+    return g.mul(g.conv(x, this.kernel, this.bias), g.channelsOf(() => tf.exp(tf.mul(this.logScale, 3))));
   }
 }
