@@ -5,7 +5,7 @@
 // decode, so a change in the machine's load hits all alike; medians, and the median of the per-round
 // ratios to the first row. What src/inference/engines.ts uses is the row marked "chosen". Spinning
 // intra-op threads are left out: after a run they keep spinning and slow whichever session runs next.
-//   npm run bench:onnx [-- --model models/mnist --reps 21 --batches 1,4,16,64 --baseline DIR]
+//   npm run bench:onnx [-- --model models/mnist --reps 21 --batches 1,2,4,16,64 --baseline DIR --only 0,1]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/mnist' },
     reps: { type: 'string', default: '21' },
-    batches: { type: 'string', default: '1,4,16,64' },
+    batches: { type: 'string', default: '1,2,4,16,64' },
     baseline: { type: 'string' },
     only: { type: 'string' },
   },

@@ -83,12 +83,12 @@ export function sessionOptions(opts: OnnxOptions) {
 /**
  * Batches of up to this many images run on a session with one intra-op thread. Their operators are
  * small (a batch-1 convolution takes tens of µs), so waking a second thread for each of the graph's
- * ~160 convolutions costs about what it saves, and on shared cores more: measured side by side,
- * batch 1 took 25 % less time on one thread, batch 4 12 % less, while from batch 16 two threads were
- * as fast or faster (docs/performance.md). One and two threads give bit-identical results, so which
- * session serves a batch never shows in its latents.
+ * ~160 convolutions costs about what it saves: measured side by side, one thread took 13–20 % less
+ * time at batch 1 and 6–7 % less at batch 2 on an idle machine (25–33 % and more beside a training
+ * job), while two were even at batch 3 and 8–12 % faster at batch 4 (docs/performance.md). One and
+ * two threads give bit-identical results, so which session serves a batch never shows in its latents.
  */
-export const ONE_THREAD_BATCH = 4;
+export const ONE_THREAD_BATCH = 2;
 
 interface Sessions {
   encode: import('onnxruntime-node').InferenceSession;
