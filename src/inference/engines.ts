@@ -84,7 +84,7 @@ export function sessionOptions(opts: OnnxOptions) {
  * Batches of up to this many images run on a session with one intra-op thread. Their operators are
  * small (a batch-1 convolution takes tens of µs), so waking a second thread for each of the graph's
  * ~160 convolutions costs about what it saves: measured side by side, one thread took 13–20 % less
- * time at batch 1 and 6–7 % less at batch 2 on an idle machine (25–33 % and more beside a training
+ * time at batch 1 and 6–7 % less at batch 2 on an idle machine (19–26 % at batch 1 beside a training
  * job), while two were even at batch 3 and 8–12 % faster at batch 4 (docs/performance.md). One and
  * two threads give bit-identical results, so which session serves a batch never shows in its latents.
  */
