@@ -1,8 +1,13 @@
-// ONNX Runtime's session options for the encode graph, side by side in one run: intra-op threads,
-// spinning, graph optimisation level, a fixed or dynamic batch dimension, the memory arena. Every
-// configuration gets its own session and they take turns, so a change in the machine's load hits all
-// alike; medians at batch 1 and 64. What src/inference/engines.ts uses is the first row.
-//   npm run bench:onnx [-- --model models/mnist --reps 15]
+// ONNX Runtime's graphs and session options side by side in one run: intra-op threads, graph
+// optimisation level, the memory arena, a fixed or dynamic batch dimension, and with --baseline DIR an
+// earlier export of the graphs (npm run export:onnx -- --out DIR on an earlier commit) under the
+// options it shipped with. Every configuration has its own sessions and they take turns, encode and
+// decode, so a change in the machine's load hits all alike; medians, and the median of the per-round
+// ratios to the first row. What src/inference/engines.ts uses is the row marked "chosen". Spinning
+// intra-op threads are left out: after a run they keep spinning and slow whichever session runs next.
+//   npm run bench:onnx [-- --model models/mnist --reps 21 --batches 1,2,4,16,64 --baseline DIR --only 0,1]
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { fingerprintOf } from '../src/attributes/builtin.ts';
@@ -10,51 +15,84 @@ import { batchPixels } from '../src/data/dataset.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { initBackend } from '../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
-import { onnxModels } from '../src/glow/onnx-export.ts';
+import { onnxModels, type OnnxModels } from '../src/glow/onnx-export.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { sessionOptions } from '../src/inference/engines.ts';
+import { ONE_THREAD_BATCH, sessionOptions } from '../src/inference/engines.ts';
 
-const { values: args } = parseArgs({ options: { model: { type: 'string', default: 'models/mnist' }, reps: { type: 'string', default: '15' } } });
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/mnist' },
+    reps: { type: 'string', default: '21' },
+    batches: { type: 'string', default: '1,2,4,16,64' },
+    baseline: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
 await initBackend('cpu');
 const files = await readCheckpointFiles(args.model!);
 const { glow, manifest } = checkpointFromFiles(files, args.model!);
-const { encode } = onnxModels(glow, fingerprintOf(files.weights), manifest.name);
+const current = onnxModels(glow, fingerprintOf(files.weights), manifest.name);
 const { height, width, channels, nBits } = glow.config;
 const test = loadDataset(manifest.dataset, 'test');
-const input = (n: number) => new ort.Tensor('float32', modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), nBits), [n, height, width, channels]);
+const batches = args.batches!.split(',').map(Number);
 
 type Options = ort.InferenceSession.SessionOptions;
-const chosen = sessionOptions({ threads: 2 }) as Options;
-const spinning = { extra: { session: { intra_op: { allow_spinning: '1' } } } };
-const configs: [string, Options, number?][] = [
-  ['chosen: 2 threads, no spinning, level all, dynamic batch, arena', chosen],
-  ['1 thread', { ...chosen, intraOpNumThreads: 1 }],
-  ['2 threads, spinning', { ...chosen, ...spinning }],
-  ['level extended (no NCHWc layout)', { ...chosen, graphOptimizationLevel: 'extended' }],
-  ['level basic', { ...chosen, graphOptimizationLevel: 'basic' }],
-  ['no memory arena, no memory pattern', { ...chosen, enableCpuMemArena: false, enableMemPattern: false }],
-  // A batch dimension fixed at session creation: one session per batch size.
-  ['fixed batch dimension (N = 1)', { ...chosen, freeDimensionOverrides: { N: 1 } }, 1],
-  ['fixed batch dimension (N = 64)', { ...chosen, freeDimensionOverrides: { N: 64 } }, 64],
-];
-const sessions = await Promise.all(configs.map(([, o]) => ort.InferenceSession.create(encode, o)));
-const times = configs.map(() => ({ 1: [] as number[], 64: [] as number[] }));
-const reps = Number(args.reps);
-const inputs = { 1: input(1), 64: input(64) };
-for (let r = -1; r < reps; r++)
-  for (const [i, s] of sessions.entries())
-    for (const n of [1, 64] as const) {
-      if (configs[i][2] !== undefined && configs[i][2] !== n) continue;
-      if (n === 64 && r >= Math.ceil(reps / 2)) continue;
-      const t0 = performance.now();
-      await s.run({ x: inputs[n] });
-      if (r >= 0) times[i][n].push(performance.now() - t0); // r = −1 is the warm-up
-    }
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-console.log(`encode, ${args.model}, ONNX Runtime ${ort.env.versions.common}; medians of ${reps} runs at batch 1 and ${Math.ceil(reps / 2)} at batch 64, configurations taking turns:`);
-for (const [i, [label]] of configs.entries()) {
-  const b1 = times[i][1].length ? `${median(times[i][1]).toFixed(2)} ms` : '–';
-  const b64 = times[i][64].length ? `${((64 * 1000) / median(times[i][64])).toFixed(0)} images/s` : '–';
-  console.log(`  ${label.padEnd(66)} batch 1: ${b1.padStart(9)}   batch 64: ${b64.padStart(14)}`);
+const options = (threads: number, extra: Options = {}): Options => ({ ...(sessionOptions({ threads }) as Options), ...extra });
+/** A configuration: its graphs and, per batch size, its session options (undefined: not measured at that size). */
+interface Config {
+  label: string;
+  graphs: OnnxModels;
+  options: (n: number) => Options | undefined;
 }
-await Promise.all(sessions.map((s) => s.release()));
+const configs: Config[] = [];
+if (args.baseline) {
+  const graphs = { encode: readFileSync(path.join(args.baseline, 'encode.onnx')), decode: readFileSync(path.join(args.baseline, 'decode.onnx')) };
+  configs.push({ label: `baseline: ${args.baseline}, 2 threads`, graphs, options: () => options(2) });
+}
+configs.push(
+  { label: `chosen: 1 thread up to batch ${ONE_THREAD_BATCH}, else 2`, graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2) },
+  { label: '2 threads at every batch size', graphs: current, options: () => options(2) },
+  { label: '1 thread at every batch size', graphs: current, options: () => options(1) },
+  { label: 'chosen, level extended (no NCHWc layout)', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { graphOptimizationLevel: 'extended' }) },
+  { label: 'chosen, no memory arena or pattern', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { enableCpuMemArena: false, enableMemPattern: false }) },
+  // A batch dimension fixed at session creation: one session per batch size.
+  { label: 'chosen, batch dimension fixed', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { freeDimensionOverrides: { N: n } }) },
+);
+const selected = args.only ? configs.filter((_, i) => args.only!.split(',').map(Number).includes(i)) : configs;
+
+const reps = Number(args.reps);
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const rows: string[] = [];
+for (const n of batches) {
+  const x = new ort.Tensor('float32', modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), nBits), [n, height, width, channels]);
+  // One session per distinct (graph, options) at this batch size.
+  const sessions = await Promise.all(
+    selected.map(async (c) => {
+      const o = c.options(n);
+      return o && { encode: await ort.InferenceSession.create(c.graphs.encode, o), decode: await ort.InferenceSession.create(c.graphs.decode, o) };
+    }),
+  );
+  const eps = (await sessions.find((s) => s)!.encode.run({ x })).eps;
+  const times = selected.map(() => ({ encode: [] as number[], decode: [] as number[] }));
+  const rounds = n <= 4 ? reps : Math.ceil(reps / 2);
+  for (let r = -1; r < rounds; r++)
+    for (const [i, s] of sessions.entries()) {
+      if (!s) continue;
+      for (const op of ['encode', 'decode'] as const) {
+        const t0 = performance.now();
+        await s[op].run(op === 'encode' ? { x } : { eps });
+        if (r >= 0) times[i][op].push(performance.now() - t0); // r = −1 is the warm-up
+      }
+    }
+  await Promise.all(sessions.map((s) => s && Promise.all([s.encode.release(), s.decode.release()])));
+  for (const op of ['encode', 'decode'] as const)
+    for (const [i, c] of selected.entries()) {
+      const t = times[i][op];
+      if (!t.length) continue;
+      const ratio = i === 0 ? '' : `  ×${median(t.map((v, k) => v / times[0][op][k])).toFixed(2)} per round`;
+      rows.push(`  ${op} batch ${String(n).padStart(2)}  ${c.label.padEnd(50)} ${median(t).toFixed(2).padStart(8)} ms ${((n * 1000) / median(t)).toFixed(0).padStart(6)} images/s${ratio}`);
+    }
+}
+console.log(`${args.model}, ONNX Runtime ${ort.env.versions.common}; medians of ${reps} rounds up to batch 4, ${Math.ceil(reps / 2)} above, configurations taking turns; ×: the median ratio to the first row of the same round:`);
+for (const r of rows) console.log(r);
+process.exit(0);

@@ -11,15 +11,48 @@ export interface Value {
 }
 
 /**
- * A log-determinant per sample as the layers emit it: a number when it does not depend on the input
- * (actnorm, the 1×1 conv: computed once at export, in float64), else a graph value of shape [N].
+ * A log-determinant per sample as the layers emit it: a constant for what does not depend on the input
+ * (actnorm, the 1×1 conv, the top prior: computed at export, in float64), plus graph values whose every
+ * per-sample element adds to it (terms) or subtracts from it (negated). [N] values are per-sample sums
+ * already. The sum is left to `logdetValue`, once per graph: the element-wise terms of every layer of
+ * a level share one Sum and one ReduceSum instead of a ReduceSum and an Add per layer.
  */
-export type LogDet = number | Value;
+export interface LogDet {
+  constant: number;
+  terms: Value[];
+  negated: Value[];
+}
+
+/** A LogDet of a constant and terms. */
+export function logdet(constant = 0, terms: Value[] = [], negated: Value[] = []): LogDet {
+  return { constant, terms, negated };
+}
+
+/** The sum of log-determinants (no nodes: the terms are summed by logdetValue). */
+export function addLogdets(...parts: LogDet[]): LogDet {
+  return logdet(
+    parts.reduce((s, p) => s + p.constant, 0),
+    parts.flatMap((p) => p.terms),
+    parts.flatMap((p) => p.negated),
+  );
+}
 
 type Attr = number | number[];
 
+/** A conv weight in ONNX's layout [out, in, kh, kw], row-major. */
+interface ConvWeight {
+  values: Float32Array;
+  shape: [number, number, number, number];
+}
+
 /** Up to this many output channels a 3×3 convolution is emitted as convByTaps. */
 const FEW_CHANNELS = 16;
+
+/**
+ * convByTaps's depthwise conv gets a channel count that is a multiple of this: ONNX Runtime 1.31 ran 36
+ * and 60 channels in its blocked NCHWc layout, 54 not.
+ */
+const TAP_CHANNEL_MULTIPLE = 4;
 
 /** The ONNX operator set the graphs use (ONNX 1.12, the oldest checker the tests run, knows up to 17). */
 export const OPSET = 17;
@@ -77,16 +110,6 @@ export class OnnxGraph {
     return this.channels(tf.tidy(() => fn().dataSync()));
   }
 
-  /** A TF.js tensor's current values as a constant (its own shape, or `shape`). */
-  tensor(t: tf.Tensor, shape: number[] = t.shape): string {
-    return this.constant(t.dataSync(), shape);
-  }
-
-  /** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
-  convKernel(kernel: tf.Tensor): string {
-    return tf.tidy(() => this.tensor(tf.transpose(kernel, [3, 2, 0, 1])));
-  }
-
   /** One node; returns its outputs, whose per-sample shapes the caller states. */
   op(type: string, inputs: (Value | string)[], dims: number[], attrs: Record<string, Attr> = {}): Value {
     const name = `v${this.counter++}`;
@@ -110,9 +133,10 @@ export class OnnxGraph {
 
   /** 3×3 ('same') or 1×1 convolution with bias, weights from a TF.js kernel [kh, kw, in, out]. */
   conv(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
-    const [kh, kw, , out] = kernel.shape;
-    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, kernel, bias);
-    const inputs = [x, this.convKernel(kernel), ...(bias ? [this.tensor(bias)] : [])];
+    const weight = onnxKernel(kernel);
+    const [out, , kh, kw] = weight.shape;
+    if (kh === 3 && kw === 3 && out <= FEW_CHANNELS) return this.convByTaps(x, weight, bias?.dataSync());
+    const inputs = [x, this.constant(weight.values, weight.shape), ...(bias ? [this.constant(bias.dataSync(), [out])] : [])];
     const pad = (kh - 1) / 2;
     return this.op('Conv', inputs, [out, x.dims[1], x.dims[2]], { kernel_shape: [kh, kw], pads: [pad, pad, pad, pad] });
   }
@@ -124,25 +148,31 @@ export class OnnxGraph {
    * a sum over the taps. The same sum; ONNX Runtime's CPU convolution is slow on a 3×3 kernel with
    * 4 or 8 output channels (docs/performance.md has the figures).
    */
-  private convByTaps(x: Value, kernel: tf.Tensor, bias?: tf.Tensor): Value {
-    const [kh, kw, inC, out] = kernel.shape;
+  private convByTaps(x: Value, weight: ConvWeight, bias?: ArrayLike<number>): Value {
+    const [out, inC, kh, kw] = weight.shape;
     const [, h, w] = x.dims;
     const taps = kh * kw;
-    // 1×1 weight [out·taps, in, 1, 1], channel o·taps + tap: kernel[ky, kx, i, o] with tap = ky·kw + kx.
-    const k = kernel.dataSync();
-    const perTapKernel = new Float32Array(out * taps * inC);
-    for (let tap = 0; tap < taps; tap++)
-      for (let i = 0; i < inC; i++) for (let o = 0; o < out; o++) perTapKernel[(o * taps + tap) * inC + i] = k[(tap * inC + i) * out + o];
-    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [out * taps, inC, 1, 1])], [out * taps, h, w], { kernel_shape: [1, 1] });
-    const shiftKernel = new Float32Array(out * taps * taps);
-    for (let c = 0; c < out * taps; c++) shiftKernel[c * taps + (c % taps)] = 1;
-    const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [out * taps, 1, kh, kw])], [out * taps, h, w], {
+    // Each output gets `slots` channels, its taps and then zeros, so that the depthwise conv's channel
+    // count is one ONNX Runtime runs in its blocked layout; the faces model's 6 outputs × 9 taps = 54
+    // were not, and ran as a plain grouped conv (15 % of its encode time). The zeros add nothing to the
+    // sum: the results are those of 9 slots, bit for bit.
+    let slots = taps;
+    while ((out * slots) % TAP_CHANNEL_MULTIPLE) slots++;
+    const channels = out * slots;
+    // 1×1 weight [out·slots, in, 1, 1], channel o·slots + tap: weight[o, i, ky, kx] with tap = ky·kw + kx.
+    const k = weight.values;
+    const perTapKernel = new Float32Array(channels * inC);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let tap = 0; tap < taps; tap++) perTapKernel[(o * slots + tap) * inC + i] = k[(o * inC + i) * taps + tap];
+    const perTap = this.op('Conv', [x, this.constant(perTapKernel, [channels, inC, 1, 1])], [channels, h, w], { kernel_shape: [1, 1] });
+    const shiftKernel = new Float32Array(channels * taps);
+    for (let o = 0; o < out; o++) for (let tap = 0; tap < taps; tap++) shiftKernel[(o * slots + tap) * taps + tap] = 1;
+    const shifted = this.op('Conv', [perTap, this.constant(shiftKernel, [channels, 1, kh, kw])], [channels, h, w], {
       kernel_shape: [kh, kw],
       pads: [1, 1, 1, 1],
-      group: out * taps,
+      group: channels,
     });
-    const summed = this.op('ReduceSum', [this.reshape(shifted, [out, taps, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
-    return bias ? this.add(summed, this.channels(bias.dataSync())) : summed;
+    const summed = this.op('ReduceSum', [this.reshape(shifted, [out, slots, h, w]), this.ints([2])], [out, h, w], { keepdims: 0 });
+    return bias ? this.add(summed, this.channels(bias)) : summed;
   }
 
   /** Channel halves (axis 1). */
@@ -171,12 +201,24 @@ export class OnnxGraph {
     return this.op('Transpose', [x], perm.map((p) => x.dims[p]), { perm: [0, ...perm.map((p) => p + 1)] });
   }
 
-  /** Sum of two log-determinants: numbers stay numbers, so the constant parts cost no node. */
-  addLogdet(a: LogDet, b: LogDet): LogDet {
-    if (typeof a === 'number' && typeof b === 'number') return a + b;
-    if (typeof a === 'number') return a === 0 ? b : this.add(b as Value, this.constant([a], []));
-    if (typeof b === 'number') return b === 0 ? a : this.add(a, this.constant([b], []));
-    return this.add(a, b);
+  /**
+   * A log-det as one value of shape [N]: the terms of equal shape summed element-wise (one Sum), each
+   * such sum reduced per sample (one ReduceSum), the negated ones subtracted, the constant added.
+   */
+  logdetValue(ld: LogDet): Value {
+    const perSample = (values: Value[]): Value | undefined => {
+      const groups = new Map<string, Value[]>();
+      for (const v of values) groups.set(v.dims.join(','), [...(groups.get(v.dims.join(',')) ?? []), v]);
+      const sums = [...groups.values()].map((group) => {
+        const sum = group.length === 1 ? group[0] : this.op('Sum', group, group[0].dims);
+        return sum.dims.length ? this.sumPerSample(sum) : sum;
+      });
+      return sums.length === 0 ? undefined : sums.length === 1 ? sums[0] : this.op('Sum', sums, []);
+    };
+    const [plus, minus] = [perSample(ld.terms), perSample(ld.negated)];
+    if (!plus && !minus) throw new Error('a constant log-det has no per-sample value in the graph');
+    const value = plus && minus ? this.sub(plus, minus) : plus ?? this.op('Neg', [minus!], []);
+    return ld.constant === 0 ? value : this.add(value, this.constant([ld.constant], []));
   }
 
   /** The ModelProto's bytes. */
@@ -213,6 +255,15 @@ export class OnnxGraph {
     }
     this.nodes.push(n);
   }
+}
+
+/** A TF.js conv kernel [kh, kw, in, out] as an ONNX Conv weight [out, in, kh, kw]. */
+function onnxKernel(kernel: tf.Tensor): ConvWeight {
+  const [kh, kw, inC, out] = kernel.shape;
+  const k = kernel.dataSync();
+  const values = new Float32Array(k.length);
+  for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) values[((o * inC + i) * kh + y) * kw + x] = k[((y * kw + x) * inC + i) * out + o];
+  return { values, shape: [out, inC, kh, kw] };
 }
 
 function tensorProto(name: string, dataType: number, dims: number[], raw: Uint8Array): P.ProtoWriter {

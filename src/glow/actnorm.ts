@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
-import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 
 /**
  * Activation normalisation (Glow §3.1): y = (x + bias) · exp(logScale) per channel.
@@ -43,10 +43,10 @@ export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => tf.sub(tf.mul(y, tf.exp(tf.neg(this.logScale))), this.bias) as tf.Tensor4D);
   }
 
-  onnxForward(g: OnnxGraph, x: Value) {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [, h, w] = x.dims;
     const y = g.mul(g.add(x, g.channelsOf(() => this.bias)), g.channelsOf(() => tf.exp(this.logScale)));
-    return { y, logdet: h * w * sumOf(this.logScale.dataSync()) };
+    return { y, logdet: logdet(h * w * sumOf(this.logScale.dataSync())) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {

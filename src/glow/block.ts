@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CouplingKind } from './coupling.ts';
 import { FlowStep } from './flow-step.ts';
 import { Module } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { addLogdets, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 import { LearnedPrior, type PriorBounds } from './prior.ts';
 import { onnxSqueeze, onnxUnsqueeze, squeeze, unsqueeze } from './squeeze.ts';
 
@@ -49,14 +49,15 @@ export class Block extends Module {
     });
   }
 
-  onnxForward(g: OnnxGraph, x: Value): { next?: Value; eps: Value; logdet: LogDet; logp: Value } {
+  onnxForward(g: OnnxGraph, x: Value): { next?: Value; eps: Value; logdet: LogDet; logp: LogDet } {
     let h = onnxSqueeze(g, x);
-    let logdet: LogDet = 0;
+    const logdets: LogDet[] = [];
     for (const step of this.steps) {
       const out = step.onnxForward(g, h);
       h = out.y;
-      logdet = g.addLogdet(logdet, out.logdet);
+      logdets.push(out.logdet);
     }
+    const logdet = addLogdets(...logdets);
     if (!this.split) return { logdet, ...this.prior.onnxStandardise(g, h) };
     const [next, z] = g.splitChannels(h);
     return { next, logdet, ...this.prior.onnxStandardise(g, z, next) };

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FlowLayer, Module, type OnnxFlowLayer, sumPerSample } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 import { normalArray } from './random.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 
@@ -93,11 +93,14 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [a, b] = g.splitChannels(x);
     const { shift, rawScale } = this.onnxShiftAndScale(g, a);
-    if (!rawScale) return { y: g.concatChannels([a, g.add(b, shift)]), logdet: 0 };
-    const yb = g.mul(g.add(b, shift), this.onnxScale(g, rawScale));
-    let negLogScale = g.unary('Softplus', g.unary('Neg', rawScale));
-    if (this.minScale > 0) negLogScale = g.op('Min', [negLogScale, g.constant([-Math.log(this.minScale)], [])], negLogScale.dims);
-    return { y: g.concatChannels([a, yb]), logdet: g.unary('Neg', g.sumPerSample(negLogScale)) };
+    if (!rawScale) return { y: g.concatChannels([a, g.add(b, shift)]), logdet: logdet() };
+    const scale = this.onnxScale(g, rawScale);
+    const yb = g.mul(g.add(b, shift), scale);
+    // With a floor, log s = log max(sigmoid(r), m) = −min(softplus(−r), −log m) exactly as forward has
+    // it, and s ≥ m keeps the Log accurate: one node. Without, −softplus(−r) stays accurate where
+    // sigmoid(r) underflows.
+    if (this.minScale > 0) return { y: g.concatChannels([a, yb]), logdet: logdet(0, [g.unary('Log', scale)]) };
+    return { y: g.concatChannels([a, yb]), logdet: logdet(0, [], [g.unary('Softplus', g.unary('Neg', rawScale))]) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {

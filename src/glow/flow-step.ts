@@ -3,7 +3,7 @@ import { ActNorm } from './actnorm.ts';
 import { Coupling, CouplingKind } from './coupling.ts';
 import { InvConv2dLU } from './invconv.ts';
 import { FlowLayer, Module, type OnnxFlowLayer } from './module.ts';
-import type { LogDet, OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { addLogdets, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 
 /** One step of flow (Glow Fig. 2a): actnorm → invertible 1×1 conv → coupling. */
 export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
@@ -38,15 +38,15 @@ export class FlowStep extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => this.actnorm.reverse(this.invconv.reverse(this.coupling.reverse(y))));
   }
 
-  onnxForward(g: OnnxGraph, x: Value) {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     let y = x;
-    let logdet: LogDet = 0;
+    const logdets: LogDet[] = [];
     for (const layer of [this.actnorm, this.invconv, this.coupling] as OnnxFlowLayer[]) {
       const out = layer.onnxForward(g, y);
       y = out.y;
-      logdet = g.addLogdet(logdet, out.logdet);
+      logdets.push(out.logdet);
     }
-    return { y, logdet };
+    return { y, logdet: addLogdets(...logdets) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {

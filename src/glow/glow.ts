@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Block } from './block.ts';
 import { CouplingKind } from './coupling.ts';
 import { Module } from './module.ts';
-import { OnnxGraph, type LogDet, type Value } from '../backend/onnx-graph.ts';
+import { OnnxGraph, addLogdets, type LogDet, type Value } from '../backend/onnx-graph.ts';
 import type { PriorBounds } from './prior.ts';
 import { normalArray } from './random.ts';
 
@@ -129,15 +129,15 @@ export class Glow extends Module {
     const { height, width, channels, nBits } = this.config;
     const g = new OnnxGraph('glow_encode');
     let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
-    let logpx: LogDet = 0;
+    const terms: LogDet[] = [];
     const eps: Value[] = [];
     for (const block of this.blocks) {
       const out = block.onnxForward(g, h);
       eps.push(g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]));
-      logpx = g.addLogdet(logpx, g.addLogdet(out.logdet, out.logp));
+      terms.push(out.logdet, out.logp);
       if (out.next) h = out.next;
     }
-    const logpxValue = logpx as Value; // every level adds its log p(z), a value
+    const logpxValue = g.logdetValue(addLogdets(...terms));
     g.output(g.op('Concat', eps, [this.latentDim], { axis: 1 }), 'eps');
     g.output(logpxValue, 'logpx');
     const d = this.latentDim;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { identity, invert, luDecompose, matmul, orthogonalFrom } from './linalg.ts';
 import { FlowLayer, Module, type OnnxFlowLayer, broadcastLogdet, sumOf } from './module.ts';
-import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 import { normalArray } from './random.ts';
 
 /**
@@ -65,11 +65,13 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
     });
   }
 
-  onnxForward(g: OnnxGraph, x: Value) {
+  onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [c, h, w] = x.dims;
     // A 1×1 Conv's weight [out, in, 1, 1] is W itself.
-    const y = g.op('Conv', [x, tf.tidy(() => g.tensor(this.weight(), [c, c, 1, 1]))], x.dims, { kernel_shape: [1, 1] });
-    return { y, logdet: h * w * sumOf(this.logS.dataSync()) };
+    const weight = this.weight();
+    const y = g.op('Conv', [x, g.constant(weight.dataSync(), [c, c, 1, 1])], x.dims, { kernel_shape: [1, 1] });
+    weight.dispose();
+    return { y, logdet: logdet(h * w * sumOf(this.logS.dataSync())) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {

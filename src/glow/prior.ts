@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module, sumPerSample } from './module.ts';
-import type { OnnxGraph, Value } from '../backend/onnx-graph.ts';
+import { logdet, type LogDet, type OnnxGraph, type Value } from '../backend/onnx-graph.ts';
 import { ZeroConv2d } from './zero-conv.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -78,13 +78,15 @@ export class LearnedPrior extends Module {
 
   /**
    * meanAndLogSd as graph operands, with exp(±log σ): nodes for a conditioned prior, per-channel
-   * constants (computed by meanAndLogSd itself) for the top level.
+   * constants (computed by meanAndLogSd itself, float32 as there) for the top level, whose Σ log σ is
+   * then a constant too.
    */
-  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: () => Value | string; sd: (sign: 1 | -1) => Value | string } {
+  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: (h: number, w: number) => LogDet; sd: (sign: 1 | -1) => Value | string } {
     if (!this.conv) {
       // Only what a graph uses becomes a constant (decode needs no log σ).
       const constant = (fn: (logSd: tf.Tensor) => tf.Tensor) => g.channelsOf(() => fn(this.meanAndLogSd()[1]));
-      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: () => constant((l) => l), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
+      const sumLogSd = () => tf.tidy(() => tf.sum(this.meanAndLogSd()[1]).dataSync()[0]);
+      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: (h, w) => logdet(h * w * sumLogSd()), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
     }
     if (!condition) throw new Error('this prior needs its conditioning half');
     let [mean, learned] = g.splitChannels(this.conv.onnxApply(g, condition));
@@ -95,14 +97,17 @@ export class LearnedPrior extends Module {
     }
     const logSd =
       this.minSd === 0 ? learned : g.mul(g.unary('Log', g.add(g.unary('Exp', g.mul(learned, g.constant([2], []))), g.constant([this.minSd * this.minSd], []))), g.constant([0.5], []));
-    return { mean, logSd: () => logSd, sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
+    return { mean, logSd: () => logdet(0, [logSd]), sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
   }
 
-  onnxStandardise(g: OnnxGraph, z: Value, condition?: Value): { eps: Value; logp: Value } {
+  /** ε, and log p(z) = −½·Σ ε² − Σ log σ − ½·D·log 2π per sample, its constant part computed at export. */
+  onnxStandardise(g: OnnxGraph, z: Value, condition?: Value): { eps: Value; logp: LogDet } {
     const { mean, logSd, sd } = this.onnxMeanAndLogSd(g, condition);
     const eps = g.mul(g.sub(z, mean), sd(-1));
-    const logDensity = g.mul(g.add(g.mul(eps, eps), g.constant([LOG_2PI], [])), g.constant([-0.5], []));
-    return { eps, logp: g.sumPerSample(g.sub(logDensity, logSd())) };
+    const [c, h, w] = z.dims;
+    const sigma = logSd(h, w);
+    const halfSquare = g.mul(g.mul(eps, eps), g.constant([0.5], []));
+    return { eps, logp: logdet(-sigma.constant - 0.5 * c * h * w * LOG_2PI, [], [halfSquare, ...sigma.terms]) };
   }
 
   onnxUnstandardise(g: OnnxGraph, eps: Value, condition?: Value): Value {

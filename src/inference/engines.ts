@@ -59,7 +59,7 @@ export class TfjsEngine implements InferenceEngine {
 }
 
 export interface OnnxOptions {
-  /** Intra-op threads (GLOW_ONNX_THREADS, default 2: the cores the service is sized for). */
+  /** Intra-op threads for batches of more than ONE_THREAD_BATCH images (GLOW_ONNX_THREADS, default 2: the cores the service is sized for). */
   threads: number;
 }
 
@@ -80,28 +80,53 @@ export function sessionOptions(opts: OnnxOptions) {
   };
 }
 
+/**
+ * Batches of up to this many images run on a session with one intra-op thread. Their operators are
+ * small (a batch-1 convolution takes tens of µs), so waking a second thread for each of the graph's
+ * ~160 convolutions costs about what it saves: measured side by side, one thread took 13–20 % less
+ * time at batch 1 and 6–7 % less at batch 2 on an idle machine (19–26 % at batch 1 beside a training
+ * job), while two were even at batch 3 and 8–12 % faster at batch 4 (docs/performance.md). One and
+ * two threads give bit-identical results, so which session serves a batch never shows in its latents.
+ */
+export const ONE_THREAD_BATCH = 2;
+
+interface Sessions {
+  encode: import('onnxruntime-node').InferenceSession;
+  decode: import('onnxruntime-node').InferenceSession;
+}
+
 export class OnnxEngine implements InferenceEngine {
   readonly name = 'onnx';
 
   private constructor(
     private readonly ort: typeof import('onnxruntime-node'),
     private readonly glow: Glow,
-    private readonly encoder: import('onnxruntime-node').InferenceSession,
-    private readonly decoder: import('onnxruntime-node').InferenceSession,
+    /** Batches of up to ONE_THREAD_BATCH images. */
+    private readonly small: Sessions,
+    /** Larger batches, on opts.threads intra-op threads (the same sessions when that is 1). */
+    private readonly large: Sessions,
   ) {}
 
   /** Builds the graphs from the model's current weights (they can never be stale) and opens them. */
   static async create(glow: Glow, fingerprint: string, name: string, opts: OnnxOptions): Promise<OnnxEngine> {
     const ort = await import('onnxruntime-node');
     const models = onnxModels(glow, fingerprint, name);
-    const options = sessionOptions(opts);
-    const [encoder, decoder] = await Promise.all([ort.InferenceSession.create(models.encode, options), ort.InferenceSession.create(models.decode, options)]);
-    return new OnnxEngine(ort, glow, encoder, decoder);
+    const open = async (threads: number): Promise<Sessions> => {
+      const options = sessionOptions({ threads });
+      const [encode, decode] = await Promise.all([ort.InferenceSession.create(models.encode, options), ort.InferenceSession.create(models.decode, options)]);
+      return { encode, decode };
+    };
+    const [small, large] = await Promise.all([open(1), opts.threads === 1 ? undefined : open(opts.threads)]);
+    return new OnnxEngine(ort, glow, small, large ?? small);
+  }
+
+  private sessions(n: number): Sessions {
+    return n <= ONE_THREAD_BATCH ? this.small : this.large;
   }
 
   async encode(n: number, x: Float32Array) {
     const { height, width, channels } = this.glow.config;
-    const out = await this.encoder.run({ x: new this.ort.Tensor('float32', x, [n, height, width, channels]) });
+    const out = await this.sessions(n).encode.run({ x: new this.ort.Tensor('float32', x, [n, height, width, channels]) });
     try {
       // Copies: the results' buffers are transferred to the HTTP thread whole.
       return { eps: Float32Array.from(out.eps.data as Float32Array), bpd: Float32Array.from(out.bpd.data as Float32Array) };
@@ -111,7 +136,7 @@ export class OnnxEngine implements InferenceEngine {
   }
 
   async decode(n: number, latents: Float32Array) {
-    const out = await this.decoder.run({ eps: new this.ort.Tensor('float32', latents, [n, this.glow.latentDim]) });
+    const out = await this.sessions(n).decode.run({ eps: new this.ort.Tensor('float32', latents, [n, this.glow.latentDim]) });
     try {
       return Float32Array.from(out.x.data as Float32Array);
     } finally {
@@ -120,7 +145,8 @@ export class OnnxEngine implements InferenceEngine {
   }
 
   async close() {
-    await Promise.all([this.encoder.release(), this.decoder.release()]);
+    const all = new Set([this.small.encode, this.small.decode, this.large.encode, this.large.decode]);
+    await Promise.all([...all].map((s) => s.release()));
   }
 }
 

@@ -28,11 +28,12 @@ async function run(dims: number[], n: number, data: Float32Array, emit: (g: Onnx
   const g = new OnnxGraph('layer');
   const { y, logdet } = emit(g, g.input('x', dims));
   g.output(y, 'y');
-  if (logdet !== undefined && typeof logdet !== 'number') g.output(logdet, 'logdet');
+  const perSample = logdet !== undefined && logdet.terms.length + logdet.negated.length > 0;
+  if (perSample) g.output(g.logdetValue(logdet), 'logdet');
   const session = await ort.InferenceSession.create(g.toModel({ docString: '', metadata: {} }), { logSeverityLevel: 3 });
   const out = await session.run({ x: new ort.Tensor('float32', data, [n, ...dims]) });
   await session.release();
-  return { y: out.y.data as Float32Array, logdet: typeof logdet === 'number' ? logdet : (out.logdet?.data as Float32Array | undefined) };
+  return { y: out.y.data as Float32Array, logdet: perSample ? (out.logdet.data as Float32Array) : logdet?.constant };
 }
 
 const toNCHW = (x: tf.Tensor4D) => tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array);

@@ -14,7 +14,7 @@ import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../../src/glow/pixels.ts';
 import { buildApp } from '../../src/server/app.ts';
-import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/inference/engines.ts';
+import { ONE_THREAD_BATCH, OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/inference/engines.ts';
 import { decodePng, json, mnistPng, tempDir } from '../fixtures/app.ts';
 import * as tf from '@tensorflow/tfjs';
 
@@ -120,6 +120,7 @@ t.test('through the server: decode(encode(x)) is bit-exact on both engines, and 
   const digits = [0, 1, 2, 3, 4, 5, 6, 7];
   const pngs = await Promise.all(digits.map(mnistPng));
   const latents: Record<string, number[][]> = {};
+  const bpds: Record<string, number[]> = {};
   for (const engine of ['onnx', 'tfjs'] as const) {
     const app = await buildApp({ config: { modelDir: 'models/mnist', dataDir: tempDir(t), engine }, waitForModel: true });
     t.teardown(() => app.close());
@@ -130,12 +131,31 @@ t.test('through the server: decode(encode(x)) is bit-exact on both engines, and 
       t.equal(enc.statusCode, 200);
       const latent = enc.json().items[0].latent as number[];
       latents[engine].push(latent);
+      (bpds[engine] ??= []).push(enc.json().items[0].bpd);
       const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent] }) });
       t.same((await decodePng(dec.rawPayload)).pixels, (await decodePng(png)).pixels, `${engine}: digit ${digits[i]} comes back with every pixel`);
     }
   }
   const diff = Math.max(...latents.onnx.map((l, i) => maxAbsDiff(Float32Array.from(l), Float32Array.from(latents.tfjs[i]))));
   t.ok(diff <= TOLERANCE, `latents through the server agree to ${diff.toExponential(2)}`);
+  const bpdDiff = Math.max(...bpds.onnx.map((b, i) => Math.abs(b - bpds.tfjs[i])));
+  t.ok(bpdDiff <= TOLERANCE, `bpd through the server agrees to ${bpdDiff.toExponential(2)}`);
+});
+
+t.test('the one-thread session (small batches) and the two-thread one give the same bits', async (t) => {
+  const files = await readCheckpointFiles('models/mnist');
+  const { glow, manifest } = checkpointFromFiles(files, 'models/mnist');
+  const onnx = await OnnxEngine.create(glow, 'test', 'test', { threads: 2 });
+  t.teardown(async () => (await onnx.close(), glow.dispose()));
+  const test = loadDataset(manifest.dataset, 'test');
+  const n = ONE_THREAD_BATCH + 1;
+  const x = modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), glow.config.nBits);
+  const large = await onnx.encode(n, x);
+  const small = await onnx.encode(ONE_THREAD_BATCH, x.subarray(0, ONE_THREAD_BATCH * glow.latentDim));
+  t.same(Array.from(small.eps), Array.from(large.eps.subarray(0, small.eps.length)), 'latents');
+  t.same(Array.from(small.bpd), Array.from(large.bpd.subarray(0, ONE_THREAD_BATCH)), 'bpd');
+  const back = [await onnx.decode(ONE_THREAD_BATCH, small.eps), await onnx.decode(n, large.eps)];
+  t.same(Array.from(back[0]), Array.from(back[1].subarray(0, back[0].length)), 'decoded images');
 });
 
 t.test('the weights fingerprint goes into the exported files', async (t) => {
