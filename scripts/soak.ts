@@ -33,7 +33,7 @@ const MiB = 2 ** 20;
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'glow-soak-'));
 const served = args.model ? { GLOW_MODEL_DIR: path.resolve(args.model), GLOW_MODELS: '' } : { GLOW_MODEL_DIR: '', GLOW_MODELS: args.models ?? '' };
 const server = await startServer({ ...served, GLOW_DATA_DIR: dataDir, DATABASE_URL: '' }, { timeoutMs: 300_000 });
-let exitCode = 1;
+let exitCode: number;
 try {
   // All ready: startServer waited for /readyz.
   const { models } = (await (await fetch(`${server.base}/models`)).json()) as { models: { model: string; latentDim: number; backend: string }[] };

@@ -146,7 +146,7 @@ export async function runTraffic(base: string, kinds: Kind[], total: number, con
     for (let i = next++; i < total; i = next++) {
       const kind = schedule[i % schedule.length];
       let status = 0;
-      let body = '';
+      let body: string;
       try {
         const res = await kind.send(base, i);
         status = res.status;

@@ -417,7 +417,7 @@ function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   if (useCol2im(info)) return dxCol2im(backend, dy, filter, info);
 
   let wf: TensorInfo | undefined;
-  let w = filter;
+  let w: TensorInfo;
   if (KH * KW > 1 || C > 1 && Co > 1) {
     wf = backend.makeOutput([KH, KW, Co, C], 'float32');
     const src = f32(backend, filter), dst = f32(backend, wf);

@@ -74,7 +74,10 @@ export function otherDatasetImages(ds: Dataset, shape: Shape, count: number, off
           let sum = 0, k = 0;
           for (let yy = y0; yy < y1; yy++)
             for (let xx = x0; xx < x1; xx++) {
-              for (const cc of sourceChannels[c]) (sum += ds.images[base + (yy * ds.width + xx) * ds.channels + cc]), k++;
+              for (const cc of sourceChannels[c]) {
+                sum += ds.images[base + (yy * ds.width + xx) * ds.channels + cc];
+                k++;
+              }
             }
           pixels[((i * height + y) * width + x) * channels + c] = Math.round(sum / k);
         }

@@ -32,11 +32,18 @@ export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Re
   return out;
 }
 
-function readHeader(buf: Buffer): { header: Record<string, any>; base: number } {
+/** A header as written: tensor entries, and the metadata strings under `__metadata__`. */
+interface SafetensorsHeader {
+  [name: string]: { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string> | undefined;
+  __metadata__?: Record<string, string>;
+}
+type TensorEntry = { dtype: string; shape: number[]; data_offsets: [number, number] };
+
+function readHeader(buf: Buffer): { header: SafetensorsHeader; base: number } {
   if (buf.length < 8) throw new Error('not a safetensors file: shorter than its header length');
   const headerLength = Number(buf.readBigUInt64LE(0));
   if (8 + headerLength > buf.length) throw new Error('not a safetensors file: header runs past the end');
-  return { header: JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, any>, base: 8 + headerLength };
+  return { header: JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as SafetensorsHeader, base: 8 + headerLength };
 }
 
 /** Just the `__metadata__` strings, without copying any tensor. */
@@ -47,11 +54,12 @@ export function safetensorsMetadata(buf: Buffer): Record<string, string> {
 export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedArray>; metadata: Record<string, string> } {
   const { header, base } = readHeader(buf);
   const tensors = new Map<string, NamedArray>();
-  for (const [name, info] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    const info = entry as TensorEntry;
     if (info.dtype !== 'F32') throw new Error(`${name}: dtype ${info.dtype} is not supported (F32 only)`);
-    const [begin, end] = info.data_offsets as [number, number];
-    if (base + end > buf.length || end - begin !== 4 * info.shape.reduce((a: number, b: number) => a * b, 1)) throw new Error(`${name}: data offsets do not match its shape`);
+    const [begin, end] = info.data_offsets;
+    if (base + end > buf.length || end - begin !== 4 * info.shape.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data offsets do not match its shape`);
     // Copy: the source buffer may not be 4-byte aligned.
     const data = new Float32Array(new Uint8Array(buf.subarray(base + begin, base + end)).buffer);
     tensors.set(name, { data, shape: info.shape });

@@ -13,6 +13,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const DIR = path.join(ROOT, 'deploy/kubernetes');
 
 // Loose shapes: the tests below check the fields they read.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML of any shape
 type Obj = Record<string, any>;
 
 function loadManifests(): Map<string, Obj[]> {

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import sharp from 'sharp';
 import { DomainError } from '../../src/errors.ts';
 import { httpErrorOf } from '../../src/server/errors.ts';
@@ -10,7 +10,7 @@ const rgb = { height: 4, width: 4, channels: 3 };
 const LIMIT = 1_000_000;
 const ramp = Uint8Array.from({ length: 16 }, (_, i) => i * 16);
 
-async function rejects(t: { type: Function; equal: Function; match: Function }, p: Promise<unknown>, status: number, message: RegExp) {
+async function rejects(t: Pick<Test, 'type' | 'equal' | 'match'>, p: Promise<unknown>, status: number, message: RegExp) {
   const err = await p.then(
     () => undefined,
     (e) => e,

@@ -1,7 +1,7 @@
 // The avatars attribute pipeline end to end on a tiny untrained Glow: directions from labelled
 // faces (scripts/attributes-avatars.ts), then the ground-truth manipulation eval (scripts/eval-attributes.ts).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';

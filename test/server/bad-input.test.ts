@@ -59,9 +59,7 @@ async function badImages(png0: Buffer) {
   const frames = Buffer.alloc(28 * 56 * 3, 40);
   frames.fill(220, 0, 28 * 28 * 3); // two different frames (identical ones may be merged into one)
   const animated = (f: 'gif' | 'tiff' | 'webp') =>
-    sharp(frames, { raw: { width: 28, height: 56, channels: 3, pageHeight: 28 } as { width: 28; height: 56; channels: 3 } })
-      [f]({ delay: [100, 100], loop: 0 } as object)
-      .toBuffer();
+    sharp(frames, { raw: { width: 28, height: 56, channels: 3, pageHeight: 28 } as { width: 28; height: 56; channels: 3 } })[f]({ delay: [100, 100], loop: 0 } as object).toBuffer();
   const bigger = await sharp(Buffer.from(mnistImage(5)), { raw: { width: 28, height: 28, channels: 1 } }).resize(280, 280).png({ compressionLevel: 0 }).toBuffer();
   return [
     { kind: 'random bytes labelled as an image', bytes: noise(4096), status: 415, message: /is not a readable image .*send PNG, JPEG or WebP/ },
