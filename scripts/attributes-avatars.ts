@@ -45,7 +45,9 @@ const options = [...seeds].map((s) => avatarOptions(s));
 const labels = options.map(avatarLabels);
 const t0 = performance.now();
 const eps = await encodePixels(glow, await renderAvatars(options, height), batch);
-log(`encoded ${eps.length} training faces (seeds ${seeds[0]}…${seeds[seeds.length - 1]}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+log(
+  `encoded ${eps.length} training faces (seeds ${seeds[0]}…${seeds[seeds.length - 1]}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
 
 const hatColumn = ATTRIBUTES.findIndex((a) => a.name === 'hat');
 const createdAt = new Date().toISOString();
@@ -54,7 +56,8 @@ for (const [k, a] of ATTRIBUTES.entries()) {
   const usable = eps.map((_, i) => i).filter((i) => !a.hiddenByHat || labels[i][hatColumn] === 0);
   const pos = usable.filter((i) => labels[i][k] === 1);
   const neg = usable.filter((i) => labels[i][k] === 0);
-  if (pos.length === 0 || neg.length === 0) throw new Error(`${a.name}: ${pos.length} faces with it and ${neg.length} without among ${eps.length}; use more --images`);
+  if (pos.length === 0 || neg.length === 0)
+    throw new Error(`${a.name}: ${pos.length} faces with it and ${neg.length} without among ${eps.length}; use more --images`);
   const v = direction(
     pos.map((i) => eps[i]),
     neg.map((i) => eps[i]),

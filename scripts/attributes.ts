@@ -78,8 +78,20 @@ const classAlpha = Number(args['class-alpha']);
 const records: AttributeRecord[] = [];
 /** For each attribute, which test images its strip shows and how far it goes. */
 const stripPlans = new Map<string, { rows: (c: number) => boolean; alpha: number }>();
-function add(name: string, pos: number[], neg: number[], description: string, vector?: Float32Array, strip?: { rows: (c: number) => boolean; alpha: number }): void {
-  const v = vector ?? direction(pos.map((i) => eps[i]), neg.map((i) => eps[i]));
+function add(
+  name: string,
+  pos: number[],
+  neg: number[],
+  description: string,
+  vector?: Float32Array,
+  strip?: { rows: (c: number) => boolean; alpha: number },
+): void {
+  const v =
+    vector ??
+    direction(
+      pos.map((i) => eps[i]),
+      neg.map((i) => eps[i]),
+    );
   records.push({ name, vector: v, positive: pos.length, negative: neg.length, norm: norm(v), createdAt, description });
   if (strip) stripPlans.set(name, strip);
   log(`${name.padEnd(14)} |d| = ${norm(v).toFixed(2)}  (${pos.length} vs ${neg.length})  ${description}`);
@@ -92,11 +104,17 @@ const ofClass = (c: number) => all.filter((i) => labels[i] === c);
 for (const c of classes) {
   const v = mean(ofClass(c).map((i) => eps[i]));
   for (let k = 0; k < v.length; k++) v[k] -= overall[k];
-  add(`to-${c}`, ofClass(c), all, `towards class ${c}: class mean ε minus the overall mean`, v, { rows: (k) => k !== c, alpha: 2 * classAlpha });
+  add(`to-${c}`, ofClass(c), all, `towards class ${c}: class mean ε minus the overall mean`, v, {
+    rows: (k) => k !== c,
+    alpha: 2 * classAlpha,
+  });
 }
 if (manifest.dataset === 'mnist') {
   for (const [a, b] of PAIRS)
-    add(`digit-${a}-to-${b}`, ofClass(b), ofClass(a), `turns ${a}s into ${b}s: mean ε(${b}) − mean ε(${a})`, undefined, { rows: (k) => k === a, alpha: classAlpha });
+    add(`digit-${a}-to-${b}`, ofClass(b), ofClass(a), `turns ${a}s into ${b}s: mean ε(${b}) − mean ε(${a})`, undefined, {
+      rows: (k) => k === a,
+      alpha: classAlpha,
+    });
 }
 const features: [string, (img: Uint8Array) => number, string][] = [
   ['thickness', (img) => inkMass(img), 'more ink (thicker strokes): split at the median ink mass within each class'],
@@ -141,5 +159,7 @@ for (const r of records) {
   const file = path.join(args.strips!, `${manifest.name}-${r.name}.png`);
   await writeFile(file, await imagesToPng(images, { height, width, channels }, { cols: alphas.length, scale: 2 }));
 }
-log(`wrote ${records.length} strips to ${args.strips} (${args.steps} columns from −α to +α: α ${args.alpha} for the pixel attributes, ${classAlpha} for the digit pairs, ${2 * classAlpha} for to-K)`);
+log(
+  `wrote ${records.length} strips to ${args.strips} (${args.steps} columns from −α to +α: α ${args.alpha} for the pixel attributes, ${classAlpha} for the digit pairs, ${2 * classAlpha} for to-K)`,
+);
 process.exit(0);

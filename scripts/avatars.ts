@@ -38,11 +38,15 @@ if (args.prepare) for (const split of args.prepare.split(',') as AvatarSplit[]) 
 if (args.grid) {
   const n = Number(args.n ?? 64);
   const seeds = splitSeeds(args.split as AvatarSplit, n);
-  if (args.without !== undefined && !ATTRIBUTE_NAMES.includes(args.without)) throw new Error(`unknown attribute "${args.without}" (the avatars have ${ATTRIBUTE_NAMES.join(', ')})`);
+  if (args.without !== undefined && !ATTRIBUTE_NAMES.includes(args.without))
+    throw new Error(`unknown attribute "${args.without}" (the avatars have ${ATTRIBUTE_NAMES.join(', ')})`);
   const options = (s: number) => (args.without === undefined ? avatarOptions(s) : attributePair(s, args.without).without);
   const images = [...seeds].map((s) => renderAvatar(options(s), size));
   await mkdir(path.dirname(args.grid), { recursive: true });
-  await writeFile(args.grid, await imagesToPng(images, { height: size, width: size, channels: 3 }, { cols: Math.ceil(Math.sqrt(n)), scale, padValue: 255 }));
+  await writeFile(
+    args.grid,
+    await imagesToPng(images, { height: size, width: size, channels: 3 }, { cols: Math.ceil(Math.sqrt(n)), scale, padValue: 255 }),
+  );
   console.log(`wrote ${args.grid}: ${n} ${args.split} faces (seeds ${seeds[0]}…${seeds[n - 1]}), ${size}×${size} shown ×${scale}`);
   for (const [i, s] of [...seeds].slice(0, 8).entries())
     console.log(`  #${i} seed ${s}: ${ATTRIBUTE_NAMES.filter((a) => hasAttribute(options(s), a)).join(', ') || '(none)'}`);
@@ -59,7 +63,10 @@ if (args.flips) {
     for (const a of ATTRIBUTE_NAMES) images.push(renderAvatar(withAttribute(o, a, !hasAttribute(o, a), s), size));
   }
   await mkdir(path.dirname(args.flips), { recursive: true });
-  await writeFile(args.flips, await imagesToPng(images, { height: size, width: size, channels: 3 }, { cols: 1 + ATTRIBUTE_NAMES.length, scale, padValue: 255 }));
+  await writeFile(
+    args.flips,
+    await imagesToPng(images, { height: size, width: size, channels: 3 }, { cols: 1 + ATTRIBUTE_NAMES.length, scale, padValue: 255 }),
+  );
   console.log(`wrote ${args.flips}: columns original, ${ATTRIBUTE_NAMES.map((a) => `flip ${a}`).join(', ')}`);
 }
 
@@ -74,5 +81,7 @@ if (args.bench) {
   for (const o of options) renderAvatar(o, size);
   const tRender = performance.now() - t;
   const total = (tOptions + tRender) / 1000;
-  console.log(`${n} avatars at ${size}×${size}: ${(n / total).toFixed(0)} images/s (${((1000 * total) / n).toFixed(2)} ms each: options ${(tOptions / n).toFixed(3)} ms, SVG + rasterise ${(tRender / n).toFixed(2)} ms), one thread`);
+  console.log(
+    `${n} avatars at ${size}×${size}: ${(n / total).toFixed(0)} images/s (${((1000 * total) / n).toFixed(2)} ms each: options ${(tOptions / n).toFixed(3)} ms, SVG + rasterise ${(tRender / n).toFixed(2)} ms), one thread`,
+  );
 }

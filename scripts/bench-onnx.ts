@@ -46,17 +46,36 @@ interface Config {
 }
 const configs: Config[] = [];
 if (args.baseline) {
-  const graphs = { encode: readFileSync(path.join(args.baseline, 'encode.onnx')), decode: readFileSync(path.join(args.baseline, 'decode.onnx')) };
+  const graphs = {
+    encode: readFileSync(path.join(args.baseline, 'encode.onnx')),
+    decode: readFileSync(path.join(args.baseline, 'decode.onnx')),
+  };
   configs.push({ label: `baseline: ${args.baseline}, 2 threads`, graphs, options: () => options(2) });
 }
 configs.push(
-  { label: `chosen: 1 thread up to batch ${ONE_THREAD_BATCH}, else 2`, graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2) },
+  {
+    label: `chosen: 1 thread up to batch ${ONE_THREAD_BATCH}, else 2`,
+    graphs: current,
+    options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2),
+  },
   { label: '2 threads at every batch size', graphs: current, options: () => options(2) },
   { label: '1 thread at every batch size', graphs: current, options: () => options(1) },
-  { label: 'chosen, level extended (no NCHWc layout)', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { graphOptimizationLevel: 'extended' }) },
-  { label: 'chosen, no memory arena or pattern', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { enableCpuMemArena: false, enableMemPattern: false }) },
+  {
+    label: 'chosen, level extended (no NCHWc layout)',
+    graphs: current,
+    options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { graphOptimizationLevel: 'extended' }),
+  },
+  {
+    label: 'chosen, no memory arena or pattern',
+    graphs: current,
+    options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { enableCpuMemArena: false, enableMemPattern: false }),
+  },
   // A batch dimension fixed at session creation: one session per batch size.
-  { label: 'chosen, batch dimension fixed', graphs: current, options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { freeDimensionOverrides: { N: n } }) },
+  {
+    label: 'chosen, batch dimension fixed',
+    graphs: current,
+    options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { freeDimensionOverrides: { N: n } }),
+  },
 );
 const selected = args.only ? configs.filter((_, i) => args.only!.split(',').map(Number).includes(i)) : configs;
 
@@ -64,12 +83,27 @@ const reps = Number(args.reps);
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const rows: string[] = [];
 for (const n of batches) {
-  const x = new ort.Tensor('float32', modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), nBits), [n, height, width, channels]);
+  const x = new ort.Tensor(
+    'float32',
+    modelUnits(
+      batchPixels(
+        test,
+        Array.from({ length: n }, (_, i) => i),
+      ),
+      nBits,
+    ),
+    [n, height, width, channels],
+  );
   // One session per distinct (graph, options) at this batch size.
   const sessions = await Promise.all(
     selected.map(async (c) => {
       const o = c.options(n);
-      return o && { encode: await ort.InferenceSession.create(c.graphs.encode, o), decode: await ort.InferenceSession.create(c.graphs.decode, o) };
+      return (
+        o && {
+          encode: await ort.InferenceSession.create(c.graphs.encode, o),
+          decode: await ort.InferenceSession.create(c.graphs.decode, o),
+        }
+      );
     }),
   );
   const eps = (await sessions.find((s) => s)!.encode.run({ x })).eps;
@@ -90,9 +124,13 @@ for (const n of batches) {
       const t = times[i][op];
       if (!t.length) continue;
       const ratio = i === 0 ? '' : `  ×${median(t.map((v, k) => v / times[0][op][k])).toFixed(2)} per round`;
-      rows.push(`  ${op} batch ${String(n).padStart(2)}  ${c.label.padEnd(50)} ${median(t).toFixed(2).padStart(8)} ms ${((n * 1000) / median(t)).toFixed(0).padStart(6)} images/s${ratio}`);
+      rows.push(
+        `  ${op} batch ${String(n).padStart(2)}  ${c.label.padEnd(50)} ${median(t).toFixed(2).padStart(8)} ms ${((n * 1000) / median(t)).toFixed(0).padStart(6)} images/s${ratio}`,
+      );
     }
 }
-console.log(`${args.model}, ONNX Runtime ${ort.env.versions.common}; medians of ${reps} rounds up to batch 4, ${Math.ceil(reps / 2)} above, configurations taking turns; ×: the median ratio to the first row of the same round:`);
+console.log(
+  `${args.model}, ONNX Runtime ${ort.env.versions.common}; medians of ${reps} rounds up to batch 4, ${Math.ceil(reps / 2)} above, configurations taking turns; ×: the median ratio to the first row of the same round:`,
+);
 for (const r of rows) console.log(r);
 process.exit(0);

@@ -57,7 +57,10 @@ async function time(reps: number, fn: () => tf.Tensor | tf.Tensor[]): Promise<nu
 const inferenceOnly = args['inference-only']!;
 const glow = new Glow(config);
 const d = config.height * config.width * config.channels;
-const x = tf.tensor4d(normalArray(batch * d, 1, 0.2).map((v) => Math.max(-0.5, Math.min(0.5, v))), [batch, config.height, config.width, config.channels]);
+const x = tf.tensor4d(
+  normalArray(batch * d, 1, 0.2).map((v) => Math.max(-0.5, Math.min(0.5, v))),
+  [batch, config.height, config.width, config.channels],
+);
 glow.initialize(x);
 const lines: string[] = [];
 if (!inferenceOnly) lines.push(...(await trainingFigures()));
@@ -120,17 +123,25 @@ async function trainingFigures(): Promise<string[]> {
     await workers.close();
   }
 
-    const out: string[] = [];
-  out.push(`plain matMul [${m}×${k}]·[${k}×${n}]: ${ceiling.toFixed(1)} GFLOP/s (the ceiling)${blas ? `; in WASM alone ${wasmCeiling.toFixed(1)} GFLOP/s` : ''}`);
-  out.push(`training step, batch ${batch}: ${stepMs.toFixed(0)} ms, ${((batch * 1000) / stepMs).toFixed(1)} images/s, ${stepRate.toFixed(1)} GFLOP/s effective = ${((100 * stepRate) / ceiling).toFixed(0)}% of the ceiling`);
+  const out: string[] = [];
+  out.push(
+    `plain matMul [${m}×${k}]·[${k}×${n}]: ${ceiling.toFixed(1)} GFLOP/s (the ceiling)${blas ? `; in WASM alone ${wasmCeiling.toFixed(1)} GFLOP/s` : ''}`,
+  );
+  out.push(
+    `training step, batch ${batch}: ${stepMs.toFixed(0)} ms, ${((batch * 1000) / stepMs).toFixed(1)} images/s, ${stepRate.toFixed(1)} GFLOP/s effective = ${((100 * stepRate) / ceiling).toFixed(0)}% of the ceiling`,
+  );
   if (blas) {
     const wasmRate = stepFlops / wasmStepMs / 1e6;
-    out.push(`training step in WASM alone (GLOW_BLAS=off): ${wasmStepMs.toFixed(0)} ms, ${((batch * 1000) / wasmStepMs).toFixed(1)} images/s, ${wasmRate.toFixed(1)} GFLOP/s = ${((100 * wasmRate) / wasmCeiling).toFixed(0)}% of its ceiling; the native GEMM makes a step ${(wasmStepMs / stepMs).toFixed(2)}× faster`);
+    out.push(
+      `training step in WASM alone (GLOW_BLAS=off): ${wasmStepMs.toFixed(0)} ms, ${((batch * 1000) / wasmStepMs).toFixed(1)} images/s, ${wasmRate.toFixed(1)} GFLOP/s = ${((100 * wasmRate) / wasmCeiling).toFixed(0)}% of its ceiling; the native GEMM makes a step ${(wasmStepMs / stepMs).toFixed(2)}× faster`,
+    );
   }
   const perSecond = (ms: number) => ((batch * 1000) / ms).toFixed(1);
   out.push(
     `training iteration with Adam and averaging: ${aloneMs.toFixed(0)} ms, ${perSecond(aloneMs)} images/s in one thread` +
-      (parallel ? `; data-parallel over ${parallel.workers + 1} threads ${parallel.ms.toFixed(0)} ms, ${perSecond(parallel.ms)} images/s (${(aloneMs / parallel.ms).toFixed(2)}×)` : ''),
+      (parallel
+        ? `; data-parallel over ${parallel.workers + 1} threads ${parallel.ms.toFixed(0)} ms, ${perSecond(parallel.ms)} images/s (${(aloneMs / parallel.ms).toFixed(2)}×)`
+        : ''),
   );
   return out;
 }
@@ -142,10 +153,19 @@ const served = files ? checkpointFromFiles(files, args.model!).glow : glow;
 const images = async (nb: number): Promise<Float32Array> => {
   if (!files) return (await x.data()).slice(0, nb * d) as Float32Array;
   const test = loadDataset(files.manifest.dataset, 'test');
-  return modelUnits(batchPixels(test, Array.from({ length: nb }, (_, i) => i)), config.nBits);
+  return modelUnits(
+    batchPixels(
+      test,
+      Array.from({ length: nb }, (_, i) => i),
+    ),
+    config.nBits,
+  );
 };
 const onnxThreads = Number(process.env.GLOW_ONNX_THREADS ?? 2);
-const engines: InferenceEngine[] = [new TfjsEngine(served), await OnnxEngine.create(served, files ? fingerprintOf(files.weights) : '', 'bench', { threads: onnxThreads })];
+const engines: InferenceEngine[] = [
+  new TfjsEngine(served),
+  await OnnxEngine.create(served, files ? fingerprintOf(files.weights) : '', 'bench', { threads: onnxThreads }),
+];
 const reps = Number(args.reps);
 const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
 const figures: Record<string, Record<string, number>> = {};
@@ -170,13 +190,19 @@ for (const nb of [1, 64]) {
 await engines[1].close();
 
 const blasNote = backend === 'wasm' && wasmKernelOptions.blas ? ', native OpenBLAS GEMM' : '';
-console.log(`backend ${backend}${threads}${blasNote}; model ${config.levels} levels × depth ${config.depth}, hidden ${config.hidden}, ${config.coupling}; ${glow.parameterCount()} parameters`);
+console.log(
+  `backend ${backend}${threads}${blasNote}; model ${config.levels} levels × depth ${config.depth}, hidden ${config.hidden}, ${config.coupling}; ${glow.parameterCount()} parameters`,
+);
 for (const l of lines) console.log(l);
-console.log(`inference (${files ? `${args.model}, its test images` : 'random weights'}; medians of ${reps} runs at batch 1, ${Math.ceil(reps / 2)} at 64, engines alternating; ONNX Runtime with 1 intra-op thread up to batch ${ONE_THREAD_BATCH}, ${onnxThreads} above):`);
+console.log(
+  `inference (${files ? `${args.model}, its test images` : 'random weights'}; medians of ${reps} runs at batch 1, ${Math.ceil(reps / 2)} at 64, engines alternating; ONNX Runtime with 1 intra-op thread up to batch ${ONE_THREAD_BATCH}, ${onnxThreads} above):`,
+);
 for (const op of ['encode', 'decode'])
   for (const nb of [1, 64]) {
     const [tfMs, onnxMs] = [figures[`tfjs ${op}`][nb], figures[`onnx ${op}`][nb]];
     const fig = (ms: number) => `${ms.toFixed(1)} ms, ${((nb * 1000) / ms).toFixed(1)} images/s`;
-    console.log(`  ${op} batch ${String(nb).padStart(2)}: TF.js ${fig(tfMs)}; ONNX Runtime ${fig(onnxMs)}; ONNX ${(tfMs / onnxMs).toFixed(2)}× faster`);
+    console.log(
+      `  ${op} batch ${String(nb).padStart(2)}: TF.js ${fig(tfMs)}; ONNX Runtime ${fig(onnxMs)}; ONNX ${(tfMs / onnxMs).toFixed(2)}× faster`,
+    );
   }
 process.exit(0);

@@ -22,7 +22,17 @@ import { loadBuiltinAttributes } from '../src/attributes/builtin.ts';
 import { ATTRIBUTE_NAMES } from '../src/data/avatars/attributes.ts';
 import { openAvatarsModel } from '../src/eval/avatars-model.ts';
 import { encodePixels } from '../src/eval/latents.ts';
-import { chooseAlpha, choosePasses, edit, fitDirection, parseAlphas, pixelArithmetic, renderPairs, score, styleFloor } from '../src/eval/manipulation.ts';
+import {
+  chooseAlpha,
+  choosePasses,
+  edit,
+  fitDirection,
+  parseAlphas,
+  pixelArithmetic,
+  renderPairs,
+  score,
+  styleFloor,
+} from '../src/eval/manipulation.ts';
 import { imagesToPng } from '../src/images/images.ts';
 
 const { values: args } = parseArgs({
@@ -51,9 +61,11 @@ for (const w of warnings) log(`warning: ${w}`);
 const wanted = args.attributes ? args.attributes.split(',') : ATTRIBUTE_NAMES.filter((a) => builtins.has(a));
 for (const a of wanted) {
   if (!ATTRIBUTE_NAMES.includes(a)) throw new Error(`unknown attribute "${a}" (the avatars have ${ATTRIBUTE_NAMES.join(', ')})`);
-  if (!builtins.has(a)) throw new Error(`${modelDir} has no built-in direction "${a}": run npm run attributes:avatars -- --model ${modelDir}`);
+  if (!builtins.has(a))
+    throw new Error(`${modelDir} has no built-in direction "${a}": run npm run attributes:avatars -- --model ${modelDir}`);
 }
-if (wanted.length === 0) throw new Error(`${modelDir} has no avatar attribute directions: run npm run attributes:avatars -- --model ${modelDir}`);
+if (wanted.length === 0)
+  throw new Error(`${modelDir} has no avatar attribute directions: run npm run attributes:avatars -- --model ${modelDir}`);
 
 const alphas = parseAlphas(args.alphas!);
 const batch = Number(args.batch);
@@ -82,7 +94,16 @@ interface Row {
   /** The same pairs edited without a model: A + α·mean(B − A) of the validation pairs (α chosen there too). */
   pixelArithmetic: { alpha: number; testRatio: number };
   /** The edit in passes: α and the α of one pass (passSize) chosen on validation faces, then scored on the test faces. */
-  inPasses?: { alpha: number; passSize: number; passes: number; validationRatio: number; testRatio: number; testInside: number; testOutside: number; curves: { passSize: number; curve: { alpha: number; ratio: number }[] }[] };
+  inPasses?: {
+    alpha: number;
+    passSize: number;
+    passes: number;
+    validationRatio: number;
+    testRatio: number;
+    testInside: number;
+    testOutside: number;
+    curves: { passSize: number; curve: { alpha: number; ratio: number }[] }[];
+  };
   /** With --fit-pairs: the direction fitted through the decoder on training pairs (see fitDirection). */
   fitted?: { pairs: number; steps: number; alpha: number; validationRatio: number; testRatio: number };
   pairs: number;
@@ -107,7 +128,16 @@ for (const attribute of wanted) {
     const p = await choosePasses(glow, val, vector, alphas, passSizes, batch);
     editedInPasses = await edit(glow, eps, vector, p.alpha, batch, p.passes);
     const t = score(editedInPasses, test);
-    inPasses = { alpha: p.alpha, passSize: p.passSize, passes: p.passes, validationRatio: p.score.ratio, testRatio: t.ratio, testInside: t.inside, testOutside: t.outside, curves: p.curves };
+    inPasses = {
+      alpha: p.alpha,
+      passSize: p.passSize,
+      passes: p.passes,
+      validationRatio: p.score.ratio,
+      testRatio: t.ratio,
+      testInside: t.inside,
+      testOutside: t.outside,
+      curves: p.curves,
+    };
   }
   let fitted: Row['fitted'];
   if (fitPairs > 0) {
@@ -116,12 +146,37 @@ for (const attribute of wanted) {
       if (step % 100 === 0) log(`  ${attribute}: fitting, step ${step}/${fitSteps}, batch error ${loss.toFixed(3)} grey levels`);
     });
     const fit = await chooseAlpha(glow, val, d, alphas, batch);
-    fitted = { pairs: fitPairs, steps: fitSteps, alpha: fit.alpha, validationRatio: fit.score.ratio, testRatio: score(await edit(glow, eps, d, fit.alpha, batch), test).ratio };
+    fitted = {
+      pairs: fitPairs,
+      steps: fitSteps,
+      alpha: fit.alpha,
+      validationRatio: fit.score.ratio,
+      testRatio: score(await edit(glow, eps, d, fit.alpha, batch), test).ratio,
+    };
   }
-  rows.push({ attribute, alpha: search.alpha, validationRatio: search.score.ratio, testRatio: s.ratio, testInside: s.inside, testOutside: s.outside, testImproved: s.improved, styleFloor: floor, pixelArithmetic: { alpha: pixels.alpha, testRatio: pixels.test.ratio }, inPasses, fitted, pairs: nTest, directionNorm: builtins.get(attribute)!.norm, curve: search.curve });
-  const passNote = inPasses ? `; in ${inPasses.passes} passes of ${inPasses.passSize}: validation ${inPasses.validationRatio.toFixed(3)}, test ${inPasses.testRatio.toFixed(3)} = ${inPasses.testInside.toFixed(3)} + ${inPasses.testOutside.toFixed(3)}` : '';
+  rows.push({
+    attribute,
+    alpha: search.alpha,
+    validationRatio: search.score.ratio,
+    testRatio: s.ratio,
+    testInside: s.inside,
+    testOutside: s.outside,
+    testImproved: s.improved,
+    styleFloor: floor,
+    pixelArithmetic: { alpha: pixels.alpha, testRatio: pixels.test.ratio },
+    inPasses,
+    fitted,
+    pairs: nTest,
+    directionNorm: builtins.get(attribute)!.norm,
+    curve: search.curve,
+  });
+  const passNote = inPasses
+    ? `; in ${inPasses.passes} passes of ${inPasses.passSize}: validation ${inPasses.validationRatio.toFixed(3)}, test ${inPasses.testRatio.toFixed(3)} = ${inPasses.testInside.toFixed(3)} + ${inPasses.testOutside.toFixed(3)}`
+    : '';
   const fitNote = fitted ? `; fitted direction ${fitted.testRatio.toFixed(3)} at α ${fitted.alpha}` : '';
-  log(`${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)}; pixel arithmetic ${pixels.test.ratio.toFixed(3)} at α ${pixels.alpha}${passNote}${fitNote})`);
+  log(
+    `${attribute.padEnd(12)} α ${search.alpha.toFixed(2)}  validation ${search.score.ratio.toFixed(3)}  test ${s.ratio.toFixed(3)} = ${s.inside.toFixed(3)} inside + ${s.outside.toFixed(3)} outside (${(100 * s.improved).toFixed(0)}% of faces closer to B; floor ${floor.toFixed(3)}; pixel arithmetic ${pixels.test.ratio.toFixed(3)} at α ${pixels.alpha}${passNote}${fitNote})`,
+  );
 
   // Strip: A, A′ in one pass, A′ in passes (when measured), B for the first test faces.
   const tile = (buf: Uint8Array, i: number) => buf.subarray(i * px, (i + 1) * px);
@@ -141,17 +196,40 @@ const table = [
       `| ${r.attribute} | ${r.alpha.toFixed(2)} | ${r.validationRatio.toFixed(3)} | ${r.testRatio.toFixed(3)} | ${r.testInside.toFixed(3)} | ${r.testOutside.toFixed(3)} | ${(100 * r.testImproved).toFixed(0)}% | ${r.styleFloor.toFixed(3)} | ${r.pixelArithmetic.testRatio.toFixed(3)} | ${r.inPasses ? `${r.inPasses.alpha} in ${r.inPasses.passes} × ${r.inPasses.passSize}` : '–'} | ${r.inPasses ? r.inPasses.testRatio.toFixed(3) : '–'} | ${r.fitted ? r.fitted.testRatio.toFixed(3) : '–'} |`,
   ),
 ];
-console.log(`\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces;`);
+console.log(
+  `\nratio = mean |A′ − B| / mean |A − B| on ${nTest} test faces (1.0 = no progress, 0 = perfect), α chosen on ${nVal} validation faces;`,
+);
 console.log('inside + outside = ratio: the error on pixels where A and B differ, and on pixels where they agree (drift);');
-console.log("floor: the least ratio an edit can expect that draws the attribute perfectly but cannot know which style (hat, hair…) B drew;");
+console.log(
+  'floor: the least ratio an edit can expect that draws the attribute perfectly but cannot know which style (hat, hair…) B drew;',
+);
 console.log('pixel arithmetic: A + α·mean(B − A) of the validation pairs, no model (what the latent edit has to beat);');
-console.log('in passes: the same direction, α/k at a time with an 8-bit image between passes (α and pass size chosen on the validation faces);');
-console.log('fitted direction (--fit-pairs): the single direction that does best on training pairs, fitted through the decoder (how far any direction of this model goes)\n');
+console.log(
+  'in passes: the same direction, α/k at a time with an 8-bit image between passes (α and pass size chosen on the validation faces);',
+);
+console.log(
+  'fitted direction (--fit-pairs): the single direction that does best on training pairs, fitted through the decoder (how far any direction of this model goes)\n',
+);
 console.log(table.join('\n'));
 const json = path.join(args.out!, `${manifest.name}-eval.json`);
 await writeFile(
   json,
-  JSON.stringify({ model: manifest.name, steps: manifest.steps, testSeeds: nTest, validationSeeds: nVal, alphas, seconds: Number(seconds.toFixed(1)), date: new Date().toISOString(), results: rows }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      model: manifest.name,
+      steps: manifest.steps,
+      testSeeds: nTest,
+      validationSeeds: nVal,
+      alphas,
+      seconds: Number(seconds.toFixed(1)),
+      date: new Date().toISOString(),
+      results: rows,
+    },
+    null,
+    2,
+  ) + '\n',
 );
-console.log(`\nwrote ${json} and ${rows.length} strips (columns: A, A′ in one pass${passSizes.length > 0 ? ', A′ in passes' : ''}, B) to ${args.out} in ${seconds.toFixed(0)} s`);
+console.log(
+  `\nwrote ${json} and ${rows.length} strips (columns: A, A′ in one pass${passSizes.length > 0 ? ', A′ in passes' : ''}, B) to ${args.out} in ${seconds.toFixed(0)} s`,
+);
 process.exit(0);

@@ -35,13 +35,21 @@ let kept = true;
 for (const engine of engines) {
   const started = performance.now();
   const rows: CategoryReport[] = [];
-  for (const set of robustnessSets(manifest.dataset, glow.config, Number(args.images), seed)) rows.push(await evaluateSet(engine, glow.config, set));
-  const finite = { t1: await finiteSamples(engine, d, n, 1, seed), t15: await finiteSamples(engine, d, n, 1.5, seed), uniform: await finiteDecodes(engine, d, uniformArray(n * d, seed, -5, 5)) };
+  for (const set of robustnessSets(manifest.dataset, glow.config, Number(args.images), seed))
+    rows.push(await evaluateSet(engine, glow.config, set));
+  const finite = {
+    t1: await finiteSamples(engine, d, n, 1, seed),
+    t15: await finiteSamples(engine, d, n, 1.5, seed),
+    uniform: await finiteDecodes(engine, d, uniformArray(n * d, seed, -5, 5)),
+  };
   const engineName = engine.name === 'onnx' ? 'ONNX Runtime' : `TF.js (${backend})`;
   console.log(`${manifest.name} (${manifest.config.coupling} coupling, step ${manifest.steps}), engine ${engineName}\n`);
   console.log('| images | exact round trips | largest error (levels) | bits/dim (min … max) | bpd not finite |');
   console.log('|---|---:|---:|---|---:|');
-  for (const r of rows) console.log(`| ${r.name} | ${r.exact} of ${r.images} | ${fmt(r.maxError)} | ${fmt(r.bpd.min)} … ${fmt(r.bpd.max)} | ${r.bpd.nonFinite} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.name} | ${r.exact} of ${r.images} | ${fmt(r.maxError)} | ${fmt(r.bpd.min)} … ${fmt(r.bpd.max)} | ${r.bpd.nonFinite} |`,
+    );
   console.log(`| samples at t = 1.0 / 1.5 | ${finite.t1} / ${finite.t15} of ${n} finite | | | |`);
   console.log(`| latents uniform in [−5, 5] | ${finite.uniform} of ${n} finite | | | |`);
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s\n`);

@@ -42,7 +42,10 @@ if (args.write && args.split === 'test' && result.count === ds.count) {
   // A figure on a small fixed slice too, which the test suite re-measures against this checkpoint.
   const slice = await evaluateBpd(glow, ds, { limit: SLICE_IMAGES, batch: Number(args.batch) });
   const check = { images: slice.count, bpd: Number(slice.bpd.toFixed(5)) };
-  await writeFileAtomic(path.join(args.model!, MANIFEST_FILE), JSON.stringify({ ...manifest, testBpd: Number(result.bpd.toFixed(4)), testImages: result.count, testSlice: check }, null, 2) + '\n');
+  await writeFileAtomic(
+    path.join(args.model!, MANIFEST_FILE),
+    JSON.stringify({ ...manifest, testBpd: Number(result.bpd.toFixed(4)), testImages: result.count, testSlice: check }, null, 2) + '\n',
+  );
   console.log(`wrote testBpd to ${path.join(args.model!, MANIFEST_FILE)}`);
 }
 console.log(`${args.split} bpd: ${result.bpd.toFixed(3)} (${result.count} images)`);

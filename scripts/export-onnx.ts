@@ -17,7 +17,10 @@ const files = await readCheckpointFiles(dir);
 const { glow, manifest } = checkpointFromFiles(files, dir);
 const fingerprint = fingerprintOf(files.weights);
 const models = onnxModels(glow, fingerprint, manifest.name);
-for (const [file, bytes] of [[ENCODE_ONNX, models.encode], [DECODE_ONNX, models.decode]] as const) {
+for (const [file, bytes] of [
+  [ENCODE_ONNX, models.encode],
+  [DECODE_ONNX, models.decode],
+] as const) {
   await writeFile(path.join(out, file), bytes);
   console.log(`${path.join(out, file)}: ${(bytes.length / 2 ** 20).toFixed(1)} MiB, weights ${fingerprint.slice(0, 16)}`);
 }

@@ -50,7 +50,12 @@ async function quickRecipe(bytes: Buffer, box: number): Promise<Uint8Array> {
   const [pw, ph] = [Math.max(1, Math.round((box * w) / Math.max(w, h))), Math.max(1, Math.round((box * h) / Math.max(w, h)))];
   const left = Math.floor((size.width - pw) / 2);
   const top = Math.floor((size.height - ph) / 2);
-  const patch = await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } }).extract({ left: x0, top: y0, width: w, height: h }).resize(pw, ph, { fit: 'fill' }).toColourspace('b-w').raw().toBuffer();
+  const patch = await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } })
+    .extract({ left: x0, top: y0, width: w, height: h })
+    .resize(pw, ph, { fit: 'fill' })
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
   const out = new Uint8Array(px);
   for (let y = 0; y < ph; y++) out.set(patch.subarray(y * pw, (y + 1) * pw), (top + y) * size.width + left);
   return out;
@@ -92,7 +97,9 @@ const median = (a: number[]) => {
 };
 const quantileOf = (a: number[], q: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(q * a.length))];
 const original = await bpd(digits);
-console.log(`model ${manifest.name} (${manifest.steps} steps), backend ${backend}; MNIST test digits ${first}..${first + count - 1} as photos`);
+console.log(
+  `model ${manifest.name} (${manifest.steps} steps), backend ${backend}; MNIST test digits ${first}..${first + count - 1} as photos`,
+);
 console.log(`digits as MNIST draws them: median ${median(original).toFixed(3)} bits/dim`);
 console.log('treatment | median bpd | median |gap| | within 1.0 | median |diff| | 90th pct |diff|');
 for (const [name, images] of Object.entries(treated)) {
@@ -100,10 +107,15 @@ for (const [name, images] of Object.entries(treated)) {
   const gaps = b.map((v, i) => Math.abs(v - original[i]));
   const diffs = images.map((im, i) => im.reduce((s, v, j) => s + Math.abs(v - digits[i][j]), 0) / px);
   const within = (gaps.filter((g) => g <= 1).length / count) * 100;
-  console.log(`${name} | ${median(b).toFixed(3)} | ${median(gaps).toFixed(3)} | ${within.toFixed(1)} % | ${median(diffs).toFixed(2)} | ${quantileOf(diffs, 0.9).toFixed(2)}`);
+  console.log(
+    `${name} | ${median(b).toFixed(3)} | ${median(gaps).toFixed(3)} | ${within.toFixed(1)} % | ${median(diffs).toFixed(2)} | ${quantileOf(diffs, 0.9).toFixed(2)}`,
+  );
   if (name === 'fitted' && args.worst) {
     // The 8 largest gaps: each digit above its fitted photo.
-    const order = gaps.map((g, i) => [g, i]).sort((x, y) => y[0] - x[0]).slice(0, 8);
+    const order = gaps
+      .map((g, i) => [g, i])
+      .sort((x, y) => y[0] - x[0])
+      .slice(0, 8);
     console.log(`largest gaps: ${order.map(([g, i]) => `#${first + i} ${g.toFixed(2)}`).join(', ')}`);
     const grid = composeGrid([...order.map(([, i]) => digits[i]), ...order.map(([, i]) => images[i])], size, { cols: order.length });
     await sharp(await encodePng(grid.pixels, grid.size, 4)).toFile(args.worst);

@@ -71,7 +71,12 @@ async function latency(slice: string | undefined): Promise<void> {
     if (attrs.length === 0) throw new Error(`model ${args.model} has no built-in attributes`);
     const edits = Array.from({ length: 16 }, (_, i) => ({ attribute: attrs[i % attrs.length], alpha: 0.5 }));
     const image = Buffer.from(await (await fetch(`${base}/sample?seed=99`)).arrayBuffer()).toString('base64');
-    const post = (body: object) => fetch(`${base}/manipulate?format=${args.format}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: object) =>
+      fetch(`${base}/manipulate?format=${args.format}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const budget = Number(process.env.GLOW_MAX_WORK ?? 128);
     // The costliest admissible /manipulate: an image (1 encode) and the most strip images × passes within the budget.
     let best = { steps: 2, passes: 1, cost: 3 };
@@ -83,7 +88,9 @@ async function latency(slice: string | undefined): Promise<void> {
     }
     const heavy = { image, edits, steps: best.steps, passes: best.passes };
     const label = slice ? `GLOW_REQUEST_SLICE=${slice}` : 'default (GLOW_REQUEST_SLICE=8)';
-    console.log(`\n${label}: model ${args.model}, the costliest admissible /manipulate = 16 edits, steps ${best.steps}, passes ${best.passes} (${best.cost} images of model work), ${args.format} replies`);
+    console.log(
+      `\n${label}: model ${args.model}, the costliest admissible /manipulate = 16 edits, steps ${best.steps}, passes ${best.passes} (${best.cost} images of model work), ${args.format} replies`,
+    );
 
     const issue = await timed(() => post({ image, edits, steps: 64, passes: 32 }));
     console.log(`the issue's 16 edits × steps 64 × passes 32: ${issue.status} in ${ms(issue.ms)}`);
@@ -115,9 +122,15 @@ async function latency(slice: string | undefined): Promise<void> {
     }
     const idleMed = median(idle);
     const loadedMed = median(loaded);
-    console.log(`GET /sample idle:                         median ${ms(idleMed)}, p90 ${ms(pct(idle, 0.9))} (${idle.length} requests in ${ROUNDS} rounds)`);
-    console.log(`GET /sample beside three costliest:       median ${ms(loadedMed)}, p90 ${ms(pct(loaded, 0.9))} (${loaded.length} requests) = ${(loadedMed / idleMed).toFixed(2)}× idle`);
-    console.log(`the costliest requests meanwhile:         median ${ms(median(heavyTimes))} each, statuses ${[...new Set(heavyStatus)].join(',')} (${heavyTimes.length} finished)`);
+    console.log(
+      `GET /sample idle:                         median ${ms(idleMed)}, p90 ${ms(pct(idle, 0.9))} (${idle.length} requests in ${ROUNDS} rounds)`,
+    );
+    console.log(
+      `GET /sample beside three costliest:       median ${ms(loadedMed)}, p90 ${ms(pct(loaded, 0.9))} (${loaded.length} requests) = ${(loadedMed / idleMed).toFixed(2)}× idle`,
+    );
+    console.log(
+      `the costliest requests meanwhile:         median ${ms(median(heavyTimes))} each, statuses ${[...new Set(heavyStatus)].join(',')} (${heavyTimes.length} finished)`,
+    );
   } finally {
     stop();
   }
@@ -134,19 +147,41 @@ async function memory(env: Record<string, string>): Promise<void> {
     const pid = server.child.pid!;
     const base = server.base;
     await sampleLatencies(base, 10);
-    await fetch(`${base}/encode`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(await (await fetch(`${base}/sample?seed=1`)).arrayBuffer()) });
+    await fetch(`${base}/encode`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: new Uint8Array(await (await fetch(`${base}/sample?seed=1`)).arrayBuffer()),
+    });
     const bursts: [string, Buffer][] = [
       ['16,777,216 × 1 PNG', await encodeRawPng(new Uint8Array(16_777_216), 16_777_216, 1, 1)],
-      ['8192 × 2048 PNG (the largest admitted)', await encodeRawPng(Uint8Array.from({ length: 8192 * 2048 }, (_, i) => (i * 7) & 255), 8192, 2048, 1)],
+      [
+        '8192 × 2048 PNG (the largest admitted)',
+        await encodeRawPng(
+          Uint8Array.from({ length: 8192 * 2048 }, (_, i) => (i * 7) & 255),
+          8192,
+          2048,
+          1,
+        ),
+      ],
     ];
-    console.log(`\nmemory: model ${args.model}, ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') || 'glibc defaults'}, RSS of the server process (/proc/<pid>/status VmRSS)`);
+    console.log(
+      `\nmemory: model ${args.model}, ${
+        Object.entries(env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || 'glibc defaults'
+      }, RSS of the server process (/proc/<pid>/status VmRSS)`,
+    );
     for (const [what, png] of bursts) {
       await new Promise((r) => setTimeout(r, 3000));
       const before = rssMiB(pid);
       let peak = before;
       const watch = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
       const t0 = performance.now();
-      const replies = await Promise.all(Array.from({ length: 64 }, () => timed(() => fetch(`${base}/encode`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(png) }))));
+      const replies = await Promise.all(
+        Array.from({ length: 64 }, () =>
+          timed(() => fetch(`${base}/encode`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(png) })),
+        ),
+      );
       const burstMs = performance.now() - t0;
       clearInterval(watch);
       const statuses = [...new Set(replies.map((r) => r.status))].join(',');
@@ -162,8 +197,15 @@ async function memory(env: Record<string, string>): Promise<void> {
       }
       const health = (await fetch(`${base}/healthz`)).status;
       console.log(`64 concurrent ${what} (${png.length} bytes each): statuses ${statuses}, burst ${ms(burstMs)}`);
-      console.log(`  RSS before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)} (sampled every 0.1 s from the burst on), 1 s after ${trace[0].toFixed(0)}, after 30 s ${trace[29].toFixed(0)} MiB; within 20 % of before after ${backAt ?? '>30'} s; /healthz ${health}`);
-      console.log(`  every 5 s: ${trace.filter((_, i) => i % 5 === 4).map((x) => x.toFixed(0)).join(', ')} MiB`);
+      console.log(
+        `  RSS before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)} (sampled every 0.1 s from the burst on), 1 s after ${trace[0].toFixed(0)}, after 30 s ${trace[29].toFixed(0)} MiB; within 20 % of before after ${backAt ?? '>30'} s; /healthz ${health}`,
+      );
+      console.log(
+        `  every 5 s: ${trace
+          .filter((_, i) => i % 5 === 4)
+          .map((x) => x.toFixed(0))
+          .join(', ')} MiB`,
+      );
     }
   } finally {
     stop();

@@ -19,7 +19,13 @@ import { modelUnits } from '../src/glow/pixels.ts';
 import { OnnxEngine, sessionOptions } from '../src/inference/engines.ts';
 
 const { values: args } = parseArgs({
-  options: { model: { type: 'string', default: 'models/mnist' }, reps: { type: 'string', default: '20' }, optimized: { type: 'string' }, threads: { type: 'string', default: '2' }, from: { type: 'string' } },
+  options: {
+    model: { type: 'string', default: 'models/mnist' },
+    reps: { type: 'string', default: '20' },
+    optimized: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    from: { type: 'string' },
+  },
 });
 await initBackend('cpu');
 const files = await readCheckpointFiles(args.model!);
@@ -42,7 +48,13 @@ interface Event {
 for (const graph of ['encode', 'decode'] as const) {
   const engine = await OnnxEngine.create(glow, '', 'profile', { threads: Number(args.threads) }); // gives decode its latents
   for (const n of [1, 64]) {
-    const x = modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), nBits);
+    const x = modelUnits(
+      batchPixels(
+        test,
+        Array.from({ length: n }, (_, i) => i),
+      ),
+      nBits,
+    );
     const feeds: Record<string, ort.Tensor> =
       graph === 'encode'
         ? { x: new ort.Tensor('float32', x, [n, height, width, channels]) }
@@ -75,9 +87,13 @@ for (const graph of ['encode', 'decode'] as const) {
       byType.set(type, s);
     }
     const total = [...byType.values()].reduce((a, b) => a + b.us, 0) / reps;
-    console.log(`\n${graph}, batch ${n}: ${wall.toFixed(2)} ms per run (wall, mean of ${reps}), kernels ${(total / 1000).toFixed(2)} ms, ${perRun} nodes per run`);
+    console.log(
+      `\n${graph}, batch ${n}: ${wall.toFixed(2)} ms per run (wall, mean of ${reps}), kernels ${(total / 1000).toFixed(2)} ms, ${perRun} nodes per run`,
+    );
     for (const [type, s] of [...byType].sort((a, b) => b[1].us - a[1].us))
-      console.log(`  ${type.padEnd(22)} ${(s.us / reps / 1000).toFixed(3).padStart(8)} ms ${((100 * s.us) / reps / total).toFixed(1).padStart(5)} %  ${String(s.count / reps).padStart(4)} nodes`);
+      console.log(
+        `  ${type.padEnd(22)} ${(s.us / reps / 1000).toFixed(3).padStart(8)} ms ${((100 * s.us) / reps / total).toFixed(1).padStart(5)} %  ${String(s.count / reps).padStart(4)} nodes`,
+      );
   }
   await engine.close();
 }

@@ -31,15 +31,24 @@ const CONCURRENCY = Number(args.concurrency);
 const MiB = 2 ** 20;
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'glow-soak-'));
-const served = args.model ? { GLOW_MODEL_DIR: path.resolve(args.model), GLOW_MODELS: '' } : { GLOW_MODEL_DIR: '', GLOW_MODELS: args.models ?? '' };
+const served = args.model
+  ? { GLOW_MODEL_DIR: path.resolve(args.model), GLOW_MODELS: '' }
+  : { GLOW_MODEL_DIR: '', GLOW_MODELS: args.models ?? '' };
 const server = await startServer({ ...served, GLOW_DATA_DIR: dataDir, DATABASE_URL: '' }, { timeoutMs: 300_000 });
 let exitCode: number;
 try {
   // All ready: startServer waited for /readyz.
-  const { models } = (await (await fetch(`${server.base}/models`)).json()) as { models: { model: string; latentDim: number; backend: string }[] };
+  const { models } = (await (await fetch(`${server.base}/models`)).json()) as {
+    models: { model: string; latentDim: number; backend: string }[];
+  };
   const kinds = await soakKinds(server.base, models, process.env.GLOW_ADMIN_TOKEN);
   console.log(`# glow-serve soak — ${new Date().toISOString()}`);
-  console.log(`models ${models.map((m) => m.model).join(', ')} (${models[0].backend}); ${TOTAL} requests, ${CONCURRENCY} concurrent, ${kinds.length} request kinds (${kinds.filter((k) => k.expect >= 400).length} of them bad); load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(
+    `models ${models.map((m) => m.model).join(', ')} (${models[0].backend}); ${TOTAL} requests, ${CONCURRENCY} concurrent, ${kinds.length} request kinds (${kinds.filter((k) => k.expect >= 400).length} of them bad); load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
 
   const warm = await runTraffic(server.base, kinds, Number(args.warmup), CONCURRENCY);
   console.log(`warm-up: ${warm.sent} requests in ${warm.seconds.toFixed(1)} s (not counted)`);
@@ -62,7 +71,8 @@ try {
     const r = await runTraffic(server.base, kinds, chunk, CONCURRENCY);
     sent += r.sent;
     seconds += r.seconds;
-    for (const [k, codes] of Object.entries(r.counts)) for (const [c, n] of Object.entries(codes)) ((all[k] ??= {})[Number(c)] = (all[k][Number(c)] ?? 0) + n);
+    for (const [k, codes] of Object.entries(r.counts))
+      for (const [c, n] of Object.entries(codes)) (all[k] ??= {})[Number(c)] = (all[k][Number(c)] ?? 0) + n;
     unexpected.push(...r.unexpected);
     end = await scrape(server.base);
     rssSeries.push(end.get('process_resident_memory_bytes')!);
@@ -72,7 +82,12 @@ try {
   console.log('');
   console.log('| request | expected | got |');
   console.log('|---|---|---|');
-  for (const k of kinds) console.log(`| ${k.name} | ${k.expect} | ${Object.entries(all[k.name] ?? {}).map(([c, n]) => `${n} × ${c}`).join(', ')} |`);
+  for (const k of kinds)
+    console.log(
+      `| ${k.name} | ${k.expect} | ${Object.entries(all[k.name] ?? {})
+        .map(([c, n]) => `${n} × ${c}`)
+        .join(', ')} |`,
+    );
   for (const u of unexpected.slice(0, 10)) console.log(`unexpected: ${u.name} -> ${u.status} ${u.body}`);
 
   const rss0 = start.get('process_resident_memory_bytes')!;
@@ -86,8 +101,14 @@ try {
   const rssHalf = rssSeries[Math.floor(SAMPLES / 2) - 1] ?? rss0;
   const checks: [string, boolean][] = [
     [`worker tensors ${t0} -> ${t1}`, t0 === t1],
-    [`server RSS ${(rss0 / MiB).toFixed(1)} -> ${(rss1 / MiB).toFixed(1)} MiB (${((rss1 - rss0) / MiB).toFixed(1)} MiB; allowed ${(allowance / MiB).toFixed(0)})`, rss1 - rss0 < allowance],
-    [`server RSS over the second half ${(rssHalf / MiB).toFixed(1)} -> ${(rss1 / MiB).toFixed(1)} MiB (${((rss1 - rssHalf) / MiB).toFixed(1)} MiB)`, rss1 - rssHalf < allowance],
+    [
+      `server RSS ${(rss0 / MiB).toFixed(1)} -> ${(rss1 / MiB).toFixed(1)} MiB (${((rss1 - rss0) / MiB).toFixed(1)} MiB; allowed ${(allowance / MiB).toFixed(0)})`,
+      rss1 - rss0 < allowance,
+    ],
+    [
+      `server RSS over the second half ${(rssHalf / MiB).toFixed(1)} -> ${(rss1 / MiB).toFixed(1)} MiB (${((rss1 - rssHalf) / MiB).toFixed(1)} MiB)`,
+      rss1 - rssHalf < allowance,
+    ],
     [`V8 heap used ${(heap0 / MiB).toFixed(1)} -> ${(heap1 / MiB).toFixed(1)} MiB`, heap1 - heap0 < allowance],
     [`every request got its expected status (${unexpected.length} did not)`, unexpected.length === 0],
   ];

@@ -63,7 +63,8 @@ const { values: args } = parseArgs({
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const wantWorkers = args.workers === undefined ? 'auto' : Number(args.workers);
-if (!(wantWorkers === 'auto' || (Number.isInteger(wantWorkers) && wantWorkers >= 0))) throw new Error('--workers must be a whole number ≥ 0');
+if (!(wantWorkers === 'auto' || (Number.isInteger(wantWorkers) && wantWorkers >= 0)))
+  throw new Error('--workers must be a whole number ≥ 0');
 // With workers, every thread computes on one core: WASM's own threads would only contend with them.
 if (wantWorkers !== 0) process.env.GLOW_WASM_THREADS ??= '1';
 const backend = await initBackend((args.backend ?? process.env.GLOW_BACKEND ?? 'auto') as never, log);
@@ -76,7 +77,14 @@ if (priorMinSd !== undefined && !(priorMinSd >= 0)) throw new Error('--prior-min
 let decay: LearningRateDecay | undefined;
 if (args['decay-start'] !== undefined) {
   decay = { start: Number(args['decay-start']), steps: Number(args['decay-steps']), to: Number(args['decay-to']) };
-  if (!(Number.isInteger(decay.start) && decay.start >= 0 && Number.isInteger(decay.steps) && decay.steps >= 1 && decay.to > 0 && decay.to <= 1)) {
+  if (!(
+    Number.isInteger(decay.start) &&
+    decay.start >= 0 &&
+    Number.isInteger(decay.steps) &&
+    decay.steps >= 1 &&
+    decay.to > 0 &&
+    decay.to <= 1
+  )) {
     throw new Error('--decay-start must be a step ≥ 0, --decay-steps ≥ 1, --decay-to in (0, 1]');
   }
 }

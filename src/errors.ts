@@ -1,7 +1,8 @@
 // What the domain (models, inference, attributes, images) says went wrong, in its own words. It knows
 // no HTTP: the server's one error handler maps each kind to a status (src/server/errors.ts).
 
-export type ErrorKind = 'invalid' | 'too-large' | 'unsupported' | 'unprocessable' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable' | 'failed';
+export type ErrorKind =
+  'invalid' | 'too-large' | 'unsupported' | 'unprocessable' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable' | 'failed';
 
 export class DomainError extends Error {
   constructor(

@@ -62,7 +62,12 @@ function explain(status, message, retryAfter) {
     case 415:
       return new ApiError(status, 'Not an image', `${capital(message)}.`);
     case 503:
-      return new ApiError(status, 'Server busy', `${capital(message)}. Try again${retryAfter ? ` in ${retryAfter} s` : ' in a moment'}.`, 'warn');
+      return new ApiError(
+        status,
+        'Server busy',
+        `${capital(message)}. Try again${retryAfter ? ` in ${retryAfter} s` : ' in a moment'}.`,
+        'warn',
+      );
     case 409:
       return new ApiError(status, 'Name taken', `${capital(message)}.`);
     case 404:

@@ -77,11 +77,23 @@ function attributeRow(a) {
     update();
   });
   paintRange(input);
-  const title = [a.description, `${a.positive} vs ${a.negative} examples`, `|direction| = ${a.norm.toFixed(2)}`].filter(Boolean).join(' · ');
+  const title = [a.description, `${a.positive} vs ${a.negative} examples`, `|direction| = ${a.norm.toFixed(2)}`]
+    .filter(Boolean)
+    .join(' · ');
   const label = el('label', { class: 'attr-name', for: id, title }, a.name);
   const del =
     a.source === 'user'
-      ? el('button', { type: 'button', class: 'del', title: `Delete ${a.name}`, 'aria-label': `Delete ${a.name}`, onclick: () => deleteAttribute(a.name) }, '×')
+      ? el(
+          'button',
+          {
+            type: 'button',
+            class: 'del',
+            title: `Delete ${a.name}`,
+            'aria-label': `Delete ${a.name}`,
+            onclick: () => deleteAttribute(a.name),
+          },
+          '×',
+        )
       : el('span');
   return el('div', { class: 'attr', dataset: { name: a.name, source: a.source } }, label, input, out, del);
 }

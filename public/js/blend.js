@@ -23,7 +23,9 @@ export const refreshBlend = coalesced(async () => {
   const strip = $('#strip');
   const { a, b } = state.ends;
   if (!a || !b) {
-    strip.replaceChildren(el('p', { class: 'empty-note' }, `Pick A and B: the A / B buttons on a sample, or “Use as A / B” under your ${words().one}.`));
+    strip.replaceChildren(
+      el('p', { class: 'empty-note' }, `Pick A and B: the A / B buttons on a sample, or “Use as A / B” under your ${words().one}.`),
+    );
     return;
   }
   setBusy(strip, true);
@@ -32,7 +34,11 @@ export const refreshBlend = coalesced(async () => {
     // The ends are shown in the A and B slots; the strip holds the steps in between.
     const inner = res.images.slice(1, -1);
     warnNonFinite(res);
-    strip.replaceChildren(...inner.map((b64, i) => el('img', { src: png(b64), alt: `Step ${i + 1} of ${inner.length}`, title: `weight ${res.weights[i + 1].toFixed(2)}` })));
+    strip.replaceChildren(
+      ...inner.map((b64, i) =>
+        el('img', { src: png(b64), alt: `Step ${i + 1} of ${inner.length}`, title: `weight ${res.weights[i + 1].toFixed(2)}` }),
+      ),
+    );
   } catch (err) {
     report(err);
   } finally {

@@ -59,8 +59,26 @@ function renderSamples() {
         el(
           'span',
           { class: 'chips' },
-          el('button', { type: 'button', class: 'chip a', title: 'Use as blend end A', onclick: (e) => (e.stopPropagation(), setEnd('a', state.samples[i])) }, 'A'),
-          el('button', { type: 'button', class: 'chip b', title: 'Use as blend end B', onclick: (e) => (e.stopPropagation(), setEnd('b', state.samples[i])) }, 'B'),
+          el(
+            'button',
+            {
+              type: 'button',
+              class: 'chip a',
+              title: 'Use as blend end A',
+              onclick: (e) => (e.stopPropagation(), setEnd('a', state.samples[i])),
+            },
+            'A',
+          ),
+          el(
+            'button',
+            {
+              type: 'button',
+              class: 'chip b',
+              title: 'Use as blend end B',
+              onclick: (e) => (e.stopPropagation(), setEnd('b', state.samples[i])),
+            },
+            'B',
+          ),
         ),
       );
       grid.append(tile);

@@ -49,7 +49,10 @@ export function wireTeach() {
     const box = $(`.set[data-set="${set}"]`);
     const input = $(`#${set}-files`);
     input.addEventListener('change', () => {
-      addToSet(set, [...input.files].map((f) => ({ blob: f, name: f.name })));
+      addToSet(
+        set,
+        [...input.files].map((f) => ({ blob: f, name: f.name })),
+      );
       input.value = '';
     });
     box.addEventListener('dragover', (e) => {
@@ -60,7 +63,10 @@ export function wireTeach() {
     box.addEventListener('drop', (e) => {
       e.preventDefault();
       box.classList.remove('dragover');
-      addToSet(set, [...(e.dataTransfer?.files ?? [])].map((f) => ({ blob: f, name: f.name })));
+      addToSet(
+        set,
+        [...(e.dataTransfer?.files ?? [])].map((f) => ({ blob: f, name: f.name })),
+      );
     });
     box.querySelector('.add-current').addEventListener('click', async () => {
       const c = state.current;
@@ -95,7 +101,12 @@ export function wireTeach() {
     button.textContent = 'Creating…';
     try {
       const created = await api(fitting() ? '/attributes?fit=true' : '/attributes', { method: 'POST', body: form });
-      toast('ok', 'Attribute ready', `“${created.name}” from ${created.positive} + ${created.negative} images. Its slider is in “Your ${words().one}”.`, { ttl: 6000 });
+      toast(
+        'ok',
+        'Attribute ready',
+        `“${created.name}” from ${created.positive} + ${created.negative} images. Its slider is in “Your ${words().one}”.`,
+        { ttl: 6000 },
+      );
       for (const set of ['positive', 'negative']) {
         state.sets[set].forEach((item) => URL.revokeObjectURL(item.url));
         state.sets[set] = [];

@@ -32,5 +32,10 @@ export function warnNonFinite(res) {
   const bad = counts.filter((n) => n > 0).length;
   if (bad === 0) return void $('#toasts [data-key="nonfinite"]')?.remove();
   const which = counts.length === 1 ? 'The image' : `${bad} of the ${counts.length} images`;
-  toast('warn', 'Unstable decode', `${which} came out with NaN or infinite values, drawn black or white: the model's reverse is numerically unstable this far from its training data.`, { key: 'nonfinite' });
+  toast(
+    'warn',
+    'Unstable decode',
+    `${which} came out with NaN or infinite values, drawn black or white: the model's reverse is numerically unstable this far from its training data.`,
+    { key: 'nonfinite' },
+  );
 }

@@ -21,7 +21,11 @@ export function parseMetrics(text: string): Scrape {
     if (!line || line.startsWith('#')) continue;
     const i = line.lastIndexOf(' ');
     // Summed over models: the key has every label but `model` (e.g. glow_queue_depth{operation="encode"}).
-    const key = line.slice(0, i).replace(/model="[^"]*",?/, '').replace(/,\}$/, '}').replace(/\{\}$/, '');
+    const key = line
+      .slice(0, i)
+      .replace(/model="[^"]*",?/, '')
+      .replace(/,\}$/, '}')
+      .replace(/\{\}$/, '');
     m.set(key, (m.get(key) ?? 0) + Number(line.slice(i + 1)));
   }
   return m;
@@ -68,7 +72,8 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
   const auth: Record<string, string> = adminToken ? { authorization: `Bearer ${adminToken}` } : {};
   const post = (base: string, url: string, body: BodyInit, type?: string, headers: Record<string, string> = {}) =>
     fetch(on(`${base}${url}`), { method: 'POST', body, headers: { ...(type ? { 'content-type': type } : {}), ...headers } });
-  const json = (base: string, url: string, body: unknown, headers: Record<string, string> = {}) => post(base, url, JSON.stringify(body), 'application/json', headers);
+  const json = (base: string, url: string, body: unknown, headers: Record<string, string> = {}) =>
+    post(base, url, JSON.stringify(body), 'application/json', headers);
   const form = (parts: [string, Buffer | string][]) => {
     const f = new FormData();
     for (const [k, v] of parts) {
@@ -83,13 +88,51 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
     { name: 'GET /sample n=2 png', expect: 200, weight: 3, send: (b, i) => fetch(on(`${b}/sample?n=2&seed=${i}`)) },
     { name: 'GET /sample json', expect: 200, weight: 2, send: (b) => fetch(on(`${b}/sample?format=json`)) },
     { name: 'POST /encode raw', expect: 200, weight: 3, send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8]), 'image/png') },
-    { name: 'POST /encode multipart ×2', expect: 200, weight: 2, send: (b, i) => post(b, '/encode', form([['image', pngs[i % 8]], ['image', pngs[(i + 1) % 8]]])) },
-    { name: 'POST /encode?verify=true', expect: 200, weight: 1, send: (b, i) => post(b, '/encode?verify=true', new Uint8Array(pngs[i % 8]), 'image/png') },
+    {
+      name: 'POST /encode multipart ×2',
+      expect: 200,
+      weight: 2,
+      send: (b, i) =>
+        post(
+          b,
+          '/encode',
+          form([
+            ['image', pngs[i % 8]],
+            ['image', pngs[(i + 1) % 8]],
+          ]),
+        ),
+    },
+    {
+      name: 'POST /encode?verify=true',
+      expect: 200,
+      weight: 1,
+      send: (b, i) => post(b, '/encode?verify=true', new Uint8Array(pngs[i % 8]), 'image/png'),
+    },
     { name: 'POST /decode json', expect: 200, weight: 2, send: (b) => json(b, '/decode', { latents: [latent()] }) },
-    { name: 'POST /decode float32', expect: 200, weight: 2, send: (b) => post(b, '/decode', new Uint8Array(new Float32Array(latent()).buffer), 'application/octet-stream') },
-    { name: 'POST /interpolate', expect: 200, weight: 2, send: (b, i) => json(b, '/interpolate?format=json', { from: { image: b64[i % 8] }, to: { latent: latent() }, steps: 4 }) },
+    {
+      name: 'POST /decode float32',
+      expect: 200,
+      weight: 2,
+      send: (b) => post(b, '/decode', new Uint8Array(new Float32Array(latent()).buffer), 'application/octet-stream'),
+    },
+    {
+      name: 'POST /interpolate',
+      expect: 200,
+      weight: 2,
+      send: (b, i) => json(b, '/interpolate?format=json', { from: { image: b64[i % 8] }, to: { latent: latent() }, steps: 4 }),
+    },
     // Every fourth edit in passes: a request that goes back and forth between the encode and decode queues.
-    { name: 'POST /manipulate', expect: 200, weight: 3, send: (b, i) => json(b, '/manipulate', { image: b64[i % 8], edits: [{ attribute: 'soak', alpha: 1 }], ...(edits++ % 4 === 0 ? { passes: 3 } : {}) }) },
+    {
+      name: 'POST /manipulate',
+      expect: 200,
+      weight: 3,
+      send: (b, i) =>
+        json(b, '/manipulate', {
+          image: b64[i % 8],
+          edits: [{ attribute: 'soak', alpha: 1 }],
+          ...(edits++ % 4 === 0 ? { passes: 3 } : {}),
+        }),
+    },
     {
       name: 'POST + DELETE /attributes',
       expect: 204,
@@ -108,17 +151,53 @@ async function requestKinds(latentDim: number, adminToken?: string, model?: stri
     { name: 'GET /healthz', expect: 200, weight: 1, send: (b) => fetch(on(`${b}/healthz`)) },
     { name: 'GET /metrics', expect: 200, weight: 0.2, send: (b) => fetch(on(`${b}/metrics`)) },
     // Bad requests: each must keep getting its 4xx, and must not leak.
-    { name: 'bad: random bytes as PNG', expect: 415, weight: 1, send: (b) => post(b, '/encode', new Uint8Array(2048).map((_, k) => (k * 7919) & 255), 'image/png') },
-    { name: 'bad: truncated PNG', expect: 400, weight: 1, send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8].subarray(0, pngs[i % 8].length - 40)), 'image/png') },
-    { name: 'bad: NaN in a latent', expect: 400, weight: 1, send: (b) => post(b, '/decode', `{"latents":[[NaN${',0'.repeat(latentDim - 1)}]]}`, 'application/json') },
+    {
+      name: 'bad: random bytes as PNG',
+      expect: 415,
+      weight: 1,
+      send: (b) =>
+        post(
+          b,
+          '/encode',
+          new Uint8Array(2048).map((_, k) => (k * 7919) & 255),
+          'image/png',
+        ),
+    },
+    {
+      name: 'bad: truncated PNG',
+      expect: 400,
+      weight: 1,
+      send: (b, i) => post(b, '/encode', new Uint8Array(pngs[i % 8].subarray(0, pngs[i % 8].length - 40)), 'image/png'),
+    },
+    {
+      name: 'bad: NaN in a latent',
+      expect: 400,
+      weight: 1,
+      send: (b) => post(b, '/decode', `{"latents":[[NaN${',0'.repeat(latentDim - 1)}]]}`, 'application/json'),
+    },
     { name: 'bad: wrong latent length', expect: 400, weight: 1, send: (b) => json(b, '/decode', { latents: [[1, 2, 3]] }) },
-    { name: 'bad: pickle', expect: 415, weight: 1, send: (b) => post(b, '/decode', new Uint8Array([0x80, 4, 0x95]), 'application/x-python-pickle') },
-    { name: 'bad: multipart ends early', expect: 400, weight: 1, send: async (b, i) => {
+    {
+      name: 'bad: pickle',
+      expect: 415,
+      weight: 1,
+      send: (b) => post(b, '/decode', new Uint8Array([0x80, 4, 0x95]), 'application/x-python-pickle'),
+    },
+    {
+      name: 'bad: multipart ends early',
+      expect: 400,
+      weight: 1,
+      send: async (b, i) => {
         const req = new Request('http://x/', { method: 'POST', body: form([['image', pngs[i % 8]]]) });
         const body = Buffer.from(await req.arrayBuffer());
         return post(b, '/encode', new Uint8Array(body.subarray(0, body.length - 30)), req.headers.get('content-type')!);
-      } },
-    { name: 'bad: attribute name', expect: 400, weight: 1, send: (b) => fetch(on(`${b}/attributes/${encodeURIComponent("x'; DROP TABLE attributes; --")}`)) },
+      },
+    },
+    {
+      name: 'bad: attribute name',
+      expect: 400,
+      weight: 1,
+      send: (b) => fetch(on(`${b}/attributes/${encodeURIComponent("x'; DROP TABLE attributes; --")}`)),
+    },
     { name: 'bad: t out of range', expect: 400, weight: 1, send: (b) => fetch(on(`${b}/sample?t=9`)) },
   ];
   return model ? kinds.map((k) => ({ ...k, name: `${model}: ${k.name}` })) : kinds;

@@ -38,7 +38,9 @@ export async function loadBuiltinAttributes(modelDir: string, latentDim: number,
   const { tensors, metadata } = decodeSafetensors(await readFile(file));
   // Directions of an older checkpoint point nowhere useful in a retrained one.
   if (metadata.weights_sha256 && metadata.weights_sha256 !== fingerprint) {
-    warnings.push(`${file} was computed for other weights (sha256 ${metadata.weights_sha256.slice(0, 12)}…, serving ${fingerprint.slice(0, 12)}…); ignoring it — rerun npm run attributes`);
+    warnings.push(
+      `${file} was computed for other weights (sha256 ${metadata.weights_sha256.slice(0, 12)}…, serving ${fingerprint.slice(0, 12)}…); ignoring it — rerun npm run attributes`,
+    );
     return { attributes, warnings };
   }
   let info: Record<string, Partial<AttributeRecord>> = {};
@@ -77,7 +79,12 @@ export function encodeBuiltinAttributes(records: AttributeRecord[], fingerprint:
   for (const r of records) {
     if (!ATTRIBUTE_NAME.test(r.name)) throw new Error(`invalid attribute name "${r.name}"`);
     tensors.set(r.name, { data: r.vector, shape: [r.vector.length] });
-    info[r.name] = { positive: r.positive, negative: r.negative, createdAt: r.createdAt, ...(r.description ? { description: r.description } : {}) };
+    info[r.name] = {
+      positive: r.positive,
+      negative: r.negative,
+      createdAt: r.createdAt,
+      ...(r.description ? { description: r.description } : {}),
+    };
   }
   return encodeSafetensors(tensors, { attributes: JSON.stringify(info), weights_sha256: fingerprint });
 }

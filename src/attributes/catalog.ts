@@ -39,8 +39,10 @@ export class AttributeCatalog {
   }
 
   async create(record: AttributeRecord, replace: boolean): Promise<'created' | 'replaced'> {
-    if (this.builtins.has(record.name)) throw new ConflictError(`attribute "${record.name}" is built in to the checkpoint and cannot be replaced; choose another name`);
-    if (record.vector.length !== this.latentDim) throw new InvalidError(`direction has ${record.vector.length} values, the model's latent dimension is ${this.latentDim}`);
+    if (this.builtins.has(record.name))
+      throw new ConflictError(`attribute "${record.name}" is built in to the checkpoint and cannot be replaced; choose another name`);
+    if (record.vector.length !== this.latentDim)
+      throw new InvalidError(`direction has ${record.vector.length} values, the model's latent dimension is ${this.latentDim}`);
     const result = await this.store.put(this.key, record, replace);
     if (result === 'exists') throw new ConflictError(`attribute "${record.name}" already exists; add ?replace=true to overwrite it`);
     return result;

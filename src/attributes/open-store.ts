@@ -10,7 +10,10 @@ export interface StoreConfig {
   databaseUrl?: string;
 }
 
-export async function openStore(config: StoreConfig, log?: (level: 'info' | 'warn' | 'error', msg: string) => void): Promise<AttributeStore> {
+export async function openStore(
+  config: StoreConfig,
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void,
+): Promise<AttributeStore> {
   const databaseUrl = checkDatabaseUrl(config.databaseUrl);
   if (databaseUrl) {
     const store = await PostgresAttributeStore.open({

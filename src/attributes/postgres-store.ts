@@ -56,7 +56,9 @@ export class PostgresAttributeStore implements AttributeStore {
       await store.migrate();
     } catch (err) {
       await store.close();
-      throw new Error(`PostgreSQL attribute store (${redact(store.pool.options.connectionString)}): ${(err as Error).message}`, { cause: err });
+      throw new Error(`PostgreSQL attribute store (${redact(store.pool.options.connectionString)}): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return store;
   }
@@ -73,9 +75,13 @@ export class PostgresAttributeStore implements AttributeStore {
         [TABLE],
       );
       if (found.rowCount) {
-        const version = Number((found.rows[0].comment ?? '').startsWith(VERSION_TAG) ? found.rows[0].comment!.slice(VERSION_TAG.length) : NaN);
-        if (!Number.isInteger(version)) throw new Error(`table ${TABLE} exists but was not made by glow-serve (comment ${JSON.stringify(found.rows[0].comment)})`);
-        if (version > SCHEMA_VERSION) throw new Error(`table ${TABLE} has schema version ${version}; this server knows up to ${SCHEMA_VERSION}`);
+        const version = Number(
+          (found.rows[0].comment ?? '').startsWith(VERSION_TAG) ? found.rows[0].comment!.slice(VERSION_TAG.length) : NaN,
+        );
+        if (!Number.isInteger(version))
+          throw new Error(`table ${TABLE} exists but was not made by glow-serve (comment ${JSON.stringify(found.rows[0].comment)})`);
+        if (version > SCHEMA_VERSION)
+          throw new Error(`table ${TABLE} has schema version ${version}; this server knows up to ${SCHEMA_VERSION}`);
         // Future versions: ALTER TABLE … here, for version < SCHEMA_VERSION.
       } else {
         await client.query(`
@@ -171,12 +177,19 @@ export class PostgresAttributeStore implements AttributeStore {
   }
 
   async delete(key: ModelKey, name: string): Promise<boolean> {
-    const res = await this.query(`DELETE FROM ${TABLE} WHERE model = $1 AND checkpoint = $2 AND name = $3`, [key.model, key.checkpoint, name]);
+    const res = await this.query(`DELETE FROM ${TABLE} WHERE model = $1 AND checkpoint = $2 AND name = $3`, [
+      key.model,
+      key.checkpoint,
+      name,
+    ]);
     return (res.rowCount ?? 0) > 0;
   }
 
   async count(key: ModelKey): Promise<number> {
-    const res = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE} WHERE model = $1 AND checkpoint = $2`, [key.model, key.checkpoint]);
+    const res = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE} WHERE model = $1 AND checkpoint = $2`, [
+      key.model,
+      key.checkpoint,
+    ]);
     return res.rows[0].n;
   }
 
@@ -189,7 +202,16 @@ export class PostgresAttributeStore implements AttributeStore {
 
 /** SQLSTATE classes and codes that mean "cannot reach / use the server right now", not a bad query. */
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]|53300$|53400$)/;
-const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const UNAVAILABLE_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 /** Whether an error from `pg` means the database is unreachable or shutting down (worth a retry). */
 export function storeUnavailable(err: unknown): boolean {
@@ -220,7 +242,13 @@ function decodeVector(b: Buffer): Float32Array {
 }
 
 function toMeta(row: Row): AttributeMeta {
-  const meta: AttributeMeta = { name: row.name, positive: row.positive, negative: row.negative, norm: row.norm, createdAt: row.created_at.toISOString() };
+  const meta: AttributeMeta = {
+    name: row.name,
+    positive: row.positive,
+    negative: row.negative,
+    norm: row.norm,
+    createdAt: row.created_at.toISOString(),
+  };
   if (row.description) meta.description = row.description;
   return meta;
 }

@@ -67,7 +67,9 @@ export class SqliteAttributeStore implements AttributeStore {
     const cols = 'name, positive, negative, norm, created_at, description';
     return {
       list: this.db.prepare<[string, string], Row>(`SELECT ${cols} FROM attributes WHERE model = ? AND checkpoint = ? ORDER BY name`),
-      get: this.db.prepare<[string, string, string], Row>(`SELECT ${cols}, vector FROM attributes WHERE model = ? AND checkpoint = ? AND name = ?`),
+      get: this.db.prepare<[string, string, string], Row>(
+        `SELECT ${cols}, vector FROM attributes WHERE model = ? AND checkpoint = ? AND name = ?`,
+      ),
       insert: this.db.prepare(
         `INSERT INTO attributes (model, checkpoint, name, dim, vector, positive, negative, norm, description, created_at)
          VALUES (@model, @checkpoint, @name, @dim, @vector, @positive, @negative, @norm, @description, @createdAt)
@@ -80,7 +82,9 @@ export class SqliteAttributeStore implements AttributeStore {
            positive = excluded.positive, negative = excluded.negative, norm = excluded.norm,
            description = excluded.description, created_at = excluded.created_at`,
       ),
-      exists: this.db.prepare<[string, string, string], { one: number }>('SELECT 1 AS one FROM attributes WHERE model = ? AND checkpoint = ? AND name = ?'),
+      exists: this.db.prepare<[string, string, string], { one: number }>(
+        'SELECT 1 AS one FROM attributes WHERE model = ? AND checkpoint = ? AND name = ?',
+      ),
       delete: this.db.prepare('DELETE FROM attributes WHERE model = ? AND checkpoint = ? AND name = ?'),
       count: this.db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM attributes WHERE model = ? AND checkpoint = ?'),
     };
@@ -113,12 +117,14 @@ export class SqliteAttributeStore implements AttributeStore {
       createdAt: record.createdAt,
     };
     // One transaction: the existence check and the write cannot interleave with another writer.
-    return this.db.transaction((): PutResult => {
-      if (!replace) return this.stmts.insert.run(params).changes === 1 ? 'created' : 'exists';
-      const existed = this.stmts.exists.get(key.model, key.checkpoint, record.name) !== undefined;
-      this.stmts.upsert.run(params);
-      return existed ? 'replaced' : 'created';
-    }).immediate();
+    return this.db
+      .transaction((): PutResult => {
+        if (!replace) return this.stmts.insert.run(params).changes === 1 ? 'created' : 'exists';
+        const existed = this.stmts.exists.get(key.model, key.checkpoint, record.name) !== undefined;
+        this.stmts.upsert.run(params);
+        return existed ? 'replaced' : 'created';
+      })
+      .immediate();
   }
 
   async delete(key: ModelKey, name: string): Promise<boolean> {

@@ -17,13 +17,17 @@ export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 let initialised: Promise<string> | undefined;
 
 /** Initialise once per process (or worker); later calls return the same backend name. */
-export function initBackend(choice: BackendChoice = (process.env.GLOW_BACKEND as BackendChoice) || 'auto', log: (msg: string) => void = () => {}): Promise<string> {
+export function initBackend(
+  choice: BackendChoice = (process.env.GLOW_BACKEND as BackendChoice) || 'auto',
+  log: (msg: string) => void = () => {},
+): Promise<string> {
   initialised ??= select(choice, log);
   return initialised;
 }
 
 async function select(choice: BackendChoice, log: (msg: string) => void): Promise<string> {
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(choice)) throw new Error(`GLOW_BACKEND must be auto, tensorflow, wasm or cpu, not "${choice}"`);
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(choice))
+    throw new Error(`GLOW_BACKEND must be auto, tensorflow, wasm or cpu, not "${choice}"`);
   if (choice === 'auto' || choice === 'tensorflow') {
     for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
       try {
@@ -36,7 +40,8 @@ async function select(choice: BackendChoice, log: (msg: string) => void): Promis
         // not installed here, or its libtensorflow is missing: fall through
       }
     }
-    if (choice === 'tensorflow') throw new Error('GLOW_BACKEND=tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads');
+    if (choice === 'tensorflow')
+      throw new Error('GLOW_BACKEND=tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads');
   }
   if (choice === 'auto' || choice === 'wasm') {
     try {
@@ -64,7 +69,10 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
   try {
     // A broken pthread worker makes init hang rather than fail: surface it.
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the wasm backend did not start within 60 s with GLOW_WASM_THREADS=${threads}; try GLOW_WASM_THREADS=1`)), 60_000);
+      timer = setTimeout(
+        () => reject(new Error(`the wasm backend did not start within 60 s with GLOW_WASM_THREADS=${threads}; try GLOW_WASM_THREADS=1`)),
+        60_000,
+      );
     });
     if (!(await Promise.race([tf.setBackend('wasm'), timeout]))) throw new Error('tf.setBackend("wasm") returned false');
     await tf.ready();
@@ -139,7 +147,8 @@ function workerScript(dist: string): string {
   const { wasmWorkerContents } = require(path.join(out, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
   // The worker gets its main script as a Blob and loads it through an object URL: point that at the package's file.
   // The newline re-escaping is what tfjs itself does before making its blob (the template literal unescaped them).
-  const text = `URL.createObjectURL = () => ${JSON.stringify(path.join(out, 'tfjs-backend-wasm-threaded-simd.js'))}; URL.revokeObjectURL = () => {};\n` +
+  const text =
+    `URL.createObjectURL = () => ${JSON.stringify(path.join(out, 'tfjs-backend-wasm-threaded-simd.js'))}; URL.revokeObjectURL = () => {};\n` +
     wasmWorkerContents.replace(/\n/g, '\\n');
   const file = path.join(os.tmpdir(), `glow-tfjs-wasm-worker-${createHash('sha1').update(text).digest('hex').slice(0, 12)}.cjs`);
   if (!fs.existsSync(file)) {

@@ -9,7 +9,17 @@ import path from 'node:path';
 
 export interface Blas {
   /** c[M,N] (+)= op(a)·op(b), row-major; op(a) is [M,K] (a stored [K,M] when transA), op(b) is [K,N] (b stored [N,K] when transB). */
-  gemm(a: Float32Array, b: Float32Array, c: Float32Array, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean): void;
+  gemm(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+  ): void;
   setThreads(n: number): void;
   config(): string;
 }
@@ -26,7 +36,8 @@ export function nativeBlas(): Blas | undefined {
   loaded = null;
   if (mode === 'off') return undefined;
   if (!existsSync(ADDON)) {
-    if (mode === 'on') throw new Error(`GLOW_BLAS=on but ${ADDON} is not built: apt-get install libopenblas-dev, then npm run build:native`);
+    if (mode === 'on')
+      throw new Error(`GLOW_BLAS=on but ${ADDON} is not built: apt-get install libopenblas-dev, then npm run build:native`);
     return undefined;
   }
   try {

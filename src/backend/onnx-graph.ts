@@ -85,7 +85,8 @@ export class OnnxGraph {
 
   /** A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). */
   constant(values: ArrayLike<number>, shape: number[]): string {
-    if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
+    if (values.length !== shape.reduce((a, b) => a * b, 1))
+      throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
     const name = `c${this.counter++}`;
     const data = Float32Array.from(values);
     this.initializers.push(tensorProto(name, P.FLOAT, shape, new Uint8Array(data.buffer)));
@@ -113,14 +114,24 @@ export class OnnxGraph {
   /** One node; returns its outputs, whose per-sample shapes the caller states. */
   op(type: string, inputs: (Value | string)[], dims: number[], attrs: Record<string, Attr> = {}): Value {
     const name = `v${this.counter++}`;
-    this.node(type, inputs.map((i) => (typeof i === 'string' ? i : i.name)), [name], attrs);
+    this.node(
+      type,
+      inputs.map((i) => (typeof i === 'string' ? i : i.name)),
+      [name],
+      attrs,
+    );
     return { name, dims };
   }
 
   /** A node with several outputs (Split). */
   ops(type: string, inputs: (Value | string)[], dims: number[][], attrs: Record<string, Attr> = {}): Value[] {
     const names = dims.map(() => `v${this.counter++}`);
-    this.node(type, inputs.map((i) => (typeof i === 'string' ? i : i.name)), names, attrs);
+    this.node(
+      type,
+      inputs.map((i) => (typeof i === 'string' ? i : i.name)),
+      names,
+      attrs,
+    );
     return names.map((name, i) => ({ name, dims: dims[i] }));
   }
 
@@ -162,7 +173,9 @@ export class OnnxGraph {
     // 1×1 weight [out·slots, in, 1, 1], channel o·slots + tap: weight[o, i, ky, kx] with tap = ky·kw + kx.
     const k = weight.values;
     const perTapKernel = new Float32Array(channels * inC);
-    for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let tap = 0; tap < taps; tap++) perTapKernel[(o * slots + tap) * inC + i] = k[(o * inC + i) * taps + tap];
+    for (let o = 0; o < out; o++)
+      for (let i = 0; i < inC; i++)
+        for (let tap = 0; tap < taps; tap++) perTapKernel[(o * slots + tap) * inC + i] = k[(o * inC + i) * taps + tap];
     const perTap = this.op('Conv', [x, this.constant(perTapKernel, [channels, inC, 1, 1])], [channels, h, w], { kernel_shape: [1, 1] });
     const shiftKernel = new Float32Array(channels * taps);
     for (let o = 0; o < out; o++) for (let tap = 0; tap < taps; tap++) shiftKernel[(o * slots + tap) * taps + tap] = 1;
@@ -178,7 +191,12 @@ export class OnnxGraph {
   /** Channel halves (axis 1). */
   splitChannels(x: Value, parts = 2): Value[] {
     const [c, h, w] = x.dims;
-    return this.ops('Split', [x, this.ints(Array(parts).fill(c / parts))], Array.from({ length: parts }, () => [c / parts, h, w]), { axis: 1 });
+    return this.ops(
+      'Split',
+      [x, this.ints(Array(parts).fill(c / parts))],
+      Array.from({ length: parts }, () => [c / parts, h, w]),
+      { axis: 1 },
+    );
   }
 
   concatChannels(parts: Value[]): Value {
@@ -198,7 +216,12 @@ export class OnnxGraph {
 
   /** perm over the per-sample axes (the batch axis stays first). */
   transpose(x: Value, perm: number[]): Value {
-    return this.op('Transpose', [x], perm.map((p) => x.dims[p]), { perm: [0, ...perm.map((p) => p + 1)] });
+    return this.op(
+      'Transpose',
+      [x],
+      perm.map((p) => x.dims[p]),
+      { perm: [0, ...perm.map((p) => p + 1)] },
+    );
   }
 
   /**
@@ -217,7 +240,7 @@ export class OnnxGraph {
     };
     const [plus, minus] = [perSample(ld.terms), perSample(ld.negated)];
     if (!plus && !minus) throw new Error('a constant log-det has no per-sample value in the graph');
-    const value = plus && minus ? this.sub(plus, minus) : plus ?? this.op('Neg', [minus!], []);
+    const value = plus && minus ? this.sub(plus, minus) : (plus ?? this.op('Neg', [minus!], []));
     return ld.constant === 0 ? value : this.add(value, this.constant([ld.constant], []));
   }
 
@@ -262,7 +285,10 @@ function onnxKernel(kernel: tf.Tensor): ConvWeight {
   const [kh, kw, inC, out] = kernel.shape;
   const k = kernel.dataSync();
   const values = new Float32Array(k.length);
-  for (let o = 0; o < out; o++) for (let i = 0; i < inC; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) values[((o * inC + i) * kh + y) * kw + x] = k[((y * kw + x) * inC + i) * out + o];
+  for (let o = 0; o < out; o++)
+    for (let i = 0; i < inC; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) values[((o * inC + i) * kh + y) * kw + x] = k[((y * kw + x) * inC + i) * out + o];
   return { values, shape: [out, inC, kh, kw] };
 }
 
@@ -276,5 +302,7 @@ function valueInfo(name: string, dims: number[]): P.ProtoWriter {
   const shape = new P.ProtoWriter().message(P.Shape.dim, new P.ProtoWriter().string(P.Dimension.param, 'N'));
   for (const d of dims) shape.message(P.Shape.dim, new P.ProtoWriter().int(P.Dimension.value, d));
   const tensorType = new P.ProtoWriter().int(P.TensorType.elemType, P.FLOAT).message(P.TensorType.shape, shape);
-  return new P.ProtoWriter().string(P.ValueInfo.name, name).message(P.ValueInfo.type, new P.ProtoWriter().message(P.TypeProto.tensorType, tensorType));
+  return new P.ProtoWriter()
+    .string(P.ValueInfo.name, name)
+    .message(P.ValueInfo.type, new P.ProtoWriter().message(P.TypeProto.tensorType, tensorType));
 }

@@ -87,7 +87,15 @@ export const ATTR_INTS = 7;
  * Field numbers, per message, from onnx.proto. ModelProto: ir_version 1, producer_name 2,
  * producer_version 3, doc_string 6, graph 7, opset_import 8, metadata_props 14.
  */
-export const Model = { irVersion: 1, producerName: 2, producerVersion: 3, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
+export const Model = {
+  irVersion: 1,
+  producerName: 2,
+  producerVersion: 3,
+  docString: 6,
+  graph: 7,
+  opsetImport: 8,
+  metadataProps: 14,
+} as const;
 export const OpsetId = { domain: 1, version: 2 } as const;
 export const StringEntry = { key: 1, value: 2 } as const;
 export const Graph = { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12 } as const;
@@ -130,7 +138,6 @@ export function readMetadata(bytes: Uint8Array): Record<string, string> {
         if (next > end) throw new Error('not an ONNX model: a field runs past the end of the file');
         yield { field: tag >> 3, start: at, end: next };
         at = next; // the caller may have read inside the field meanwhile
-
       } else throw new Error(`not an ONNX model: wire type ${wire}`);
     }
   };

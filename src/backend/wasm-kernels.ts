@@ -62,7 +62,13 @@ export function registerWasmKernels(): void {
     const orig = originals.get(name);
     if (orig) tf.unregisterKernel(name, BACKEND);
     // Keep the original setupFunc: it binds the C++ entry points we call through orig.kernelFunc.
-    tf.registerKernel({ kernelName: name, backendName: BACKEND, setupFunc: orig?.setupFunc, kernelFunc: mine[name] as unknown as tf.KernelFunc, [MARK]: true } as tf.KernelConfig);
+    tf.registerKernel({
+      kernelName: name,
+      backendName: BACKEND,
+      setupFunc: orig?.setupFunc,
+      kernelFunc: mine[name] as unknown as tf.KernelFunc,
+      [MARK]: true,
+    } as tf.KernelConfig);
   }
 }
 
@@ -91,14 +97,26 @@ const view = (t: TensorInfo, shape: number[]): TensorInfo => ({ dataId: t.dataId
 function plainMatMul(backend: BackendWasm, a: TensorInfo, b: TensorInfo): TensorInfo {
   const blas = wasmKernelOptions.blas;
   if (blas) {
-    const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
+    const [M, K] = a.shape.slice(-2),
+      N = b.shape[b.shape.length - 1];
     return gemm(blas, backend, a, b, M, N, K, false, false, [1, M, N]);
   }
   return orig('BatchMatMul')({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
 }
 
 /** A new tensor of `shape` holding op(a)·op(b) by the native GEMM (views taken after the allocation). */
-function gemm(blas: Blas, backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, N: number, K: number, ta: boolean, tb: boolean, shape: number[]): TensorInfo {
+function gemm(
+  blas: Blas,
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  M: number,
+  N: number,
+  K: number,
+  ta: boolean,
+  tb: boolean,
+  shape: number[],
+): TensorInfo {
   const out = backend.makeOutput(shape, 'float32');
   blas.gemm(f32(backend, a), f32(backend, b), f32(backend, out), M, N, K, ta, tb, false);
   return out;
@@ -114,12 +132,15 @@ const chunkLongK = (M: number, K: number, N: number): boolean =>
  */
 function matMulLongK(backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number): TensorInfo {
   if (wasmKernelOptions.blas || !chunkLongK(M, K, N)) return plainMatMul(backend, view(a, [1, M, K]), view(b, [1, K, N]));
-  const chunks = Math.ceil(K / wasmKernelOptions.kChunk), kc0 = Math.ceil(K / chunks);
+  const chunks = Math.ceil(K / wasmKernelOptions.kChunk),
+    kc0 = Math.ceil(K / chunks);
   let acc: TensorInfo | undefined;
   for (let k0 = 0; k0 < K; k0 += kc0) {
     const kc = Math.min(kc0, K - k0);
-    const ac = backend.makeOutput([1, M, kc], 'float32'), bc = backend.makeOutput([1, kc, N], 'float32');
-    const A = f32(backend, a), Ac = f32(backend, ac);
+    const ac = backend.makeOutput([1, M, kc], 'float32'),
+      bc = backend.makeOutput([1, kc, N], 'float32');
+    const A = f32(backend, a),
+      Ac = f32(backend, ac);
     for (let m = 0; m < M; m++) Ac.set(A.subarray(m * K + k0, m * K + k0 + kc), m * kc);
     f32(backend, bc).set(f32(backend, b).subarray(k0 * N, (k0 + kc) * N));
     const part = plainMatMul(backend, ac, bc);
@@ -133,7 +154,8 @@ function matMulLongK(backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: numb
 /** acc += part (disposing part); returns part itself when there is no acc yet. */
 function accumulate(backend: BackendWasm, acc: TensorInfo | undefined, part: TensorInfo): TensorInfo {
   if (!acc) return part;
-  const A = f32(backend, acc), B = f32(backend, part);
+  const A = f32(backend, acc),
+    B = f32(backend, part);
   for (let i = 0; i < A.length; i++) A[i] += B[i];
   backend.disposeData(part.dataId);
   return acc;
@@ -146,7 +168,9 @@ function transposeKernel(backend: BackendWasm, x: TensorInfo, perm: number[]): T
 /** Stride-1 NHWC Conv2D with explicit padding, on the stock (XNNPACK) kernel. */
 function conv2DKernel(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, pad: number[][]): TensorInfo {
   return tf.getKernel('Conv2D', BACKEND)!.kernelFunc({
-    inputs: { x, filter }, backend, attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined },
+    inputs: { x, filter },
+    backend,
+    attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined },
   } as never) as TensorInfo;
 }
 
@@ -174,15 +198,38 @@ function useConvTrick(info: tf.backend_util.Conv2DInfo): boolean {
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as {
-    strides: number | [number, number]; pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+    strides: number | [number, number];
+    pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
   };
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode,
-    false, tf.backend_util.convertConv2DDataFormat(dataFormat));
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat),
+  );
   if (info.dataFormat !== 'channelsLast') throw new Error('wasm Conv2DBackpropFilter: only NHWC is supported');
   if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1)
-    throw new Error(`wasm Conv2DBackpropFilter: only stride 1 and dilation 1 are supported (got strides ${info.strideHeight}x${info.strideWidth})`);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+    throw new Error(
+      `wasm Conv2DBackpropFilter: only stride 1 and dilation 1 are supported (got strides ${info.strideHeight}x${info.strideWidth})`,
+    );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: Ho,
+    outWidth: Wo,
+    outChannels: Co,
+    filterHeight: KH,
+    filterWidth: KW,
+  } = info;
   const { top: pt, left: pl, bottom: pb, right: pr } = info.padInfo;
   const rows = KH * KW * C;
   const pix = Ho * Wo;
@@ -192,7 +239,12 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
     // a conv with channels as batch and images as input channels: out[c,i,j,co] = Σ_{n,y,x} x[n,y+i,x+j,c]·dy[n,y,x,co].
     const xt = transposeKernel(backend, view(x, [N, H * W, C]), [2, 1, 0]); // [C, H, W, N]
     const dyt = transposeKernel(backend, view(dy, [N, pix, Co]), [1, 0, 2]); // [Ho, Wo, N, Co]
-    const o = conv2DKernel(backend, view(xt, [C, H, W, N]), view(dyt, [Ho, Wo, N, Co]), [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+    const o = conv2DKernel(backend, view(xt, [C, H, W, N]), view(dyt, [Ho, Wo, N, Co]), [
+      [0, 0],
+      [pt, pb],
+      [pl, pr],
+      [0, 0],
+    ]);
     const dw = transposeKernel(backend, view(o, [C, KH * KW, Co]), [1, 0, 2]);
     for (const t of [xt, dyt, o]) backend.disposeData(t.dataId);
     return view(dw, filterShape);
@@ -239,16 +291,33 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
  */
 const PB = 256;
 const srcOff = new Int32Array(PB);
-function im2colT(X: Float32Array, D: Float32Array, n0: number, nc: number, H: number, W: number, C: number,
-  Ho: number, Wo: number, KH: number, KW: number, pt: number, pl: number, P: number): void {
+function im2colT(
+  X: Float32Array,
+  D: Float32Array,
+  n0: number,
+  nc: number,
+  H: number,
+  W: number,
+  C: number,
+  Ho: number,
+  Wo: number,
+  KH: number,
+  KW: number,
+  pt: number,
+  pl: number,
+  P: number,
+): void {
   for (let i = 0; i < KH; i++) {
     for (let j = 0; j < KW; j++) {
       const row0 = (i * KW + j) * C;
       for (let p0 = 0; p0 < P; p0 += PB) {
         const pe = Math.min(PB, P - p0);
         for (let k = 0, p = p0; k < pe; k++, p++) {
-          const n = Math.floor(p / (Ho * Wo)), y = Math.floor(p / Wo) % Ho, x = p % Wo;
-          const iy = y + i - pt, ix = x + j - pl;
+          const n = Math.floor(p / (Ho * Wo)),
+            y = Math.floor(p / Wo) % Ho,
+            x = p % Wo;
+          const iy = y + i - pt,
+            ix = x + j - pl;
           srcOff[k] = iy >= 0 && iy < H && ix >= 0 && ix < W ? (((n0 + n) * H + iy) * W + ix) * C : -1;
         }
         for (let c = 0; c < C; c++) {
@@ -284,18 +353,49 @@ function filterToOutputSide(backend: BackendWasm, filter: TensorInfo, KH: number
 }
 
 function conv2D(args: KernelArgs): TensorInfo {
-  const { inputs: { x, filter }, backend, attrs } = args;
+  const {
+    inputs: { x, filter },
+    backend,
+    attrs,
+  } = args;
   const blas = wasmKernelOptions.blas;
   if (!blas || x.dtype !== 'float32') return orig('Conv2D')(args) as TensorInfo;
   const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as {
-    strides: number | [number, number]; pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
-    dilations: number | [number, number]; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    strides: number | [number, number];
+    pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number;
+    dataFormat: 'NHWC' | 'NCHW';
+    dilations: number | [number, number];
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
   };
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
-    strides, dilations, pad, dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(dataFormat));
-  if (info.dataFormat !== 'channelsLast' || info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1)
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  if (
+    info.dataFormat !== 'channelsLast' ||
+    info.strideHeight !== 1 ||
+    info.strideWidth !== 1 ||
+    info.dilationHeight !== 1 ||
+    info.dilationWidth !== 1
+  )
     return orig('Conv2D')(args) as TensorInfo;
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: Ho,
+    outWidth: Wo,
+    outChannels: Co,
+    filterHeight: KH,
+    filterWidth: KW,
+  } = info;
   const { top: pt, left: pl, bottom: pb, right: pr } = info.padInfo;
   if (KH * KW === 1 && pt + pl + pb + pr === 0) return gemm(blas, backend, x, filter, N * H * W, Co, C, false, false, info.outShape);
   if (outputSide(C, Co)) {
@@ -307,10 +407,12 @@ function conv2D(args: KernelArgs): TensorInfo {
     backend.disposeData(z.dataId);
     return out;
   }
-  const R = KH * KW * C, pix = Ho * Wo;
+  const R = KH * KW * C,
+    pix = Ho * Wo;
   const out = backend.makeOutput(info.outShape, 'float32');
   eachIm2colChunk(backend, x, info, (cols, n0, P) =>
-    blas.gemm(cols, f32(backend, filter), f32(backend, out).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), P, Co, R, false, false, false));
+    blas.gemm(cols, f32(backend, filter), f32(backend, out).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), P, Co, R, false, false, false),
+  );
   return out;
 }
 
@@ -318,13 +420,20 @@ function conv2D(args: KernelArgs): TensorInfo {
  * The im2col rows of x's images a chunk at a time (so that one buffer stays under im2colMaxFloats), handed to `use`
  * with the chunk's first image and row count; `use` may take heap views but must not allocate.
  */
-function eachIm2colChunk(backend: BackendWasm, x: TensorInfo, info: tf.backend_util.Conv2DInfo, use: (cols: Float32Array, n0: number, P: number) => void): void {
+function eachIm2colChunk(
+  backend: BackendWasm,
+  x: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  use: (cols: Float32Array, n0: number, P: number) => void,
+): void {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = info;
   const { top: pt, left: pl } = info.padInfo;
-  const R = KH * KW * C, pix = Ho * Wo;
+  const R = KH * KW * C,
+    pix = Ho * Wo;
   const chunk = Math.max(1, Math.min(N, Math.floor(wasmKernelOptions.im2colMaxFloats / (R * pix))));
   for (let n0 = 0; n0 < N; n0 += chunk) {
-    const nc = Math.min(chunk, N - n0), P = nc * pix;
+    const nc = Math.min(chunk, N - n0),
+      P = nc * pix;
     const cols = backend.makeOutput([P, R], 'float32');
     const D = f32(backend, cols);
     im2col(f32(backend, x), D, n0, nc, H, W, C, Ho, Wo, KH, KW, pt, pl);
@@ -335,22 +444,35 @@ function eachIm2colChunk(backend: BackendWasm, x: TensorInfo, info: tf.backend_u
 
 /** dW[KH·KW·C, Co] = Σ over image chunks of colsᵀ · dy (the GEMM accumulates in place). */
 function filterGradBlas(blas: Blas, backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: Ho,
+    outWidth: Wo,
+    outChannels: Co,
+    filterHeight: KH,
+    filterWidth: KW,
+  } = info;
   const { top: pt, left: pl, bottom: pb, right: pr } = info.padInfo;
-  const R = KH * KW * C, pix = Ho * Wo;
+  const R = KH * KW * C,
+    pix = Ho * Wo;
   if (KH * KW === 1 && pt + pl + pb + pr === 0) return gemm(blas, backend, x, dy, C, Co, N * pix, true, false, [R, Co]);
   if (outputSide(C, Co)) {
     // D[q, (i·KW+j)·Co + co] = dy at the output pixel that reads input pixel q through tap (i, j).
     const T = KH * KW * Co;
     const d = backend.makeOutput([N * H * W, T], 'float32');
-    const D = f32(backend, d), DY = f32(backend, dy);
+    const D = f32(backend, d),
+      DY = f32(backend, dy);
     for (let n = 0, q = 0; n < N; n++)
       for (let iy = 0; iy < H; iy++)
         for (let ix = 0; ix < W; ix++, q++)
           for (let i = 0; i < KH; i++) {
             const y = iy - i + pt;
             for (let j = 0; j < KW; j++) {
-              const xo = ix - j + pl, d0 = q * T + (i * KW + j) * Co;
+              const xo = ix - j + pl,
+                d0 = q * T + (i * KW + j) * Co;
               if (y < 0 || y >= Ho || xo < 0 || xo >= Wo) {
                 D.fill(0, d0, d0 + Co);
                 continue;
@@ -367,13 +489,27 @@ function filterGradBlas(blas: Blas, backend: BackendWasm, x: TensorInfo, dy: Ten
   }
   const out = backend.makeOutput([R, Co], 'float32');
   eachIm2colChunk(backend, x, info, (cols, n0, P) =>
-    blas.gemm(cols, f32(backend, dy).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), f32(backend, out), R, Co, P, true, false, n0 > 0));
+    blas.gemm(cols, f32(backend, dy).subarray(n0 * pix * Co, n0 * pix * Co + P * Co), f32(backend, out), R, Co, P, true, false, n0 > 0),
+  );
   return out;
 }
 
 /** cols[p, (i·KW+j)·C + c] = X[n, y+i-pt, x+j-pl, c] (0 outside) for the output pixels p of images n0..n0+nc-1. */
-function im2col(X: Float32Array, D: Float32Array, n0: number, nc: number, H: number, W: number, C: number,
-  Ho: number, Wo: number, KH: number, KW: number, pt: number, pl: number): void {
+function im2col(
+  X: Float32Array,
+  D: Float32Array,
+  n0: number,
+  nc: number,
+  H: number,
+  W: number,
+  C: number,
+  Ho: number,
+  Wo: number,
+  KH: number,
+  KW: number,
+  pt: number,
+  pl: number,
+): void {
   const R = KH * KW * C;
   for (let n = 0, p = 0; n < nc; n++) {
     for (let y = 0; y < Ho; y++) {
@@ -381,7 +517,8 @@ function im2col(X: Float32Array, D: Float32Array, n0: number, nc: number, H: num
         for (let i = 0; i < KH; i++) {
           const iy = y + i - pt;
           for (let j = 0; j < KW; j++) {
-            const ix = x + j - pl, d = p * R + (i * KW + j) * C;
+            const ix = x + j - pl,
+              d = p * R + (i * KW + j) * C;
             if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
               D.fill(0, d, d + C);
               continue;
@@ -404,31 +541,53 @@ function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as {
-    strides: number | [number, number]; pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
+    strides: number | [number, number];
+    pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    inputShape: [number, number, number, number];
   };
-  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
-    dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(dataFormat));
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat),
+  );
   const { filterHeight: KH, filterWidth: KW, inChannels: C, outChannels: Co } = info;
   const { top, bottom, left, right } = info.padInfo;
-  const ok = info.dataFormat === 'channelsLast' && info.strideHeight === 1 && info.strideWidth === 1 &&
-    Math.max(top, bottom) <= KH - 1 && Math.max(left, right) <= KW - 1;
+  const ok =
+    info.dataFormat === 'channelsLast' &&
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    Math.max(top, bottom) <= KH - 1 &&
+    Math.max(left, right) <= KW - 1;
   if (!ok) return orig('Conv2DBackpropInput')(args) as TensorInfo;
   if (useCol2im(info)) return dxCol2im(backend, dy, filter, info);
 
   let wf: TensorInfo | undefined;
   let w: TensorInfo;
-  if (KH * KW > 1 || C > 1 && Co > 1) {
+  if (KH * KW > 1 || (C > 1 && Co > 1)) {
     wf = backend.makeOutput([KH, KW, Co, C], 'float32');
-    const src = f32(backend, filter), dst = f32(backend, wf);
+    const src = f32(backend, filter),
+      dst = f32(backend, wf);
     for (let i = 0; i < KH; i++)
       for (let j = 0; j < KW; j++) {
-        const s0 = ((KH - 1 - i) * KW + (KW - 1 - j)) * C * Co, d0 = (i * KW + j) * Co * C;
+        const s0 = ((KH - 1 - i) * KW + (KW - 1 - j)) * C * Co,
+          d0 = (i * KW + j) * Co * C;
         for (let ci = 0; ci < C; ci++) for (let co = 0; co < Co; co++) dst[d0 + co * C + ci] = src[s0 + ci * Co + co];
       }
     w = wf;
   } else w = view(filter, [KH, KW, Co, C]);
-  const explicit = [[0, 0], [KH - 1 - top, KH - 1 - bottom], [KW - 1 - left, KW - 1 - right], [0, 0]];
+  const explicit = [
+    [0, 0],
+    [KH - 1 - top, KH - 1 - bottom],
+    [KW - 1 - left, KW - 1 - right],
+    [0, 0],
+  ];
   const dx = conv2DKernel(backend, dy, w, explicit);
   if (wf) backend.disposeData(wf.dataId);
   return dx;
@@ -455,8 +614,10 @@ function tapSum(src: Float32Array, dst: Float32Array, gather: boolean, info: tf.
           for (let j = 0; j < KW; j++) {
             const ix = x + j - pl;
             if (ix < 0 || ix >= W) continue;
-            const q = (n * H + iy) * W + ix, tap = (i * KW + j) * channels;
-            const d0 = gather ? p * channels : q * channels, s0 = gather ? q * T + tap : p * T + tap;
+            const q = (n * H + iy) * W + ix,
+              tap = (i * KW + j) * channels;
+            const d0 = gather ? p * channels : q * channels,
+              s0 = gather ? q * T + tap : p * T + tap;
             for (let c = 0; c < channels; c++) dst[d0 + c] += src[s0 + c];
           }
         }
@@ -474,7 +635,8 @@ function useCol2im(info: tf.backend_util.Conv2DInfo): boolean {
  */
 function dxCol2im(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const { batchSize: N, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
-  const R = KH * KW * C, P = N * Ho * Wo;
+  const R = KH * KW * C,
+    P = N * Ho * Wo;
   const blas = wasmKernelOptions.blas;
   let g: TensorInfo;
   if (blas) g = gemm(blas, backend, dy, filter, P, R, Co, false, true, [P, R]);
@@ -498,10 +660,15 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   let { a, b } = inputs;
   const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
   if (a.dtype !== 'float32' || b.dtype !== 'float32') return orig('BatchMatMul')(args) as TensorInfo;
-  const ra = a.shape.length, rb = b.shape.length;
-  const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2));
-  const [a1, a2] = a.shape.slice(-2), [b1, b2] = b.shape.slice(-2);
-  const M = transposeA ? a2 : a1, K = transposeA ? a1 : a2, N = transposeB ? b1 : b2;
+  const ra = a.shape.length,
+    rb = b.shape.length;
+  const batchA = size(a.shape.slice(0, -2)),
+    batchB = size(b.shape.slice(0, -2));
+  const [a1, a2] = a.shape.slice(-2),
+    [b1, b2] = b.shape.slice(-2);
+  const M = transposeA ? a2 : a1,
+    K = transposeA ? a1 : a2,
+    N = transposeB ? b1 : b2;
   const batch = Math.max(batchA, batchB);
   // Only 1-vs-many or equal batches (what tfjs itself supports for flattened batches).
   if (ra < 2 || rb < 2 || (transposeB ? b2 : b1) !== K || (batchA !== batchB && batchA !== 1 && batchB !== 1))
@@ -515,10 +682,23 @@ function batchMatMul(args: KernelArgs): TensorInfo {
     // The GEMM takes the transposes itself; all of a's batches against one b is a single product.
     if (batchB === 1 && !transposeA) return view(gemm(blas, backend, a, b, batchA * M, N, K, false, transposeB, [batchA * M, N]), outShape);
     const out = backend.makeOutput([batch, M, N], 'float32');
-    const A = f32(backend, a), B = f32(backend, b), O = f32(backend, out);
+    const A = f32(backend, a),
+      B = f32(backend, b),
+      O = f32(backend, out);
     for (let i = 0; i < batch; i++) {
-      const ia = batchA === 1 ? 0 : i, ib = batchB === 1 ? 0 : i;
-      blas.gemm(A.subarray(ia * M * K, (ia + 1) * M * K), B.subarray(ib * K * N, (ib + 1) * K * N), O.subarray(i * M * N, (i + 1) * M * N), M, N, K, transposeA, transposeB, false);
+      const ia = batchA === 1 ? 0 : i,
+        ib = batchB === 1 ? 0 : i;
+      blas.gemm(
+        A.subarray(ia * M * K, (ia + 1) * M * K),
+        B.subarray(ib * K * N, (ib + 1) * K * N),
+        O.subarray(i * M * N, (i + 1) * M * N),
+        M,
+        N,
+        K,
+        transposeA,
+        transposeB,
+        false,
+      );
     }
     return view(out, outShape);
   }
@@ -541,7 +721,8 @@ function batchMatMul(args: KernelArgs): TensorInfo {
     // every b slice must be a fresh tensor).
     out = backend.makeOutput([batch, M, N], 'float32');
     for (let i = 0; i < batch; i++) {
-      const ai = backend.makeOutput([1, M, K], 'float32'), bi = backend.makeOutput([1, K, N], 'float32');
+      const ai = backend.makeOutput([1, M, K], 'float32'),
+        bi = backend.makeOutput([1, K, N], 'float32');
       const ia = batchA === 1 ? 0 : i;
       f32(backend, ai).set(f32(backend, a).subarray(ia * M * K, (ia + 1) * M * K));
       f32(backend, bi).set(f32(backend, b).subarray(i * K * N, (i + 1) * K * N));
@@ -563,16 +744,23 @@ const SHORT_RUN = 16;
 const numeric = (t: TensorInfo): boolean => t.dtype === 'float32' || t.dtype === 'int32' || t.dtype === 'bool';
 
 function slice(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, backend, attrs } = args;
+  const {
+    inputs: { x },
+    backend,
+    attrs,
+  } = args;
   const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
   const r = x.shape.length;
   if (!numeric(x) || r < 2 || tf.slice_util.isSliceContinous(x.shape, begin, sz)) return orig('Slice')(args) as TensorInfo;
   // Fast path: any begin/size on the leading axes of a row-major block, i.e. rows of the last axis.
   // Collapse: leading axes must be whole except the first (which may be a sub-range).
   for (let d = 1; d < r - 1; d++) if (begin[d] !== 0 || sz[d] !== x.shape[d]) return orig('Slice')(args) as TensorInfo;
-  const C = x.shape[r - 1], c0 = begin[r - 1], cs = sz[r - 1];
+  const C = x.shape[r - 1],
+    c0 = begin[r - 1],
+    cs = sz[r - 1];
   const inner = size(x.shape.slice(1, -1));
-  const rows = sz[0] * inner, row0 = begin[0] * inner;
+  const rows = sz[0] * inner,
+    row0 = begin[0] * inner;
   const out = backend.makeOutput(sz, x.dtype);
   if (sz.some((s) => s === 0)) return out;
   copyRuns(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), rows, C, row0 * C + c0, cs, 0, cs);
@@ -580,7 +768,16 @@ function slice(args: KernelArgs): TensorInfo {
 }
 
 /** rows times: dst[dOff + r·dStride + k] = src[sOff + r·sStride + k] for k < run. */
-function copyRuns(src: tf.TypedArray, dst: tf.TypedArray, rows: number, sStride: number, sOff: number, run: number, dOff: number, dStride: number): void {
+function copyRuns(
+  src: tf.TypedArray,
+  dst: tf.TypedArray,
+  rows: number,
+  sStride: number,
+  sOff: number,
+  run: number,
+  dOff: number,
+  dStride: number,
+): void {
   if (run >= SHORT_RUN) {
     for (let r = 0; r < rows; r++, sOff += sStride, dOff += dStride) dst.set(src.subarray(sOff, sOff + run), dOff);
     return;
@@ -589,12 +786,17 @@ function copyRuns(src: tf.TypedArray, dst: tf.TypedArray, rows: number, sStride:
 }
 
 function splitV(args: KernelArgs): TensorInfo[] {
-  const { inputs: { x }, backend, attrs } = args;
+  const {
+    inputs: { x },
+    backend,
+    attrs,
+  } = args;
   const r = x.shape.length;
   const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
   if (!numeric(x) || r < 2 || axis !== r - 1) return orig('SplitV')(args) as TensorInfo[];
   const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number[] | number, axis);
-  const C = x.shape[r - 1], rows = size(x.shape.slice(0, -1));
+  const C = x.shape[r - 1],
+    rows = size(x.shape.slice(0, -1));
   const outs = sizes.map((s) => backend.makeOutput([...x.shape.slice(0, -1), s], x.dtype));
   const src = backend.typedArrayFromHeap(x);
   let c0 = 0;
@@ -616,7 +818,8 @@ function concat(args: KernelArgs): TensorInfo {
   // Long runs: the stock row-by-row set() is as fast.
   if (!numeric(xs[0]) || r < 2 || axis !== r - 1 || live.length < 2 || widths.every((w) => w >= SHORT_RUN))
     return orig('Concat')(args) as TensorInfo;
-  const Ct = widths.reduce((s, w) => s + w, 0), rows = size(live[0].shape.slice(0, -1));
+  const Ct = widths.reduce((s, w) => s + w, 0),
+    rows = size(live[0].shape.slice(0, -1));
   const out = backend.makeOutput([...live[0].shape.slice(0, -1), Ct], xs[0].dtype);
   const dst = backend.typedArrayFromHeap(out);
   let c0 = 0;
@@ -633,12 +836,17 @@ function concat(args: KernelArgs): TensorInfo {
 // one pass in JS with a float64 accumulator per channel.
 
 function sum(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, backend, attrs } = args;
+  const {
+    inputs: { x },
+    backend,
+    attrs,
+  } = args;
   const r = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
   const leading = axes.length === r - 1 && axes.every((a, i) => a === i);
   if (x.dtype !== 'float32' || r < 2 || !leading || size(x.shape) < 4096) return orig('Sum')(args) as TensorInfo;
-  const C = x.shape[r - 1], R = size(x.shape) / C;
+  const C = x.shape[r - 1],
+    R = size(x.shape) / C;
   const outShape = attrs.keepDims ? [...new Array(r - 1).fill(1), C] : [C];
   const blas = wasmKernelOptions.blas;
   if (blas) {
@@ -649,7 +857,8 @@ function sum(args: KernelArgs): TensorInfo {
     return out;
   }
   const out = backend.makeOutput(outShape, 'float32');
-  const X = f32(backend, x), acc = new Float64Array(C);
+  const X = f32(backend, x),
+    acc = new Float64Array(C);
   for (let i = 0, k = 0; i < R; i++) for (let c = 0; c < C; c++, k++) acc[c] += X[k];
   f32(backend, out).set(acc);
   return out;

@@ -24,7 +24,9 @@ export const fashionMnist: DatasetSource = {
     loadIdx('fashion-mnist', split, (prefix) => {
       const images = path.join(FASHION_DIR, `${prefix}-images-idx3-ubyte.gz`);
       if (!existsSync(images))
-        throw new Error(`fashion-mnist is not installed: ${images} is missing. Install it with: apt-get install dataset-fashion-mnist (or set FASHION_MNIST_DIR)`);
+        throw new Error(
+          `fashion-mnist is not installed: ${images} is missing. Install it with: apt-get install dataset-fashion-mnist (or set FASHION_MNIST_DIR)`,
+        );
       return [images, path.join(FASHION_DIR, `${prefix}-labels-idx1-ubyte.gz`)];
     }),
 };

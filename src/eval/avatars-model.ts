@@ -11,7 +11,8 @@ export async function openAvatarsModel(modelDir: string, log: (m: string) => voi
   await initRenderer();
   const { glow, manifest } = await loadCheckpoint(modelDir);
   const { height, width, channels } = glow.config;
-  if (channels !== 3 || height !== width) throw new Error(`${modelDir} is a ${height}×${width}×${channels} model, not one trained on the avatars (square RGB)`);
+  if (channels !== 3 || height !== width)
+    throw new Error(`${modelDir} is a ${height}×${width}×${channels} model, not one trained on the avatars (square RGB)`);
   const fingerprint = await weightsFingerprint(path.join(modelDir, WEIGHTS_FILE));
   return { glow, manifest, fingerprint };
 }

@@ -61,7 +61,8 @@ export interface Score {
 export function score(edited: Uint8Array, pairs: PairSet): Score {
   const n = pairs.seeds.length;
   const px = pairs.size * pairs.size * 3;
-  if (edited.length !== n * px || pairs.without.length !== n * px || pairs.with.length !== n * px) throw new Error('edited images and pairs differ in size');
+  if (edited.length !== n * px || pairs.without.length !== n * px || pairs.with.length !== n * px)
+    throw new Error('edited images and pairs differ in size');
   let inside = 0;
   let outside = 0;
   let den = 0;
@@ -81,7 +82,9 @@ export function score(edited: Uint8Array, pairs: PairSet): Score {
     den += b;
     if (a < b) improved++;
   }
-  return den === 0 ? { ratio: NaN, inside: NaN, outside: NaN, improved: improved / n } : { ratio: (inside + outside) / den, inside: inside / den, outside: outside / den, improved: improved / n };
+  return den === 0
+    ? { ratio: NaN, inside: NaN, outside: NaN, improved: improved / n }
+    : { ratio: (inside + outside) / den, inside: inside / den, outside: outside / den, improved: improved / n };
 }
 
 /**
@@ -136,8 +139,20 @@ function concat(images: Uint8Array[]): Uint8Array {
 }
 
 /** decode(ε + α·direction) for every ε, as one NHWC uint8 buffer; with `passes` > 1, in that many passes (see editInPasses). */
-export async function edit(glow: Glow, eps: Float32Array[], direction: Float32Array, alpha: number, batch = 64, passes = 1): Promise<Uint8Array> {
-  const { decoded } = await editInPasses(glowPasses(glow, batch), eps, eps.map(() => [{ alpha, vector: direction }]), passes);
+export async function edit(
+  glow: Glow,
+  eps: Float32Array[],
+  direction: Float32Array,
+  alpha: number,
+  batch = 64,
+  passes = 1,
+): Promise<Uint8Array> {
+  const { decoded } = await editInPasses(
+    glowPasses(glow, batch),
+    eps,
+    eps.map(() => [{ alpha, vector: direction }]),
+    passes,
+  );
   return concat(decoded.map((d) => d.pixels));
 }
 
@@ -178,7 +193,14 @@ export interface PassSearch {
  * sizes: for each pass size δ one walk of passes of δ, scored after every pass whose total α is on the grid
  * (α = 0 is A itself, ratio 1, and is not searched here: chooseAlpha has it).
  */
-export async function choosePasses(glow: Glow, pairs: PairSet, direction: Float32Array, alphas: number[], passSizes: number[], batch = 64): Promise<PassSearch> {
+export async function choosePasses(
+  glow: Glow,
+  pairs: PairSet,
+  direction: Float32Array,
+  alphas: number[],
+  passSizes: number[],
+  batch = 64,
+): Promise<PassSearch> {
   const eps = await encodePixels(glow, pairs.without, batch);
   const model = glowPasses(glow, batch);
   let best: Omit<PassSearch, 'curves'> | undefined;
@@ -203,7 +225,10 @@ export async function choosePasses(glow: Glow, pairs: PairSet, direction: Float3
       if (Number.isFinite(s.ratio) && (!best || s.ratio < best.score.ratio)) best = { alpha, passSize, passes, score: s };
     });
   }
-  if (!best) throw new Error(`no α in [${alphas.join(', ')}] is a whole number of passes of [${passSizes.join(', ')}] with a finite ratio for ${pairs.attribute}`);
+  if (!best)
+    throw new Error(
+      `no α in [${alphas.join(', ')}] is a whole number of passes of [${passSizes.join(', ')}] with a finite ratio for ${pairs.attribute}`,
+    );
   return { ...best, curves };
 }
 
@@ -220,7 +245,13 @@ export interface FitOptions {
  * It sees what the mean difference cannot (B itself), so if even it stays near 1 on held-out pairs, the
  * limit is the model, not the estimate (a local optimum of the fit, so a bound only in practice).
  */
-export async function fitDirection(glow: Glow, pairs: PairSet, init: Float32Array, opts: FitOptions, onStep?: (step: number, loss: number) => void): Promise<Float32Array> {
+export async function fitDirection(
+  glow: Glow,
+  pairs: PairSet,
+  init: Float32Array,
+  opts: FitOptions,
+  onStep?: (step: number, loss: number) => void,
+): Promise<Float32Array> {
   const { height, width, channels, nBits } = glow.config;
   const px = height * width * channels;
   const d = glow.latentDim;
@@ -242,7 +273,9 @@ export async function fitDirection(glow: Glow, pairs: PairSet, init: Float32Arra
       }
       const [et, bt] = [tf.tensor2d(e, [m, d]), tf.tensor4d(b, [m, height, width, channels])];
       // Mean |A′ − B| of the batch in grey levels (of the model's bit depth), and its gradient in d.
-      const { value, grad } = tf.valueAndGrad((x: tf.Tensor2D) => tf.mean(tf.abs(tf.sub(glow.decode(tf.add(et, x) as tf.Tensor2D), bt))).mul(2 ** nBits) as tf.Scalar)(v);
+      const { value, grad } = tf.valueAndGrad(
+        (x: tf.Tensor2D) => tf.mean(tf.abs(tf.sub(glow.decode(tf.add(et, x) as tf.Tensor2D), bt))).mul(2 ** nBits) as tf.Scalar,
+      )(v);
       const [loss, g] = [(await value.data())[0], (await grad.data()) as Float32Array];
       tf.dispose([value, grad, et, bt]);
       adam.apply(new Map([['direction', g]]), opts.lr);

@@ -38,13 +38,23 @@ export interface Shape {
 /** The test split's first `count` images. */
 export function testImages(ds: Dataset, count: number): ImageSet {
   const n = Math.min(count, ds.count);
-  return { name: 'test set', pixels: batchPixels(ds, Array.from({ length: n }, (_, i) => i)), count: n };
+  return {
+    name: 'test set',
+    pixels: batchPixels(
+      ds,
+      Array.from({ length: n }, (_, i) => i),
+    ),
+    count: n,
+  };
 }
 
 /** The same images as negatives: digits drawn dark on light, faces with inverted colours. */
 export function invertedImages(ds: Dataset, count: number, offset = 0): ImageSet {
   const n = Math.min(count, ds.count - offset);
-  const pixels = batchPixels(ds, Array.from({ length: n }, (_, i) => offset + i)).map((v) => 255 - v);
+  const pixels = batchPixels(
+    ds,
+    Array.from({ length: n }, (_, i) => offset + i),
+  ).map((v) => 255 - v);
   return { name: 'inverted', pixels, count: n };
 }
 
@@ -68,10 +78,13 @@ export function otherDatasetImages(ds: Dataset, shape: Shape, count: number, off
     for (let y = 0; y < height; y++)
       for (let x = 0; x < width; x++) {
         // Box average of the source pixels this output pixel covers, over all source channels.
-        const y0 = Math.floor((y * ds.height) / height), y1 = Math.max(y0 + 1, Math.floor(((y + 1) * ds.height) / height));
-        const x0 = Math.floor((x * ds.width) / width), x1 = Math.max(x0 + 1, Math.floor(((x + 1) * ds.width) / width));
+        const y0 = Math.floor((y * ds.height) / height),
+          y1 = Math.max(y0 + 1, Math.floor(((y + 1) * ds.height) / height));
+        const x0 = Math.floor((x * ds.width) / width),
+          x1 = Math.max(x0 + 1, Math.floor(((x + 1) * ds.width) / width));
         for (let c = 0; c < channels; c++) {
-          let sum = 0, k = 0;
+          let sum = 0,
+            k = 0;
           for (let yy = y0; yy < y1; yy++)
             for (let xx = x0; xx < x1; xx++) {
               for (const cc of sourceChannels[c]) {
@@ -134,8 +147,7 @@ export function extremeImages(shape: Shape): ImageSet {
   const pixels = new Uint8Array(patterns.length * height * width * channels);
   patterns.forEach((f, i) => {
     for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++)
-        for (let c = 0; c < channels; c++) pixels[((i * height + y) * width + x) * channels + c] = f(y, x, c);
+      for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) pixels[((i * height + y) * width + x) * channels + c] = f(y, x, c);
   });
   return { name: 'solid and extreme', pixels, count: patterns.length };
 }
@@ -174,7 +186,15 @@ export async function evaluateSet(codec: Codec, config: GlowConfig, set: ImageSe
   const { height, width, channels, nBits } = config;
   const size = height * width * channels;
   if (set.pixels.length !== set.count * size) throw new Error(`${set.name}: images are not ${height}×${width}×${channels}`);
-  const report: CategoryReport = { name: set.name, images: set.count, exact: 0, maxError: 0, nonFiniteImages: 0, nonFiniteLatents: 0, bpd: { min: Infinity, max: -Infinity, nonFinite: 0 } };
+  const report: CategoryReport = {
+    name: set.name,
+    images: set.count,
+    exact: 0,
+    maxError: 0,
+    nonFiniteImages: 0,
+    nonFiniteLatents: 0,
+    bpd: { min: Infinity, max: -Infinity, nonFinite: 0 },
+  };
   for (let start = 0; start < set.count; start += batch) {
     const n = Math.min(batch, set.count - start);
     const pixels = set.pixels.subarray(start * size, (start + n) * size);
@@ -185,7 +205,11 @@ export async function evaluateSet(codec: Codec, config: GlowConfig, set: ImageSe
     const nonFinite = countNonFinite(values, n);
     const decoded = quantise(values, nBits);
     for (let i = 0; i < n; i++) {
-      const trip = compareRoundTrip(pixels.subarray(i * size, (i + 1) * size), { pixels: decoded.subarray(i * size, (i + 1) * size), nonFinite: nonFinite[i] }, nBits);
+      const trip = compareRoundTrip(
+        pixels.subarray(i * size, (i + 1) * size),
+        { pixels: decoded.subarray(i * size, (i + 1) * size), nonFinite: nonFinite[i] },
+        nBits,
+      );
       if (trip.exact) report.exact++;
       if (trip.nonFinite > 0) report.nonFiniteImages++;
       report.maxError = Math.max(report.maxError, trip.nonFinite > 0 ? Infinity : trip.maxError);

@@ -10,7 +10,11 @@ import { compareRoundTrip, countNonFinite, modelUnits, quantise, type RoundTrip 
  * One RoundTrip per image of the first `limit` (all by default), in dataset order, and the largest
  * |decode(encode(x)) − x| over them all in model units (NaN or Infinity when a value came back so).
  */
-export async function roundTrips(glow: Glow, ds: Dataset, opts: { limit?: number; batch?: number } = {}): Promise<{ trips: RoundTrip[]; maxError: number }> {
+export async function roundTrips(
+  glow: Glow,
+  ds: Dataset,
+  opts: { limit?: number; batch?: number } = {},
+): Promise<{ trips: RoundTrip[]; maxError: number }> {
   const count = Math.min(opts.limit ?? ds.count, ds.count);
   const batch = opts.batch ?? 64; // the server's largest batch: rounding depends on what is computed together
   const { height, width, channels, nBits } = glow.config;
@@ -19,7 +23,10 @@ export async function roundTrips(glow: Glow, ds: Dataset, opts: { limit?: number
   let maxError = 0;
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
-    const pixels = batchPixels(ds, Array.from({ length: n }, (_, i) => start + i));
+    const pixels = batchPixels(
+      ds,
+      Array.from({ length: n }, (_, i) => start + i),
+    );
     const units = modelUnits(pixels, nBits);
     const x = tf.tensor4d(units, [n, height, width, channels]);
     const back = tf.tidy(() => glow.decode(glow.encode(x).eps));
@@ -29,7 +36,13 @@ export async function roundTrips(glow: Glow, ds: Dataset, opts: { limit?: number
     const nonFinite = countNonFinite(values, n);
     const decoded = quantise(values, nBits);
     for (let i = 0; i < n; i++) {
-      trips.push(compareRoundTrip(pixels.subarray(i * size, (i + 1) * size), { pixels: decoded.subarray(i * size, (i + 1) * size), nonFinite: nonFinite[i] }, nBits));
+      trips.push(
+        compareRoundTrip(
+          pixels.subarray(i * size, (i + 1) * size),
+          { pixels: decoded.subarray(i * size, (i + 1) * size), nonFinite: nonFinite[i] },
+          nBits,
+        ),
+      );
     }
   }
   return { trips, maxError };
@@ -38,7 +51,14 @@ export async function roundTrips(glow: Glow, ds: Dataset, opts: { limit?: number
 /** "9,989 of 10,000 exact; not: 3151 (784 NaN/Inf), 2535 (1 value off by 1)" */
 export function describeRoundTrips(trips: RoundTrip[], show = 12): string {
   const bad = [...trips.keys()].filter((i) => !trips[i].exact);
-  const what = (r: RoundTrip) => (r.nonFinite > 0 ? `${r.nonFinite} NaN/Inf` : `${r.wrongValues} value${r.wrongValues === 1 ? '' : 's'} off by up to ${r.maxError}`);
-  const list = bad.slice(0, show).map((i) => `${i} (${what(trips[i])})`).join(', ');
-  return `${(trips.length - bad.length).toLocaleString('en')} of ${trips.length.toLocaleString('en')} exact` + (bad.length ? `; not: ${list}${bad.length > show ? `, … ${bad.length - show} more` : ''}` : '');
+  const what = (r: RoundTrip) =>
+    r.nonFinite > 0 ? `${r.nonFinite} NaN/Inf` : `${r.wrongValues} value${r.wrongValues === 1 ? '' : 's'} off by up to ${r.maxError}`;
+  const list = bad
+    .slice(0, show)
+    .map((i) => `${i} (${what(trips[i])})`)
+    .join(', ');
+  return (
+    `${(trips.length - bad.length).toLocaleString('en')} of ${trips.length.toLocaleString('en')} exact` +
+    (bad.length ? `; not: ${list}${bad.length > show ? `, … ${bad.length - show} more` : ''}` : '')
+  );
 }

@@ -45,11 +45,23 @@ export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
 
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [, h, w] = x.dims;
-    const y = g.mul(g.add(x, g.channelsOf(() => this.bias)), g.channelsOf(() => tf.exp(this.logScale)));
+    const y = g.mul(
+      g.add(
+        x,
+        g.channelsOf(() => this.bias),
+      ),
+      g.channelsOf(() => tf.exp(this.logScale)),
+    );
     return { y, logdet: logdet(h * w * sumOf(this.logScale.dataSync())) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
-    return g.sub(g.mul(y, g.channelsOf(() => tf.exp(tf.neg(this.logScale)))), g.channelsOf(() => this.bias));
+    return g.sub(
+      g.mul(
+        y,
+        g.channelsOf(() => tf.exp(tf.neg(this.logScale))),
+      ),
+      g.channelsOf(() => this.bias),
+    );
   }
 }

@@ -15,12 +15,23 @@ export class Block extends Module {
   readonly steps: FlowStep[];
   readonly prior: LearnedPrior;
 
-  constructor(inChannels: number, depth: number, hidden: number, coupling: CouplingKind, readonly split: boolean, seed: number, priorMinSd = 0, bounds: { minScale?: number; prior?: PriorBounds } = {}) {
+  constructor(
+    inChannels: number,
+    depth: number,
+    hidden: number,
+    coupling: CouplingKind,
+    readonly split: boolean,
+    seed: number,
+    priorMinSd = 0,
+    bounds: { minScale?: number; prior?: PriorBounds } = {},
+  ) {
     super();
     const channels = inChannels * 4;
     this.steps = Array.from({ length: depth }, (_, i) => new FlowStep(channels, hidden, coupling, seed + 10 * i, bounds.minScale));
     this.steps.forEach((step, i) => this.adopt(`steps.${i}`, step));
-    this.prior = split ? new LearnedPrior(channels / 2, channels / 2, priorMinSd, bounds.prior) : new LearnedPrior(channels, 0, priorMinSd, bounds.prior);
+    this.prior = split
+      ? new LearnedPrior(channels / 2, channels / 2, priorMinSd, bounds.prior)
+      : new LearnedPrior(channels, 0, priorMinSd, bounds.prior);
     this.adopt('prior', this.prior);
   }
 
@@ -43,7 +54,7 @@ export class Block extends Module {
   /** Inverse of forward: from this level's ε (and, for split levels, the next level's input) to this level's input. */
   reverse(eps: tf.Tensor4D, next?: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.split ? tf.concat([next!, this.prior.unstandardise(eps, next)], 3) as tf.Tensor4D : this.prior.unstandardise(eps);
+      let h = this.split ? (tf.concat([next!, this.prior.unstandardise(eps, next)], 3) as tf.Tensor4D) : this.prior.unstandardise(eps);
       for (let i = this.steps.length - 1; i >= 0; i--) h = this.steps[i].reverse(h);
       return unsqueeze(h);
     });

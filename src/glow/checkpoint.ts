@@ -87,7 +87,8 @@ export async function tensorsToArrays(tensors: Map<string, tf.Tensor>): Promise<
   const out = new Map<string, NamedArray>();
   for (const [name, t] of tensors) {
     const data = (await t.data()) as Float32Array;
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new Error(`refusing to save: ${name} has a non-finite value`);
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new Error(`refusing to save: ${name} has a non-finite value`);
     out.set(name, { data, shape: t.shape });
   }
   return out;
@@ -98,7 +99,8 @@ export async function saveCheckpoint(dir: string, glow: Glow, manifest: Manifest
   const weights = await tensorsToArrays(new Map<string, tf.Tensor>([...glow.params, ...glow.buffers]));
   const stamp = { steps: String(manifest.steps) };
   await writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(weights, stamp));
-  if (trainingState) await writeFileAtomic(path.join(dir, TRAINING_STATE_FILE), encodeSafetensors(await tensorsToArrays(trainingState), stamp));
+  if (trainingState)
+    await writeFileAtomic(path.join(dir, TRAINING_STATE_FILE), encodeSafetensors(await tensorsToArrays(trainingState), stamp));
   // The manifest goes last: it names the step the other files were written at.
   await writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify({ ...manifest, parameters: glow.parameterCount() }, null, 2) + '\n');
 }

@@ -24,7 +24,13 @@ export class Coupling extends Module implements FlowLayer, OnnxFlowLayer {
   readonly out: ZeroConv2d;
   private readonly half: number;
 
-  constructor(readonly channels: number, hidden: number, readonly kind: CouplingKind, seed: number, readonly minScale = 0) {
+  constructor(
+    readonly channels: number,
+    hidden: number,
+    readonly kind: CouplingKind,
+    seed: number,
+    readonly minScale = 0,
+  ) {
     super();
     this.half = channels / 2;
     this.conv1 = this.param('conv1.kernel', tf.tensor4d(normalArray(9 * this.half * hidden, seed, 0.05), [3, 3, this.half, hidden]));

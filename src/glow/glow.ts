@@ -94,7 +94,13 @@ export class Glow extends Module {
     return tf.tidy(() => {
       const { eps, logpx } = this.forward(x);
       const n = x.shape[0];
-      return { eps: tf.concat(eps.map((e) => e.reshape([n, -1])), 1) as tf.Tensor2D, logpx };
+      return {
+        eps: tf.concat(
+          eps.map((e) => e.reshape([n, -1])),
+          1,
+        ) as tf.Tensor2D,
+        logpx,
+      };
     });
   }
 
@@ -151,7 +157,12 @@ export class Glow extends Module {
     const g = new OnnxGraph('glow_decode');
     const eps = g.input('eps', [this.latentDim]);
     const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
-    const flat = g.ops('Split', [eps, g.ints(sizes)], sizes.map((s) => [s]), { axis: 1 });
+    const flat = g.ops(
+      'Split',
+      [eps, g.ints(sizes)],
+      sizes.map((s) => [s]),
+      { axis: 1 },
+    );
     const parts = flat.map((p, i) => g.transpose(g.reshape(p, this.epsShapes[i]), [2, 0, 1]));
     let h: Value | undefined;
     for (let level = this.blocks.length - 1; level >= 0; level--) h = this.blocks[level].onnxReverse(g, parts[level], h);

@@ -16,7 +16,8 @@ import { Glow, GlowConfig } from './glow.ts';
  */
 export function growDepth(source: Glow, factor: number, changes: GrowChanges = {}, scaleBias = 4.9): Glow {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
-  if (changes.coupling && changes.coupling !== 'additive' && changes.coupling !== 'affine') throw new Error(`no coupling ${changes.coupling}`);
+  if (changes.coupling && changes.coupling !== 'additive' && changes.coupling !== 'affine')
+    throw new Error(`no coupling ${changes.coupling}`);
   const config = { ...source.config, ...changes, depth: source.config.depth * factor };
   const dropScale = source.config.coupling === 'affine' && config.coupling === 'additive';
   const addScale = source.config.coupling === 'additive' && config.coupling === 'affine';

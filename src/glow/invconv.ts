@@ -21,7 +21,10 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
   private readonly eye: tf.Tensor2D;
   private inverseCache: tf.Tensor2D | undefined;
 
-  constructor(readonly channels: number, seed: number) {
+  constructor(
+    readonly channels: number,
+    seed: number,
+  ) {
     super();
     const n = channels;
     const q = orthogonalFrom(Float64Array.from(normalArray(n * n, seed)), n);

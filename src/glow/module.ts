@@ -58,7 +58,10 @@ export class Module {
 
 /** Per-sample sum over every axis but the batch axis. */
 export function sumPerSample(x: tf.Tensor): tf.Tensor1D {
-  return tf.sum(x, x.shape.slice(1).map((_, i) => i + 1)) as tf.Tensor1D;
+  return tf.sum(
+    x,
+    x.shape.slice(1).map((_, i) => i + 1),
+  ) as tf.Tensor1D;
 }
 
 /** A per-sample log-det that is the same for every sample (actnorm, 1×1 conv). */

@@ -28,7 +28,10 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxM
   const units = `images are float32 NHWC [N, ${height}, ${width}, ${channels}] in model units: pixel p ↦ (⌊p / 2^(8−${nBits})⌋ + 0.5) / 2^${nBits} − 0.5`;
   const latent = `eps [N, ${glow.latentDim}]: every level's ε (shapes ${JSON.stringify(glow.epsShapes)}, HWC) flattened and concatenated, level 1 first; N(0, 1) under the prior`;
   return {
-    encode: glow.onnxEncode().toModel({ docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`, metadata }),
+    encode: glow.onnxEncode().toModel({
+      docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`,
+      metadata,
+    }),
     decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
   };
 }

@@ -4,7 +4,12 @@ import * as tf from '@tensorflow/tfjs';
  * 8-bit pixels ↔ model units. With nBits < 8 the low bits are dropped (Glow §5, 5-bit CelebA).
  * A pixel maps to the centre of its bin in [−0.5, 0.5]; training adds uniform noise over the bin instead.
  */
-export function toModelUnits(pixels: Uint8Array | Float32Array, shape: [number, number, number, number], nBits: number, noise?: Float32Array): tf.Tensor4D {
+export function toModelUnits(
+  pixels: Uint8Array | Float32Array,
+  shape: [number, number, number, number],
+  nBits: number,
+  noise?: Float32Array,
+): tf.Tensor4D {
   return tf.tensor4d(modelUnits(pixels, nBits, noise), shape);
 }
 

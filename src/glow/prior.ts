@@ -24,7 +24,12 @@ export class LearnedPrior extends Module {
   private readonly topLogSd?: tf.Variable;
 
   /** conditionChannels = 0 for the top level (no conditioning input); minSd: soft floor under σ (GlowConfig.priorMinSd). */
-  constructor(readonly channels: number, conditionChannels: number, readonly minSd = 0, readonly bounds?: PriorBounds) {
+  constructor(
+    readonly channels: number,
+    conditionChannels: number,
+    readonly minSd = 0,
+    readonly bounds?: PriorBounds,
+  ) {
     super();
     if (!(minSd >= 0)) throw new Error(`the prior's σ floor must be ≥ 0, not ${minSd}`);
     if (conditionChannels > 0) {
@@ -46,7 +51,10 @@ export class LearnedPrior extends Module {
   private learnedMeanAndLogSd(condition?: tf.Tensor4D): [tf.Tensor, tf.Tensor] {
     const [mean, logSd] = this.predictedMeanAndLogSd(condition);
     if (!this.bounds) return [mean, logSd];
-    const { mean: m, logSd: [lo, hi] } = this.bounds;
+    const {
+      mean: m,
+      logSd: [lo, hi],
+    } = this.bounds;
     return [tf.clipByValue(mean, -m, m), tf.clipByValue(logSd, lo, hi)];
   }
 
@@ -81,22 +89,37 @@ export class LearnedPrior extends Module {
    * constants (computed by meanAndLogSd itself, float32 as there) for the top level, whose Σ log σ is
    * then a constant too.
    */
-  private onnxMeanAndLogSd(g: OnnxGraph, condition?: Value): { mean: Value | string; logSd: (h: number, w: number) => LogDet; sd: (sign: 1 | -1) => Value | string } {
+  private onnxMeanAndLogSd(
+    g: OnnxGraph,
+    condition?: Value,
+  ): { mean: Value | string; logSd: (h: number, w: number) => LogDet; sd: (sign: 1 | -1) => Value | string } {
     if (!this.conv) {
       // Only what a graph uses becomes a constant (decode needs no log σ).
       const constant = (fn: (logSd: tf.Tensor) => tf.Tensor) => g.channelsOf(() => fn(this.meanAndLogSd()[1]));
       const sumLogSd = () => tf.tidy(() => tf.sum(this.meanAndLogSd()[1]).dataSync()[0]);
-      return { mean: g.channelsOf(() => this.meanAndLogSd()[0]), logSd: (h, w) => logdet(h * w * sumLogSd()), sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))) };
+      return {
+        mean: g.channelsOf(() => this.meanAndLogSd()[0]),
+        logSd: (h, w) => logdet(h * w * sumLogSd()),
+        sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))),
+      };
     }
     if (!condition) throw new Error('this prior needs its conditioning half');
     let [mean, learned] = g.splitChannels(this.conv.onnxApply(g, condition));
     if (this.bounds) {
-      const { mean: m, logSd: [lo, hi] } = this.bounds;
+      const {
+        mean: m,
+        logSd: [lo, hi],
+      } = this.bounds;
       mean = g.op('Clip', [mean, g.constant([-m], []), g.constant([m], [])], mean.dims);
       learned = g.op('Clip', [learned, g.constant([lo], []), g.constant([hi], [])], learned.dims);
     }
     const logSd =
-      this.minSd === 0 ? learned : g.mul(g.unary('Log', g.add(g.unary('Exp', g.mul(learned, g.constant([2], []))), g.constant([this.minSd * this.minSd], []))), g.constant([0.5], []));
+      this.minSd === 0
+        ? learned
+        : g.mul(
+            g.unary('Log', g.add(g.unary('Exp', g.mul(learned, g.constant([2], []))), g.constant([this.minSd * this.minSd], []))),
+            g.constant([0.5], []),
+          );
     return { mean, logSd: () => logdet(0, [logSd]), sd: (sign) => g.unary('Exp', sign === 1 ? logSd : g.unary('Neg', logSd)) };
   }
 

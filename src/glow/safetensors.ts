@@ -59,7 +59,8 @@ export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedArra
     const info = entry as TensorEntry;
     if (info.dtype !== 'F32') throw new Error(`${name}: dtype ${info.dtype} is not supported (F32 only)`);
     const [begin, end] = info.data_offsets;
-    if (base + end > buf.length || end - begin !== 4 * info.shape.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data offsets do not match its shape`);
+    if (base + end > buf.length || end - begin !== 4 * info.shape.reduce((a, b) => a * b, 1))
+      throw new Error(`${name}: data offsets do not match its shape`);
     // Copy: the source buffer may not be 4-byte aligned.
     const data = new Float32Array(new Uint8Array(buf.subarray(base + begin, base + end)).buffer);
     tensors.set(name, { data, shape: info.shape });

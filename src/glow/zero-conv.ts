@@ -26,6 +26,9 @@ export class ZeroConv2d extends Module {
   }
 
   onnxApply(g: OnnxGraph, x: Value): Value {
-    return g.mul(g.conv(x, this.kernel, this.bias), g.channelsOf(() => tf.exp(tf.mul(this.logScale, 3))));
+    return g.mul(
+      g.conv(x, this.kernel, this.bias),
+      g.channelsOf(() => tf.exp(tf.mul(this.logScale, 3))),
+    );
   }
 }

@@ -45,7 +45,10 @@ export type FittedImage = Fitted & { pixels: Uint8Array };
 export function fitSpecOf(manifest: Record<string, unknown>, dataset: string, size: ImageSize): FitSpec {
   const given = manifest.fit;
   if (given !== undefined) {
-    if (!Value.Check(FitSpec, given)) throw new Error(`manifest "fit" is invalid: ${JSON.stringify(given)}; expected {"method": "digit", "box": n} or {"method": "centre-crop"}`);
+    if (!Value.Check(FitSpec, given))
+      throw new Error(
+        `manifest "fit" is invalid: ${JSON.stringify(given)}; expected {"method": "digit", "box": n} or {"method": "centre-crop"}`,
+      );
     if (given.method === 'digit' && (size.channels !== 1 || given.box > Math.min(size.width, size.height)))
       throw new Error(`manifest "fit": a digit fit needs a grey model at least ${given.box} pixels wide and high`);
     return given;
@@ -62,7 +65,14 @@ export function fitForDataset(dataset: string): FitSpec {
  * to the model's `size`. Returns NHWC uint8 pixels and what was done; a 422 when a digit fit finds
  * no ink. `what` names the image in that message.
  */
-export async function fitImage(img: Sharp, width: number, height: number, size: ImageSize, spec: FitSpec, what = 'image'): Promise<{ pixels: Uint8Array; fitted: Fitted }> {
+export async function fitImage(
+  img: Sharp,
+  width: number,
+  height: number,
+  size: ImageSize,
+  spec: FitSpec,
+  what = 'image',
+): Promise<{ pixels: Uint8Array; fitted: Fitted }> {
   return spec.method === 'digit' ? fitDigit(img, width, height, size, spec.box, what) : centreCrop(img, width, height, size);
 }
 
@@ -73,7 +83,9 @@ async function centreCrop(img: Sharp, width: number, height: number, size: Image
   const h = Math.max(1, Math.round(size.height * k));
   const box = { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
   const pixels = await toRaw(
-    (size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb')).extract(box).resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' }),
+    (size.channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb'))
+      .extract(box)
+      .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' }),
     size,
   );
   return { pixels, fitted: { inverted: false, box, scale: size.width / w, shift: { x: 0, y: 0 } } };
@@ -99,7 +111,14 @@ const NOISE_SIGMAS = 5;
  */
 const INK_QUANTILE = 0.5;
 
-async function fitDigit(img: Sharp, width: number, height: number, size: ImageSize, box: number, what: string): Promise<{ pixels: Uint8Array; fitted: Fitted }> {
+async function fitDigit(
+  img: Sharp,
+  width: number,
+  height: number,
+  size: ImageSize,
+  box: number,
+  what: string,
+): Promise<{ pixels: Uint8Array; fitted: Fitted }> {
   const long = Math.max(width, height);
   const k = Math.min(WORK_MAX, Math.max(WORK_MIN, long)) / long;
   const ww = Math.max(1, Math.round(width * k));
@@ -130,17 +149,24 @@ async function fitDigit(img: Sharp, width: number, height: number, size: ImageSi
   for (let i = 0; i < patch.length; i++) if (patch[i] < FAINTEST) patch[i] = 0;
   const shift = placeByMass(patch, pw, ph, size.width, size.height);
   const pixels = await toRaw(
-    sharp(Buffer.from(patch), { raw: { width: pw, height: ph, channels: 1 } }).extend({
-      left: shift.x,
-      top: shift.y,
-      right: size.width - pw - shift.x,
-      bottom: size.height - ph - shift.y,
-      background: { r: 0, g: 0, b: 0 },
-    }).toColourspace('b-w'), // the colour background would make it sRGB
+    sharp(Buffer.from(patch), { raw: { width: pw, height: ph, channels: 1 } })
+      .extend({
+        left: shift.x,
+        top: shift.y,
+        right: size.width - pw - shift.x,
+        bottom: size.height - ph - shift.y,
+        background: { r: 0, g: 0, b: 0 },
+      })
+      .toColourspace('b-w'), // the colour background would make it sRGB
     size,
   );
   const up = (v: number) => v / k; // working pixels -> upload pixels
-  const boxInUpload = { left: Math.round(up(b.left)), top: Math.round(up(b.top)), width: Math.max(1, Math.round(up(b.width))), height: Math.max(1, Math.round(up(b.height))) };
+  const boxInUpload = {
+    left: Math.round(up(b.left)),
+    top: Math.round(up(b.top)),
+    width: Math.max(1, Math.round(up(b.width))),
+    height: Math.max(1, Math.round(up(b.height))),
+  };
   return { pixels, fitted: { inverted, box: boxInUpload, scale: s * k, shift } };
 }
 
@@ -328,7 +354,11 @@ export function inkImage(grey: Uint8Array, width: number, height: number, invert
  * separate strokes), but not parts touching the edge when it does not (the paper's edge, a
  * shadow). Undefined when there is no ink.
  */
-export function inkBox(ink: Uint8Array, width: number, height: number): { left: number; top: number; width: number; height: number } | undefined {
+export function inkBox(
+  ink: Uint8Array,
+  width: number,
+  height: number,
+): { left: number; top: number; width: number; height: number } | undefined {
   const label = new Int32Array(ink.length).fill(-1);
   const parts: { area: number; x0: number; y0: number; x1: number; y1: number; edge: boolean }[] = [];
   const stack: number[] = [];

@@ -49,7 +49,8 @@ async function inLane<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     const next = waiting.shift();
-    if (next) next(); // the lane passes straight to the next waiter
+    if (next)
+      next(); // the lane passes straight to the next waiter
     else decoding--;
   }
 }
@@ -61,7 +62,13 @@ async function inLane<T>(fn: () => Promise<T>): Promise<T> {
  * `what` names the image in error messages (e.g. "file 'image' #2"). Every refusal is in our words:
  * nothing the image library says reaches the client.
  */
-export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: number | ImageLimits, what = 'image', fit?: FitSpec): Promise<DecodedImage> {
+export async function decodeImage(
+  buf: Uint8Array,
+  size: ImageSize,
+  limits: number | ImageLimits,
+  what = 'image',
+  fit?: FitSpec,
+): Promise<DecodedImage> {
   const { pixels: maxPixels, side: maxSide } = typeof limits === 'number' ? { pixels: limits, side: Infinity } : limits;
   if (buf.length === 0) throw new InvalidError(`${what} is empty (0 bytes)`);
   // The common case, a plain PNG already at the model's size, without libvips (see png.ts).
@@ -86,7 +93,8 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
     throw new TooLargeError(`${what} is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} pixels`);
   }
   // A thin image within the pixel count (16,777,216 × 1) still costs row buffers its width long.
-  if (width > maxSide || height > maxSide) throw new TooLargeError(`${what} is ${width}×${height}; the limit is ${maxSide} pixels on either side`);
+  if (width > maxSide || height > maxSide)
+    throw new TooLargeError(`${what} is ${width}×${height}; the limit is ${maxSide} pixels on either side`);
   if ((meta.pages ?? 1) > 1) throw new InvalidError(`${what} is animated or multi-page (${meta.pages} frames); send a single still image`);
 
   const resized = width !== size.width || height !== size.height;
@@ -96,7 +104,9 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
         // A phone photo is upright only after its EXIF orientation; transparency becomes paper.
         let img = sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning', autoOrient: true });
         if (meta.hasAlpha) {
-          const { data, info } = await sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true });
+          const { data, info } = await sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' })
+            .raw()
+            .toBuffer({ resolveWithObject: true });
           img = img.flatten({ background: flattenBackground(data, info.channels) });
         }
         const upright = meta.autoOrient ?? { width, height };
@@ -109,7 +119,9 @@ export async function decodeImage(buf: Uint8Array, size: ImageSize, limits: numb
       if (resized) img = img.resize(size.width, size.height, { fit: 'contain', background: '#000000' });
       const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
       if (info.width !== size.width || info.height !== size.height || info.channels !== size.channels) {
-        throw new Error(`conversion gave ${info.width}×${info.height}×${info.channels}, expected ${size.width}×${size.height}×${size.channels}`);
+        throw new Error(
+          `conversion gave ${info.width}×${info.height}×${info.channels}, expected ${size.width}×${size.height}×${size.channels}`,
+        );
       }
       return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), resized, original: { width, height, format } };
     });

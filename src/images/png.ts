@@ -75,7 +75,16 @@ export function decodePlainPng(buf: Uint8Array, width: number, height: number, c
       const d = new DataView(data.buffer, data.byteOffset, 13);
       const colourType = channels === 1 ? 0 : 2;
       // width, height, bit depth 8, colour type, compression 0, filter 0, no interlace
-      if (d.getUint32(0) !== width || d.getUint32(4) !== height || data[8] !== 8 || data[9] !== colourType || data[10] !== 0 || data[11] !== 0 || data[12] !== 0) return undefined;
+      if (
+        d.getUint32(0) !== width ||
+        d.getUint32(4) !== height ||
+        data[8] !== 8 ||
+        data[9] !== colourType ||
+        data[10] !== 0 ||
+        data[11] !== 0 ||
+        data[12] !== 0
+      )
+        return undefined;
     } else if (type === 'IDAT') idat.push(data);
     first = false;
     pos += 12 + len;

@@ -210,7 +210,10 @@ export class Batcher {
   private full(op: Op): UnavailableError {
     this.observer.rejected?.(op, 'full');
     const retry = ((this.queued + this.reserved + this.inFlight * this.opts.maxBatch) * this.msPerItem) / 1000;
-    return new UnavailableError(`inference queue is full (${this.queued + this.reserved} items waiting, limit ${this.opts.maxQueue}); retry later`, Math.min(60, retry));
+    return new UnavailableError(
+      `inference queue is full (${this.queued + this.reserved} items waiting, limit ${this.opts.maxQueue}); retry later`,
+      Math.min(60, retry),
+    );
   }
 
   /** Sends the next due batch, or arms a timer for when one becomes due. */
@@ -239,10 +242,13 @@ export class Batcher {
     }
     if (!pick) {
       if (!this.timer) {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.schedule();
-        }, Math.max(0, nextDue - now));
+        this.timer = setTimeout(
+          () => {
+            this.timer = undefined;
+            this.schedule();
+          },
+          Math.max(0, nextDue - now),
+        );
       }
       return;
     }
@@ -273,7 +279,12 @@ export class Batcher {
     const shared = this.shared;
     // Alone: arrival order. Shared: small requests' items first (in arrival order), then at most one
     // slice of large requests' items, the least-served request first.
-    const order = shared ? [...q].sort((a, b) => Number(this.large(a)) - Number(this.large(b)) || (a.owner.served ?? 0) - (b.owner.served ?? 0) || a.enqueuedAt - b.enqueuedAt) : q;
+    const order = shared
+      ? [...q].sort(
+          (a, b) =>
+            Number(this.large(a)) - Number(this.large(b)) || (a.owner.served ?? 0) - (b.owner.served ?? 0) || a.enqueuedAt - b.enqueuedAt,
+        )
+      : q;
     const taken = new Set<Item>();
     let largeTaken = 0;
     for (const item of order) {

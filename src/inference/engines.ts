@@ -7,7 +7,6 @@ import type { Glow } from '../glow/glow.ts';
 import { onnxModels } from '../glow/onnx-export.ts';
 import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
 
-
 /** Images and latents in, images and latents out: everything in model units, batch-major. */
 export interface InferenceEngine {
   readonly name: EngineName;
@@ -113,7 +112,10 @@ export class OnnxEngine implements InferenceEngine {
     const models = onnxModels(glow, fingerprint, name);
     const open = async (threads: number): Promise<Sessions> => {
       const options = sessionOptions({ threads });
-      const [encode, decode] = await Promise.all([ort.InferenceSession.create(models.encode, options), ort.InferenceSession.create(models.decode, options)]);
+      const [encode, decode] = await Promise.all([
+        ort.InferenceSession.create(models.encode, options),
+        ort.InferenceSession.create(models.decode, options),
+      ]);
       return { encode, decode };
     };
     const [small, large] = await Promise.all([open(1), opts.threads === 1 ? undefined : open(opts.threads)]);
@@ -151,7 +153,14 @@ export class OnnxEngine implements InferenceEngine {
 }
 
 /** The engine `choice` names; auto falls back to TF.js (saying why) when ONNX Runtime does not load. */
-export async function createEngine(choice: EngineChoice, glow: Glow, fingerprint: string, name: string, opts: OnnxOptions, log: (msg: string) => void): Promise<InferenceEngine> {
+export async function createEngine(
+  choice: EngineChoice,
+  glow: Glow,
+  fingerprint: string,
+  name: string,
+  opts: OnnxOptions,
+  log: (msg: string) => void,
+): Promise<InferenceEngine> {
   if (!ENGINES.includes(choice)) throw new Error(`GLOW_ENGINE must be ${ENGINES.join(', ')}, not "${choice}"`);
   if (choice === 'tfjs') return new TfjsEngine(glow);
   try {

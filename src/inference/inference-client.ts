@@ -201,7 +201,10 @@ export class InferenceClient extends EventEmitter implements Runner {
       case 'ready':
         this.info = msg.info;
         this.isReady = true;
-        this.log('info', `model ${msg.info.name} ready (${msg.info.parameterCount} parameters, engine ${msg.info.engine}, TF.js backend ${msg.info.backend})`);
+        this.log(
+          'info',
+          `model ${msg.info.name} ready (${msg.info.parameterCount} parameters, engine ${msg.info.engine}, TF.js backend ${msg.info.backend})`,
+        );
         for (const w of this.readyWaiters.splice(0)) w.resolve(msg.info);
         this.emit('ready', msg.info);
         return;

@@ -30,7 +30,14 @@ async function init(opts: WorkerInit): Promise<Loaded> {
   const fingerprint = fingerprintOf(opts.checkpoint.weights);
   // The bytes are in the model's tensors now; drop workerData's copy (the client keeps one for respawns).
   delete (opts as Partial<WorkerInit>).checkpoint;
-  const engine = await createEngine(opts.engine ?? 'auto', glow, fingerprint, manifest.name, { threads: opts.onnxThreads ?? 2 }, (message) => post({ kind: 'log', message }));
+  const engine = await createEngine(
+    opts.engine ?? 'auto',
+    glow,
+    fingerprint,
+    manifest.name,
+    { threads: opts.onnxThreads ?? 2 },
+    (message) => post({ kind: 'log', message }),
+  );
   const { height, width, channels, nBits } = glow.config;
   // Warm-up: the first call on a backend compiles/allocates; do it before /readyz says yes.
   const { eps } = await engine.encode(1, modelUnits(new Uint8Array(height * width * channels), nBits));
@@ -65,7 +72,10 @@ async function handle({ glow, engine }: Loaded, req: WorkerRequest): Promise<voi
       const values = await engine.decode(req.n, req.latents);
       const nonFinite = countNonFinite(values, req.n);
       const out = quantise(values, nBits); // a fresh array: its whole buffer can be transferred
-      post({ kind: 'decoded', id: req.id, pixels: out, nonFinite, ...stats(t0) }, [out.buffer as ArrayBuffer, nonFinite.buffer as ArrayBuffer]);
+      post({ kind: 'decoded', id: req.id, pixels: out, nonFinite, ...stats(t0) }, [
+        out.buffer as ArrayBuffer,
+        nonFinite.buffer as ArrayBuffer,
+      ]);
       return;
     }
     case 'stats':

@@ -139,7 +139,7 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
   });
   const tensors = new client.Gauge({
     name: 'glow_worker_tensors',
-    help: 'tf.memory().numTensors in each model\'s inference worker, read at scrape time (flat = no leak)',
+    help: "tf.memory().numTensors in each model's inference worker, read at scrape time (flat = no leak)",
     labelNames: ['model'] as const,
     registers: [registry],
     async collect() {
@@ -164,5 +164,21 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
     },
   });
 
-  return { registry, inferenceDuration, batchSize, queueWait, queueDepth, imagesProcessed, queueRejections, nonFiniteImages, modelInfo, modelSteps, reloads, forgetModelInfo, attributes, tensors, observer };
+  return {
+    registry,
+    inferenceDuration,
+    batchSize,
+    queueWait,
+    queueDepth,
+    imagesProcessed,
+    queueRejections,
+    nonFiniteImages,
+    modelInfo,
+    modelSteps,
+    reloads,
+    forgetModelInfo,
+    attributes,
+    tensors,
+    observer,
+  };
 }

@@ -54,7 +54,8 @@ export class ModelRegistry {
   async reload(name: string): Promise<{ previous: ModelInfo | undefined; current: ModelInfo; seconds: number }> {
     const old = this.get(name);
     if (this.stopping || this.closed) throw new UnavailableError('server is shutting down', 5);
-    if (this.reloading.has(old.name)) throw new ConflictError(`model ${old.name} is already being reloaded (or its previous weights are still finishing requests)`);
+    if (this.reloading.has(old.name))
+      throw new ConflictError(`model ${old.name} is already being reloaded (or its previous weights are still finishing requests)`);
     if (old.state === 'loading') throw new ConflictError(`model ${old.name} is still loading; reload it once it is ready`);
     this.reloading.add(old.name);
     const started = performance.now();
@@ -79,7 +80,10 @@ export class ModelRegistry {
     this.offstage.add(old);
     if (previous) this.metrics.forgetModelInfo(old.name, previous, current);
     this.metrics.reloads.inc({ model: old.name, result: 'ok' });
-    this.log('info', `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`);
+    this.log(
+      'info',
+      `reloaded ${old.name}: step ${previous?.steps ?? '–'} → ${current.steps} (weights ${current.fingerprint.slice(0, 16)})`,
+    );
     void old
       .retire(this.options.shutdownTimeoutMs)
       .catch((err: Error) => this.log('error', `closing the previous load of ${old.name}: ${err.message}`))

@@ -48,8 +48,19 @@ export class ModelService implements ModelSource {
     private readonly log: Log,
   ) {
     this.name = spec.name;
-    this.client = new InferenceClient({ modelDir: spec.dir, backend: options.backend, engine: options.engine, onnxThreads: options.onnxThreads, callTimeoutMs: options.inferenceTimeoutMs, log });
-    this.batcher = new Batcher(this.client, options, metrics.observer(spec.name, () => this.client.info?.engine ?? ''));
+    this.client = new InferenceClient({
+      modelDir: spec.dir,
+      backend: options.backend,
+      engine: options.engine,
+      onnxThreads: options.onnxThreads,
+      callTimeoutMs: options.inferenceTimeoutMs,
+      log,
+    });
+    this.batcher = new Batcher(
+      this.client,
+      options,
+      metrics.observer(spec.name, () => this.client.info?.engine ?? ''),
+    );
     this.ready = this.start();
     // Callers that never await `ready` (requests use requireReady) must not see an unhandled rejection.
     this.ready.catch(() => {});
@@ -61,7 +72,10 @@ export class ModelService implements ModelSource {
       const { attributes, warnings } = await loadBuiltinAttributes(this.spec.dir, info.latentDim, info.fingerprint);
       for (const w of warnings) this.log('warn', `${this.name}: ${w}`);
       const catalog = new AttributeCatalog(this.store, { model: info.name, checkpoint: info.fingerprint }, info.latentDim, attributes);
-      this.metrics.modelInfo.set({ model: this.name, name: info.name, dataset: info.dataset, backend: info.backend, engine: info.engine }, 1);
+      this.metrics.modelInfo.set(
+        { model: this.name, name: info.name, dataset: info.dataset, backend: info.backend, engine: info.engine },
+        1,
+      );
       this.metrics.modelSteps.set({ model: this.name }, info.steps);
       const { height, width, channels } = info.config;
       const size = { height, width, channels };
@@ -79,7 +93,8 @@ export class ModelService implements ModelSource {
   /** The loaded model, or 'unavailable' while it loads (or when it cannot be loaded). */
   requireReady(): Ready {
     if (this.current) return this.current;
-    if (this.state === 'failed') throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failureMessage}`, 60, 'MODEL_FAILED');
+    if (this.state === 'failed')
+      throw new UnavailableError(`model ${this.name} could not be loaded: ${this.failureMessage}`, 60, 'MODEL_FAILED');
     throw new UnavailableError(`model ${this.name} is still loading; retry shortly`, 2, 'MODEL_LOADING');
   }
 
@@ -105,7 +120,13 @@ export class ModelService implements ModelSource {
     const lane = async () => {
       while (next < buffers.length) {
         const i = next++;
-        out[i] = await decodeImage(buffers[i], size, { pixels: this.options.maxInputPixels, side: this.options.maxInputSide }, what(i), fit ? spec : undefined);
+        out[i] = await decodeImage(
+          buffers[i],
+          size,
+          { pixels: this.options.maxInputPixels, side: this.options.maxInputSide },
+          what(i),
+          fit ? spec : undefined,
+        );
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, buffers.length) }, lane));
@@ -115,7 +136,8 @@ export class ModelService implements ModelSource {
   /** JSON numbers -> a latent of the model's length, every value finite. */
   latent(values: number[], what: string): Float32Array {
     const { info } = this.requireReady();
-    if (values.length !== info.latentDim) throw new InvalidError(`${what} has ${values.length} values; this model's latents have ${info.latentDim} (GET /model latentDim)`);
+    if (values.length !== info.latentDim)
+      throw new InvalidError(`${what} has ${values.length} values; this model's latents have ${info.latentDim} (GET /model latentDim)`);
     const out = new Float32Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
@@ -130,8 +152,12 @@ export class ModelService implements ModelSource {
   unpackLatents(bytes: Uint8Array): Float32Array[] {
     const d = this.requireReady().info.latentDim;
     const size = 4 * d;
-    if (bytes.length === 0) throw new InvalidError(`the float32 body is empty (0 bytes); send n × ${size} bytes (n latents of ${d} little-endian float32)`);
-    if (bytes.length % size !== 0) throw new InvalidError(`a float32 body must be a whole number of latents: ${bytes.length} bytes is not a multiple of ${size} (4 × ${d})`);
+    if (bytes.length === 0)
+      throw new InvalidError(`the float32 body is empty (0 bytes); send n × ${size} bytes (n latents of ${d} little-endian float32)`);
+    if (bytes.length % size !== 0)
+      throw new InvalidError(
+        `a float32 body must be a whole number of latents: ${bytes.length} bytes is not a multiple of ${size} (4 × ${d})`,
+      );
     const n = bytes.length / size;
     if (n > MAX_IMAGES) throw new InvalidError(`${n} latents; at most ${MAX_IMAGES} per request`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

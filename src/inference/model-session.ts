@@ -149,7 +149,10 @@ export class ModelSession {
       (i) => images[i].what,
       fit,
     );
-    const encoded = await this.service.batcher.encode(decoded.map((d) => d.pixels), this.admission);
+    const encoded = await this.service.batcher.encode(
+      decoded.map((d) => d.pixels),
+      this.admission,
+    );
     const items: EncodedItem[] = encoded.map((e, i) => {
       const d = decoded[i];
       return { latent: e.eps, bpd: e.bpd, resized: d.resized, original: d.original, fitted: d.fitted && { ...d.fitted, pixels: d.pixels } };
@@ -161,13 +164,17 @@ export class ModelSession {
       'decode',
       this.admission,
     );
-    return { items: items.map((item, i) => ({ ...item, roundTrip: compareRoundTrip(decoded[i].pixels, back[i], info.config.nBits) })), size };
+    return {
+      items: items.map((item, i) => ({ ...item, roundTrip: compareRoundTrip(decoded[i].pixels, back[i], info.config.nBits) })),
+      size,
+    };
   }
 
   /** Latents -> images. */
   async decode(input: DecodeInput): Promise<Images> {
     const { size } = this.ready;
-    const latents = 'float32' in input ? this.service.unpackLatents(input.float32) : input.latents.map((l) => this.service.latent(l.latent, l.what));
+    const latents =
+      'float32' in input ? this.service.unpackLatents(input.float32) : input.latents.map((l) => this.service.latent(l.latent, l.what));
     this.claim(decodeWork(latents.length));
     return { images: await this.service.batcher.decode(latents, 'decode', this.admission), size };
   }
@@ -177,7 +184,11 @@ export class ModelSession {
    * Glow.sample (glow/random.ts), so a seed means the same images here and in the model's own
    * sampler, on every backend.
    */
-  async sample({ n, t, seed = randomInt(0, 2 ** 32 - 1) }: SampleInput): Promise<Images & { latents: Float32Array[]; seed: number; t: number }> {
+  async sample({
+    n,
+    t,
+    seed = randomInt(0, 2 ** 32 - 1),
+  }: SampleInput): Promise<Images & { latents: Float32Array[]; seed: number; t: number }> {
     const { info, size } = this.ready;
     this.claim(sampleWork(n));
     const d = info.latentDim;
@@ -188,7 +199,12 @@ export class ModelSession {
   }
 
   /** A strip from one image or latent to another, linear in ε. */
-  async interpolate({ from, to, steps, fit }: InterpolateInput): Promise<Images & { latents: Float32Array[]; weights: number[]; fitted?: FittedItems }> {
+  async interpolate({
+    from,
+    to,
+    steps,
+    fit,
+  }: InterpolateInput): Promise<Images & { latents: Float32Array[]; weights: number[]; fitted?: FittedItems }> {
     const { size } = this.ready;
     const ends = this.checkLatents([from, to]);
     this.claim(interpolateWork(ends.filter((e) => 'image' in e).length, steps));
@@ -204,7 +220,15 @@ export class ModelSession {
    * from −1 to +1; with an odd count the unedited image sits in the middle. With `passes`, the edit
    * is applied in that many parts through 8-bit pixels (attributes/passes.ts: less drift).
    */
-  async manipulate({ input, edits, steps, passes, fit }: ManipulateInput): Promise<Images & { latents: Float32Array[]; alphas: number[][]; passes: number; edits: Edit[]; fitted?: FittedItems }> {
+  async manipulate({
+    input,
+    edits,
+    steps,
+    passes,
+    fit,
+  }: ManipulateInput): Promise<
+    Images & { latents: Float32Array[]; alphas: number[][]; passes: number; edits: Edit[]; fitted?: FittedItems }
+  > {
     const { size, catalog } = this.ready;
     const [start] = this.checkLatents([input]);
     this.claim(manipulateWork('image' in start, steps, passes));
@@ -234,20 +258,31 @@ export class ModelSession {
    * A user attribute from labelled sets: mean ε(positive) − mean ε(negative), stored for this
    * model's weights. Not under the work budget (an admin write, queued one batch at a time).
    */
-  async createAttribute(input: AttributeInput): Promise<{ created: boolean; attribute: AttributeMeta; fitted?: { positive: FittedItems; negative: FittedItems } }> {
+  async createAttribute(
+    input: AttributeInput,
+  ): Promise<{ created: boolean; attribute: AttributeMeta; fitted?: { positive: FittedItems; negative: FittedItems } }> {
     const { catalog } = this.ready;
     const { name, description, replace } = input;
     const positive = this.checkLatents(input.positive);
     const negative = this.checkLatents(input.negative);
     // Checks that need no model work first: a taken name fails fast (and again atomically on write).
-    if (!replace && (await catalog.get(name))) throw new ConflictError(`attribute "${name}" already exists; add ?replace=true to overwrite it`);
+    if (!replace && (await catalog.get(name)))
+      throw new ConflictError(`attribute "${name}" already exists; add ?replace=true to overwrite it`);
     const images = [...positive, ...negative].filter((it) => 'image' in it).length;
     this.claim({ images, how: `${images} encodes` }, false);
     const fitted = input.fit ? { positive: [] as FittedItems, negative: [] as FittedItems } : undefined;
     const pos = await this.toLatents(positive, fitted?.positive);
     const neg = await this.toLatents(negative, fitted?.negative);
     const vector = direction(pos, neg);
-    const record = { name, vector, positive: pos.length, negative: neg.length, norm: norm(vector), createdAt: new Date().toISOString(), ...(description ? { description } : {}) };
+    const record = {
+      name,
+      vector,
+      positive: pos.length,
+      negative: neg.length,
+      norm: norm(vector),
+      createdAt: new Date().toISOString(),
+      ...(description ? { description } : {}),
+    };
     const result = await catalog.create(record, replace);
     const { vector: _v, ...attribute } = record;
     return { created: result === 'created', attribute, fitted };
@@ -290,7 +325,11 @@ export class ModelSession {
     const chunk = this.service.options.maxBatch;
     for (let start = 0; start < bytes.length; start += chunk) {
       const idx = imageIdx.slice(start, start + chunk);
-      const decoded = await this.service.decodeImages(bytes.slice(start, start + chunk), (k) => (items[idx[k]] as ImageItem).what, fitted !== undefined);
+      const decoded = await this.service.decodeImages(
+        bytes.slice(start, start + chunk),
+        (k) => (items[idx[k]] as ImageItem).what,
+        fitted !== undefined,
+      );
       const encoded = await this.service.batcher.encode(
         decoded.map((d) => d.pixels),
         admission,

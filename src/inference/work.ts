@@ -17,7 +17,9 @@ export const sampleWork = (n: number): Work => ({ images: n, how: count(n, 'deco
 export const decodeWork = (latents: number): Work => ({ images: latents, how: count(latents, 'decode') });
 
 export const encodeWork = (images: number, verify: boolean): Work =>
-  verify ? { images: 2 * images, how: `${count(images, 'encode')} + ${count(images, 'decode')} (verify)` } : { images, how: count(images, 'encode') };
+  verify
+    ? { images: 2 * images, how: `${count(images, 'encode')} + ${count(images, 'decode')} (verify)` }
+    : { images, how: count(images, 'encode') };
 
 export const interpolateWork = (imageEnds: number, steps: number): Work => ({
   images: imageEnds + steps,
@@ -31,7 +33,10 @@ export const interpolateWork = (imageEnds: number, steps: number): Work => ({
 export function manipulateWork(image: boolean, steps: number | undefined, passes: number): Work {
   const rows = steps ?? 1;
   const images = (image ? 1 : 0) + rows * (2 * passes - 1);
-  return { images, how: `${image ? '1 encode + ' : ''}${count(rows, 'image')} × (${count(passes, 'decode')} + ${count(passes - 1, 'encode')})` };
+  return {
+    images,
+    how: `${image ? '1 encode + ' : ''}${count(rows, 'image')} × (${count(passes, 'decode')} + ${count(passes - 1, 'encode')})`,
+  };
 }
 
 /** Refuses `work` over the budget `max` (code WORK_OVER_BUDGET), saying both. */

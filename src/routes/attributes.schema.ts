@@ -1,7 +1,17 @@
 // POST, GET and DELETE /attributes.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_SET } from '../inference/limits.ts';
-import { AttributeName, errors, FitParam, FittedInfo, ImageBase64, Latent, ModelParam, ModelQuery, multipartImages } from './common.schema.ts';
+import {
+  AttributeName,
+  errors,
+  FitParam,
+  FittedInfo,
+  ImageBase64,
+  Latent,
+  ModelParam,
+  ModelQuery,
+  multipartImages,
+} from './common.schema.ts';
 
 export const SetItem = Type.Union([ImageBase64, Latent], { description: 'A base64 image or a latent' });
 export const CreateAttributeBody = Type.Object({
@@ -12,7 +22,11 @@ export const CreateAttributeBody = Type.Object({
 });
 export type CreateAttributeBody = Static<typeof CreateAttributeBody>;
 
-export const CreateAttributeQuery = Type.Object({ model: ModelParam, replace: Type.Optional(Type.Boolean({ default: false })), fit: FitParam });
+export const CreateAttributeQuery = Type.Object({
+  model: ModelParam,
+  replace: Type.Optional(Type.Boolean({ default: false })),
+  fit: FitParam,
+});
 export const AttributeParams = Type.Object({ name: AttributeName });
 export const AttributeGetQuery = Type.Object({ model: ModelParam, vector: Type.Optional(Type.Boolean({ default: false })) });
 
@@ -37,7 +51,8 @@ export const AttributeList = Type.Object({ model: Type.String(), attributes: Typ
 export const createAttributeSchema = {
   tags: ['attributes'],
   summary: 'Build a direction: mean ε(positive) − mean ε(negative)',
-  description: 'JSON {name, positive:[base64 image | latent…], negative:[…]}, or multipart: field `name`, file fields `positive` and `negative` (repeated).',
+  description:
+    'JSON {name, positive:[base64 image | latent…], negative:[…]}, or multipart: field `name`, file fields `positive` and `negative` (repeated).',
   querystring: CreateAttributeQuery,
   body: {
     content: {
@@ -56,7 +71,12 @@ export const createAttributeSchema = {
   security: [{ adminToken: [] }],
   response: { 200: AttributeInfo, 201: AttributeInfo, ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503) },
 };
-export const listAttributesSchema = { tags: ['attributes'], summary: "List a model's attributes", querystring: ModelQuery, response: { 200: AttributeList, ...errors(404, 503) } };
+export const listAttributesSchema = {
+  tags: ['attributes'],
+  summary: "List a model's attributes",
+  querystring: ModelQuery,
+  response: { 200: AttributeList, ...errors(404, 503) },
+};
 export const getAttributeSchema = {
   tags: ['attributes'],
   summary: 'One attribute (the vector with ?vector=true)',

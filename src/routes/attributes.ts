@@ -9,7 +9,13 @@ import { HttpError } from '../server/errors.ts';
 import { admit } from '../server/model-plugin.ts';
 import { toNumbers } from '../server/respond.ts';
 import { adminGuard } from '../server/security.ts';
-import { CreateAttributeBody, createAttributeSchema, deleteAttributeSchema, getAttributeSchema, listAttributesSchema } from './attributes.schema.ts';
+import {
+  CreateAttributeBody,
+  createAttributeSchema,
+  deleteAttributeSchema,
+  getAttributeSchema,
+  listAttributesSchema,
+} from './attributes.schema.ts';
 
 /** JSON {name, description?, positive, negative} (base64 images or latents), or a form: fields `name`, `description`, files `positive` and `negative`. */
 const empty = (set: string) => `the ${set} set is empty; both need at least one image or latent`;
@@ -18,7 +24,10 @@ const body: BodySpec<typeof CreateAttributeBody, 'positive' | 'negative', 'json'
   schema: CreateAttributeBody,
   form: {
     images: ['positive', 'negative'],
-    files: { positive: { max: (config) => config.maxSetFiles, missing: empty('positive') }, negative: { max: (config) => config.maxSetFiles, missing: empty('negative') } },
+    files: {
+      positive: { max: (config) => config.maxSetFiles, missing: empty('positive') },
+      negative: { max: (config) => config.maxSetFiles, missing: empty('negative') },
+    },
     maxFiles: (config) => 2 * config.maxSetFiles,
     fields: { name: {}, description: {} },
   },
@@ -34,11 +43,19 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
     const { created, attribute, fitted } = await req.model.createAttribute({ ...(await readSets(req)), replace, fit });
     reply.status(created ? 201 : 200).header('location', `/attributes/${attribute.name}`);
     // What fitting did to each item, without the images (a set may hold hundreds).
-    const done = (list: (FittedImage | null)[]) => list.map((f) => (f ? { inverted: f.inverted, box: f.box, scale: f.scale, shift: f.shift } : null));
-    return { ...attribute, source: 'user' as const, fitted: fitted && { positive: done(fitted.positive), negative: done(fitted.negative) } };
+    const done = (list: (FittedImage | null)[]) =>
+      list.map((f) => (f ? { inverted: f.inverted, box: f.box, scale: f.scale, shift: f.shift } : null));
+    return {
+      ...attribute,
+      source: 'user' as const,
+      fitted: fitted && { positive: done(fitted.positive), negative: done(fitted.negative) },
+    };
   });
 
-  app.get('/attributes', { schema: listAttributesSchema }, async (req) => ({ model: req.model.name, attributes: await req.model.attributes.list() }));
+  app.get('/attributes', { schema: listAttributesSchema }, async (req) => ({
+    model: req.model.name,
+    attributes: await req.model.attributes.list(),
+  }));
 
   app.get('/attributes/:name', { schema: getAttributeSchema }, async (req) => {
     const rec = await req.model.attributes.get(req.params.name);

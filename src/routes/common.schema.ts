@@ -33,28 +33,38 @@ export const Format = Type.Optional(
   }),
 );
 /** Every route that uses a model takes ?model= (GET /models lists them; absent = the default). */
-export const ModelParam = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Which model (GET /models); the default when absent' }));
+export const ModelParam = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 64, description: 'Which model (GET /models); the default when absent' }),
+);
 export const ModelQuery = Type.Object({ model: ModelParam });
 
 export const FitParam = Type.Optional(
   Type.Boolean({
     default: false,
-    description: "Fit each uploaded image to the model's data first (GET /model fit: for MNIST, a photo of a digit on paper becomes an MNIST-style digit); latents are left alone",
+    description:
+      "Fit each uploaded image to the model's data first (GET /model fit: for MNIST, a photo of a digit on paper becomes an MNIST-style digit); latents are left alone",
   }),
 );
 
 export const FittedInfo = Type.Object(
   {
     inverted: Type.Boolean({ description: 'The background was light, so the image was inverted' }),
-    box: Type.Object({ left: Type.Integer(), top: Type.Integer(), width: Type.Integer(), height: Type.Integer() }, { description: "The part of the upload kept (the ink's bounding box, or the centred square), in its pixels" }),
+    box: Type.Object(
+      { left: Type.Integer(), top: Type.Integer(), width: Type.Integer(), height: Type.Integer() },
+      { description: "The part of the upload kept (the ink's bounding box, or the centred square), in its pixels" },
+    ),
     scale: Type.Number({ description: 'Model pixels per upload pixel' }),
-    shift: Type.Object({ x: Type.Integer(), y: Type.Integer() }, { description: "Where the scaled box's top-left corner landed in the model's image" }),
+    shift: Type.Object(
+      { x: Type.Integer(), y: Type.Integer() },
+      { description: "Where the scaled box's top-left corner landed in the model's image" },
+    ),
     image: Type.Optional(Type.String({ description: 'The fitted image the model saw, base64 PNG' })),
   },
   { description: 'With fit=true: what fitting did to an uploaded image' },
 );
 /** PNG replies carry the fitted images in headers: x-fitted (JSON, without images) and x-fitted-images (base64 PNGs, comma-separated). */
-export const FITTED_HEADERS = ' With fit=true, PNG replies carry what was done in x-fitted (a JSON array) and the fitted images in x-fitted-images (base64 PNGs, comma-separated).';
+export const FITTED_HEADERS =
+  ' With fit=true, PNG replies carry what was done in x-fitted (a JSON array) and the fitted images in x-fitted-images (base64 PNGs, comma-separated).';
 
 export const Scale = Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Nearest-neighbour upscaling of PNG replies' });
 
@@ -69,7 +79,8 @@ export const NonFinite = Type.Array(Type.Integer({ minimum: 0 }), {
 });
 
 const PngReply = {
-  description: "PNG image (a grid or strip when several). Headers: x-image-count, and x-non-finite-values with each image's count of NaN/±Inf values (0 = sound)",
+  description:
+    "PNG image (a grid or strip when several). Headers: x-image-count, and x-non-finite-values with each image's count of NaN/±Inf values (0 = sound)",
   content: { 'image/png': { schema: { type: 'string', format: 'binary' } } },
 };
 
@@ -84,7 +95,6 @@ export function pngOrJson(json: TSchema, description: string) {
   };
 }
 
-
 /** The error replies a route documents, each the shared Error shape. */
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]));
 
@@ -93,4 +103,7 @@ export const multipartImages = (fields: Record<string, unknown>, required: strin
   schema: { type: 'object', properties: fields, required },
 });
 
-export const AttributeName = Type.String({ pattern: ATTRIBUTE_NAME.source, description: 'Lower-case letters, digits, _ and -, at most 64' });
+export const AttributeName = Type.String({
+  pattern: ATTRIBUTE_NAME.source,
+  description: 'Lower-case letters, digits, _ and -, at most 64',
+});

@@ -12,7 +12,9 @@ export const decodeSchema = {
   summary: 'Latents -> image(s)',
   querystring: ImageReplyQuery,
   description: 'Body: JSON {latents:[[…]…]}, or application/octet-stream with n·latentDim little-endian float32 values.',
-  body: { content: { 'application/json': { schema: DecodeBody }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+  body: {
+    content: { 'application/json': { schema: DecodeBody }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+  },
   produces: ['image/png', 'application/json'],
   response: { 200: pngOrJson(ImagesJson, 'The decoded images'), ...errors(400, 404, 413, 415, 503) },
 };

@@ -10,7 +10,9 @@ export const OriginalImage = Type.Object({ width: Type.Integer(), height: Type.I
 
 export const EncodeQuery = Type.Object({
   model: ModelParam,
-  verify: Type.Optional(Type.Boolean({ default: false, description: 'Also decode each latent and report how far it lands from the image (costs a decode)' })),
+  verify: Type.Optional(
+    Type.Boolean({ default: false, description: 'Also decode each latent and report how far it lands from the image (costs a decode)' }),
+  ),
   fit: FitParam,
 });
 
@@ -42,7 +44,8 @@ export const encodeSchema = {
   tags: ['latent'],
   summary: 'Image(s) -> latents and exact bits/dim',
   querystring: EncodeQuery,
-  description: 'Body: multipart/form-data with one or more file fields `image`, a raw image (image/png, image/jpeg, image/webp), or JSON {images:[base64…]}.',
+  description:
+    'Body: multipart/form-data with one or more file fields `image`, a raw image (image/png, image/jpeg, image/webp), or JSON {images:[base64…]}.',
   body: {
     content: {
       'application/json': { schema: EncodeJsonBody },

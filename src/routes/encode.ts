@@ -12,7 +12,10 @@ import { EncodeJsonBody, encodeSchema } from './encode.schema.ts';
 const body: BodySpec<typeof EncodeJsonBody, 'images', 'multipart' | 'image' | 'json'> = {
   accepts: ['multipart', 'image', 'json'],
   schema: EncodeJsonBody,
-  form: { images: ['images'], files: { image: { max: (config) => Math.min(MAX_IMAGES, config.maxFiles), missing: 'no file field "image" in the form' } } },
+  form: {
+    images: ['images'],
+    files: { image: { max: (config) => Math.min(MAX_IMAGES, config.maxFiles), missing: 'no file field "image" in the form' } },
+  },
 };
 
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
@@ -24,7 +27,14 @@ export default async function encodeRoutes(fastify: FastifyInstance): Promise<vo
     const fitted = await Promise.all(items.map((it) => (it.fitted ? fittedJson(it.fitted, size) : undefined)));
     return {
       model: req.model.name,
-      items: items.map((it, i) => ({ latent: toNumbers(it.latent), bpd: it.bpd, resized: it.resized, original: it.original, fitted: fitted[i], roundTrip: it.roundTrip })),
+      items: items.map((it, i) => ({
+        latent: toNumbers(it.latent),
+        bpd: it.bpd,
+        resized: it.resized,
+        original: it.original,
+        fitted: fitted[i],
+        roundTrip: it.roundTrip,
+      })),
     };
   });
 }

@@ -8,7 +8,11 @@ const ReadyResponse = Type.Object({
   message: Type.Optional(Type.String()),
 });
 const healthSchema = { tags: ['health'], summary: 'Liveness', response: { 200: HealthResponse } };
-const readySchema = { tags: ['health'], summary: 'Readiness: 200 once the model is loaded and warmed', response: { 200: ReadyResponse, 503: ReadyResponse } };
+const readySchema = {
+  tags: ['health'],
+  summary: 'Readiness: 200 once the model is loaded and warmed',
+  response: { 200: ReadyResponse, 503: ReadyResponse },
+};
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   // Alive as long as the event loop answers, model or not.
@@ -21,7 +25,8 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     if (app.models.stopping) return reply.status(503).send({ status: 'stopping', message: 'shutting down' });
     const services = [...app.models.services.values()];
     const failed = services.find((m) => m.state === 'failed');
-    if (failed) return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failureMessage ?? 'model failed to load'}` });
+    if (failed)
+      return reply.status(503).send({ status: 'failed', message: `${failed.name}: ${failed.failureMessage ?? 'model failed to load'}` });
     const loading = services.find((m) => m.state !== 'ready');
     if (loading) return reply.status(503).send({ status: 'loading', message: `model ${loading.name} is loading` });
     const restarting = services.find((m) => !m.client.ready);

@@ -1,7 +1,17 @@
 // POST /interpolate.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_STEPS } from '../inference/limits.ts';
-import { errors, FITTED_HEADERS, FittedInfo, FittingImageReplyQuery, ImageBase64, Latent, multipartImages, NonFinite, pngOrJson } from './common.schema.ts';
+import {
+  errors,
+  FITTED_HEADERS,
+  FittedInfo,
+  FittingImageReplyQuery,
+  ImageBase64,
+  Latent,
+  multipartImages,
+  NonFinite,
+  pngOrJson,
+} from './common.schema.ts';
 
 export const Endpoint = Type.Object(
   { latent: Type.Optional(Latent), image: Type.Optional(ImageBase64) },
@@ -18,7 +28,12 @@ export const InterpolateJson = Type.Object({
   nonFinite: NonFinite,
   latents: Type.Array(Latent),
   weights: Type.Array(Type.Number()),
-  fitted: Type.Optional(Type.Object({ from: Type.Optional(FittedInfo), to: Type.Optional(FittedInfo) }, { description: 'With fit=true, for each end given as an image' })),
+  fitted: Type.Optional(
+    Type.Object(
+      { from: Type.Optional(FittedInfo), to: Type.Optional(FittedInfo) },
+      { description: 'With fit=true, for each end given as an image' },
+    ),
+  ),
 });
 
 export const interpolateSchema = {
@@ -30,7 +45,11 @@ export const interpolateSchema = {
     content: {
       'application/json': { schema: InterpolateBody },
       'multipart/form-data': multipartImages(
-        { from: { type: 'string', format: 'binary' }, to: { type: 'string', format: 'binary' }, steps: { type: 'integer', minimum: 2, maximum: MAX_STEPS } },
+        {
+          from: { type: 'string', format: 'binary' },
+          to: { type: 'string', format: 'binary' },
+          steps: { type: 'integer', minimum: 2, maximum: MAX_STEPS },
+        },
         ['from', 'to'],
       ),
     },

@@ -25,7 +25,12 @@ export default async function interpolateRoutes(fastify: FastifyInstance): Promi
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       const [from, to] = await Promise.all((fitted ?? []).map((f) => (f ? fittedJson(f, size, scale) : undefined)));
-      return { ...(await imagesJson(images, size, scale)), latents: strip.latents.map(toNumbers), weights: strip.weights, fitted: fitted ? { from, to } : undefined };
+      return {
+        ...(await imagesJson(images, size, scale)),
+        latents: strip.latents.map(toNumbers),
+        weights: strip.weights,
+        fitted: fitted ? { from, to } : undefined,
+      };
     }
     if (fitted) await setFittedHeaders(reply, fitted, size);
     return sendPng(reply, images, size, { cols: images.length, scale });

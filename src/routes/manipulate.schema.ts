@@ -1,7 +1,18 @@
 // POST /manipulate.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_ALPHA, MAX_EDITS, MAX_PASSES, MAX_STEPS } from '../inference/limits.ts';
-import { AttributeName, errors, FITTED_HEADERS, FittedInfo, FittingImageReplyQuery, ImageBase64, Latent, multipartImages, NonFinite, pngOrJson } from './common.schema.ts';
+import {
+  AttributeName,
+  errors,
+  FITTED_HEADERS,
+  FittedInfo,
+  FittingImageReplyQuery,
+  ImageBase64,
+  Latent,
+  multipartImages,
+  NonFinite,
+  pngOrJson,
+} from './common.schema.ts';
 
 export const Alpha = Type.Number({ minimum: -MAX_ALPHA, maximum: MAX_ALPHA });
 export const Edit = Type.Object({ attribute: AttributeName, alpha: Alpha });
@@ -11,14 +22,19 @@ export const ManipulateBody = Type.Object({
   latent: Type.Optional(Latent),
   edits: Type.Array(Edit, { minItems: 1, maxItems: MAX_EDITS }),
   steps: Type.Optional(
-    Type.Integer({ minimum: 2, maximum: MAX_STEPS, description: 'Return a strip: each alpha scaled from −1 to +1 in this many steps (odd: the original is in the middle)' }),
+    Type.Integer({
+      minimum: 2,
+      maximum: MAX_STEPS,
+      description: 'Return a strip: each alpha scaled from −1 to +1 in this many steps (odd: the original is in the middle)',
+    }),
   ),
   passes: Type.Optional(
     Type.Integer({
       minimum: 1,
       maximum: MAX_PASSES,
       default: 1,
-      description: 'Apply the edit in this many equal parts, each decoded to 8-bit pixels and encoded again: pixels the attribute does not touch keep their value (about alpha / 0.1 passes; each pass costs a decode and an encode)',
+      description:
+        'Apply the edit in this many equal parts, each decoded to 8-bit pixels and encoded again: pixels the attribute does not touch keep their value (about alpha / 0.1 passes; each pass costs a decode and an encode)',
     }),
   ),
 });
@@ -37,7 +53,9 @@ export const ManipulateJson = Type.Object({
 export const manipulateSchema = {
   tags: ['attributes'],
   summary: 'Move an image along attribute directions: ε + Σ alpha·direction',
-  description: 'JSON {image|latent, edits:[{attribute, alpha}], steps?, passes?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps`, `passes` (or `edits` as JSON).' + FITTED_HEADERS,
+  description:
+    'JSON {image|latent, edits:[{attribute, alpha}], steps?, passes?}, or multipart: file `image`, fields `attribute`, `alpha`, `steps`, `passes` (or `edits` as JSON).' +
+    FITTED_HEADERS,
   querystring: FittingImageReplyQuery,
   body: {
     content: {

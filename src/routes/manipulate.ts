@@ -39,7 +39,14 @@ export default async function manipulateRoutes(fastify: FastifyInstance): Promis
     const { format, scale } = req.query;
     if (wantsJson(req, format)) {
       const fit = fitted?.[0] ? await fittedJson(fitted[0], size, scale) : undefined;
-      return { ...(await imagesJson(images, size, scale)), latents: edited.latents.map(toNumbers), alphas: edited.alphas, passes: edited.passes, edits: edited.edits, fitted: fit };
+      return {
+        ...(await imagesJson(images, size, scale)),
+        latents: edited.latents.map(toNumbers),
+        alphas: edited.alphas,
+        passes: edited.passes,
+        edits: edited.edits,
+        fitted: fit,
+      };
     }
     if (fitted) await setFittedHeaders(reply, fitted, size);
     return sendPng(reply, images, size, { cols: images.length, scale });

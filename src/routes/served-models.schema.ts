@@ -33,7 +33,7 @@ export const ReloadResponse = Type.Object({
 });
 export const reloadSchema = {
   tags: ['model'],
-  summary: 'Load the model\'s checkpoint from disk again, without downtime',
+  summary: "Load the model's checkpoint from disk again, without downtime",
   description:
     'The new checkpoint is loaded and warmed beside the old one, then serves every new request; requests already running finish on the old one. ' +
     'If it cannot be loaded (500, code RELOAD_FAILED) the old one keeps serving. Needs the admin token when one is configured. SIGHUP reloads every model.',

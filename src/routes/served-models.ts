@@ -15,13 +15,23 @@ export default async function servedModelsRoutes(fastify: FastifyInstance): Prom
     models: [...app.models.services.values()].map((m) =>
       m.state === 'ready'
         ? { state: m.state, ...describeModel(m, app.models.defaultName) }
-        : { state: m.state, model: m.name, default: m.name === app.models.defaultName, ...(m.failureMessage ? { message: m.failureMessage } : {}) },
+        : {
+            state: m.state,
+            model: m.name,
+            default: m.name === app.models.defaultName,
+            ...(m.failureMessage ? { message: m.failureMessage } : {}),
+          },
     ),
   }));
 
   app.post('/models/:model/reload', { schema: reloadSchema, onRequest: adminGuard(app.config.adminToken) }, async (req) => {
     const { previous, current, seconds } = await app.models.reload(req.params.model);
     const loaded = (i: ModelInfo) => ({ steps: i.steps, testBpd: i.testBpd, checkpoint: i.fingerprint.slice(0, 16) });
-    return { model: req.params.model, previous: previous ? loaded(previous) : null, current: loaded(current), seconds: Number(seconds.toFixed(3)) };
+    return {
+      model: req.params.model,
+      previous: previous ? loaded(previous) : null,
+      current: loaded(current),
+      seconds: Number(seconds.toFixed(3)),
+    };
   });
 }

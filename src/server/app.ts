@@ -144,20 +144,19 @@ export async function buildApp(opts: AppOptions = {}): Promise<FastifyInstance> 
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'glow-serve', version: '0.1.0', description: 'Glow normalizing flow: sample, encode, decode, interpolate and manipulate images.' },
-      tags: [
-        { name: 'generate' },
-        { name: 'latent' },
-        { name: 'attributes' },
-        { name: 'model' },
-        { name: 'health' },
-      ],
+      info: {
+        title: 'glow-serve',
+        version: '0.1.0',
+        description: 'Glow normalizing flow: sample, encode, decode, interpolate and manipulate images.',
+      },
+      tags: [{ name: 'generate' }, { name: 'latent' }, { name: 'attributes' }, { name: 'model' }, { name: 'health' }],
       components: {
         securitySchemes: {
           [ADMIN_SCHEME]: {
             type: 'http',
             scheme: 'bearer',
-            description: 'GLOW_ADMIN_TOKEN. When the server has one, creating and deleting attributes and reloading a model need it (401 without, 403 wrong); reads never do.',
+            description:
+              'GLOW_ADMIN_TOKEN. When the server has one, creating and deleting attributes and reloading a model need it (401 without, 403 wrong); reads never do.',
           },
         },
       },

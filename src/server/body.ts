@@ -63,7 +63,10 @@ export type Body<S extends TObject, K extends string, A extends BodyKind> = Extr
 >;
 
 /** The request's body as the route's input shape (see the top of this file). */
-export async function readBody<S extends TObject, K extends string, A extends BodyKind>(req: FastifyRequest, spec: BodySpec<S, K, A>): Promise<Body<S, K, A>> {
+export async function readBody<S extends TObject, K extends string, A extends BodyKind>(
+  req: FastifyRequest,
+  spec: BodySpec<S, K, A>,
+): Promise<Body<S, K, A>> {
   const kind = bodyKind(req, spec.accepts);
   if (kind === 'json') return { kind, body: req.body as Static<S> } as Body<S, K, A>;
   if (kind === 'image' || kind === 'float32') return { kind, bytes: req.body as Buffer } as Body<S, K, A>;
@@ -95,7 +98,13 @@ export function bodyKind<A extends BodyKind>(req: FastifyRequest, accepted: A[])
   else if (type === 'application/octet-stream') kind = 'float32';
   if (kind && (accepted as BodyKind[]).includes(kind)) return kind as A;
   const names = accepted.map(
-    (k) => ({ json: 'application/json', multipart: 'multipart/form-data', image: 'image/png, image/jpeg or image/webp', float32: 'application/octet-stream (little-endian float32)' })[k],
+    (k) =>
+      ({
+        json: 'application/json',
+        multipart: 'multipart/form-data',
+        image: 'image/png, image/jpeg or image/webp',
+        float32: 'application/octet-stream (little-endian float32)',
+      })[k],
   );
   throw new HttpError(415, `${type ? `content type ${type} is not accepted here` : 'missing content type'}; send ${names.join(', or ')}`);
 }
@@ -153,7 +162,8 @@ function parseJsonField(name: string, raw: string): unknown {
     return sjson.parse(raw, null, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
     // The same refusal as in a JSON body (validation.ts).
-    if (/forbidden (prototype|constructor) property/.test(String((err as Error).message))) throw new HttpError(400, `field "${name}" has a "__proto__" or "constructor.prototype" key, which is refused`);
+    if (/forbidden (prototype|constructor) property/.test(String((err as Error).message)))
+      throw new HttpError(400, `field "${name}" has a "__proto__" or "constructor.prototype" key, which is refused`);
     throw new HttpError(400, `field "${name}" is not valid JSON`);
   }
 }
@@ -168,7 +178,8 @@ function number(raw: string, schema: TSchema | undefined): unknown {
 /** The schema of the value at a JSON pointer (through object properties and array items). */
 function schemaAt(schema: TSchema, at: string): TSchema | undefined {
   let node: TSchema | undefined = schema;
-  for (const key of at.split('/').slice(1)) node = node?.type === 'object' ? node.properties?.[key] : node?.type === 'array' ? node.items : undefined;
+  for (const key of at.split('/').slice(1))
+    node = node?.type === 'object' ? node.properties?.[key] : node?.type === 'array' ? node.items : undefined;
   return node;
 }
 
@@ -188,13 +199,16 @@ function formError(error: ValueError, values: Map<string, string>, fields: Recor
   // The field whose place is the error's, or holds it (a JSON field): the innermost one the form
   // has, else (a missing field) the innermost one it could have had.
   const at = (names: string[]) =>
-    names.filter((n) => error.path === pointer(n, fields) || inside(error.path, pointer(n, fields))).sort((a, b) => pointer(b, fields).length - pointer(a, fields).length)[0];
+    names
+      .filter((n) => error.path === pointer(n, fields) || inside(error.path, pointer(n, fields)))
+      .sort((a, b) => pointer(b, fields).length - pointer(a, fields).length)[0];
   const name = at([...values.keys()]) ?? at(Object.keys(fields));
   if (name === undefined) return `the form is invalid: ${error.path} ${error.message}`;
   const field = fields[name] ?? {};
   const where = pointer(name, fields);
   if (error.type === ValueErrorType.ObjectRequiredProperty && error.path === where) return field.missing ?? `missing field "${name}"`;
-  if (field.json) return `field "${name}"${error.path.slice(where.length)} ${error.message}${field.expected ? `; expected ${field.expected}` : ''}`;
+  if (field.json)
+    return `field "${name}"${error.path.slice(where.length)} ${error.message}${field.expected ? `; expected ${field.expected}` : ''}`;
   return `field "${name}" ${fieldRule(error, values.get(name) ?? '')}`;
 }
 

@@ -91,7 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   // Node refuses a headers timeout longer than the request timeout (the request includes its headers).
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
-    throw new Error(`GLOW_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed GLOW_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+    throw new Error(
+      `GLOW_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed GLOW_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`,
+    );
   }
   return config;
 }
@@ -131,10 +133,17 @@ function modelSpecs(env: NodeJS.ProcessEnv): ModelSpec[] {
 export function servedModels(config: Config): ModelSpec[] {
   if (config.modelDir) {
     // Any directory may be given here (a temp dir, a mount): its name is made a valid model name.
-    const name = path.basename(config.modelDir).toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 64) || 'model';
+    const name =
+      path
+        .basename(config.modelDir)
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '')
+        .slice(0, 64) || 'model';
     return [{ name, dir: config.modelDir }];
   }
-  if (config.models.length === 0) throw new Error('no checkpoint to serve: models/ holds none (train one with `npm run train`), or set GLOW_MODELS or GLOW_MODEL_DIR');
+  if (config.models.length === 0)
+    throw new Error('no checkpoint to serve: models/ holds none (train one with `npm run train`), or set GLOW_MODELS or GLOW_MODEL_DIR');
   return config.models;
 }
 
@@ -168,7 +177,8 @@ function engineChoice(v: string | undefined): EngineChoice {
 
 function backendChoice(v: string | undefined): BackendChoice {
   const choice = v || 'auto';
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(choice)) throw new Error(`GLOW_BACKEND must be auto, tensorflow, wasm or cpu, not "${choice}"`);
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(choice))
+    throw new Error(`GLOW_BACKEND must be auto, tensorflow, wasm or cpu, not "${choice}"`);
   return choice as BackendChoice;
 }
 

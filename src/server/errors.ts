@@ -36,6 +36,7 @@ const STATUS_OF: Record<ErrorKind, number> = {
 
 /** The one place a domain error becomes HTTP: its status, and Retry-After for what may succeed later. */
 export function httpErrorOf(err: DomainError): HttpError {
-  const headers: Record<string, string> = err instanceof UnavailableError ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterSeconds))) } : {};
+  const headers: Record<string, string> =
+    err instanceof UnavailableError ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterSeconds))) } : {};
   return new HttpError(STATUS_OF[err.kind], err.message, headers, err.code);
 }

@@ -60,6 +60,12 @@ function modelParam(req: FastifyRequest): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, 'querystring/model must be given once');
   // The schema's limits, enforced here since this runs before validation: never echo a long value.
-  if (!MODEL_NAME.test(v)) throw new HttpError(400, 'querystring/model must be a model name: 1–64 characters of a-z, 0-9, _, . and -, starting with a letter or digit (GET /models lists them)', {}, 'FST_ERR_VALIDATION');
+  if (!MODEL_NAME.test(v))
+    throw new HttpError(
+      400,
+      'querystring/model must be a model name: 1–64 characters of a-z, 0-9, _, . and -, starting with a letter or digit (GET /models lists them)',
+      {},
+      'FST_ERR_VALIDATION',
+    );
   return v;
 }

@@ -25,13 +25,23 @@ export interface MultipartData {
 export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, limits: MultipartLimits): Promise<MultipartData> {
   const files = new Map<string, Buffer[]>();
   const fields = new Map<string, string>();
-  const maxFiles = Math.min(limits.maxFiles, Object.values(spec.files).reduce((a, b) => a + b, 0));
+  const maxFiles = Math.min(
+    limits.maxFiles,
+    Object.values(spec.files).reduce((a, b) => a + b, 0),
+  );
   let seen = 0;
   try {
     const parts = req.parts({
       // One file over the cap still reaches the loop below, so the reply can name the field that
       // is duplicated, unexpected or over its own limit; busboy stops the one after that.
-      limits: { fileSize: limits.maxFileBytes, files: maxFiles + 1, fields: spec.fields.length + 4, fieldSize: 64 * 1024, parts: maxFiles + spec.fields.length + 5, headerPairs: 100 },
+      limits: {
+        fileSize: limits.maxFileBytes,
+        files: maxFiles + 1,
+        fields: spec.fields.length + 4,
+        fieldSize: 64 * 1024,
+        parts: maxFiles + spec.fields.length + 5,
+        headerPairs: 100,
+      },
     });
     for await (const part of parts) {
       seen++;
@@ -52,7 +62,8 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
         files.set(part.fieldname, list);
       } else {
         if (spec.files[part.fieldname] !== undefined) throw new HttpError(400, `field "${part.fieldname}" must be a file upload, not text`);
-        if (!spec.fields.includes(part.fieldname)) throw new HttpError(400, `unexpected field "${part.fieldname}"; expected ${names([...spec.fields, ...Object.keys(spec.files)])}`);
+        if (!spec.fields.includes(part.fieldname))
+          throw new HttpError(400, `unexpected field "${part.fieldname}"; expected ${names([...spec.fields, ...Object.keys(spec.files)])}`);
         if (fields.has(part.fieldname)) throw new HttpError(400, `field "${part.fieldname}" given more than once`);
         if (part.valueTruncated) throw new HttpError(413, `field "${part.fieldname}" is too long`);
         fields.set(part.fieldname, String(part.value));
@@ -66,7 +77,8 @@ export async function readMultipart(req: FastifyRequest, spec: MultipartSpec, li
     // The parser's own text ("Unexpected end of form", "Malformed part header", …) is not passed on.
     throw new HttpError(400, `malformed multipart body: ${brokenForm(e.message)}`);
   }
-  if (seen === 0) throw new HttpError(400, `the multipart body is empty: no fields or files${req.headers['content-length'] === '0' ? ' (0 bytes)' : ''}`);
+  if (seen === 0)
+    throw new HttpError(400, `the multipart body is empty: no fields or files${req.headers['content-length'] === '0' ? ' (0 bytes)' : ''}`);
   return { files, fields };
 }
 

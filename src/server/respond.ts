@@ -41,9 +41,21 @@ export function wantsJson(req: FastifyRequest, format?: 'png' | 'json'): boolean
  * count of NaN/±Inf values: those pixels are drawn black (NaN, −Inf) or white (+Inf), and a client
  * cannot tell them from real ones.
  */
-export async function sendPng(reply: FastifyReply, images: Decoded[], size: ImageSize, opts: GridOptions & { scale?: number } = {}): Promise<Buffer> {
-  const png = await imagesToPng(images.map((d) => d.pixels), size, opts);
-  reply.type('image/png').header('x-image-count', String(images.length)).header('x-non-finite-values', images.map((d) => d.nonFinite).join(','));
+export async function sendPng(
+  reply: FastifyReply,
+  images: Decoded[],
+  size: ImageSize,
+  opts: GridOptions & { scale?: number } = {},
+): Promise<Buffer> {
+  const png = await imagesToPng(
+    images.map((d) => d.pixels),
+    size,
+    opts,
+  );
+  reply
+    .type('image/png')
+    .header('x-image-count', String(images.length))
+    .header('x-non-finite-values', images.map((d) => d.nonFinite).join(','));
   return png;
 }
 

@@ -29,7 +29,8 @@ export function adminGuard(token: string | undefined): onRequestAsyncHookHandler
     if (!header) throw new HttpError(401, 'this operation needs the admin token: send "Authorization: Bearer <token>"', challenge);
     const m = /^Bearer +(\S+) *$/i.exec(header);
     if (!m) throw new HttpError(401, 'the Authorization header must be "Bearer <token>"', challenge);
-    if (!timingSafeEqual(sha256(m[1]), want)) throw new HttpError(403, 'the admin token is not valid', { 'www-authenticate': 'Bearer realm="glow-serve", error="invalid_token"' });
+    if (!timingSafeEqual(sha256(m[1]), want))
+      throw new HttpError(403, 'the admin token is not valid', { 'www-authenticate': 'Bearer realm="glow-serve", error="invalid_token"' });
   };
 }
 
@@ -72,7 +73,16 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       origin: any ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'DELETE'],
       allowedHeaders: ['Content-Type', 'Authorization', 'Accept'],
-      exposedHeaders: ['X-Seed', 'X-Image-Count', 'X-Non-Finite-Values', 'Retry-After', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      exposedHeaders: [
+        'X-Seed',
+        'X-Image-Count',
+        'X-Non-Finite-Values',
+        'Retry-After',
+        'Location',
+        'X-RateLimit-Limit',
+        'X-RateLimit-Remaining',
+        'X-RateLimit-Reset',
+      ],
       maxAge: 600,
       strictPreflight: true,
     });
@@ -95,7 +105,8 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
   }
 }
 
-const HELMET_HEADERS = /^(content-security-policy|cross-origin-[a-z-]+|origin-agent-cluster|referrer-policy|strict-transport-security|x-content-type-options|x-dns-prefetch-control|x-download-options|x-frame-options|x-permitted-cross-domain-policies|x-xss-protection)$/;
+const HELMET_HEADERS =
+  /^(content-security-policy|cross-origin-[a-z-]+|origin-agent-cluster|referrer-policy|strict-transport-security|x-content-type-options|x-dns-prefetch-control|x-download-options|x-frame-options|x-permitted-cross-domain-policies|x-xss-protection)$/;
 
 /**
  * The security headers of the app's replies, for the replies Node writes itself: read from a reply
@@ -107,31 +118,42 @@ export async function securityHeadersOf(config: Config): Promise<Record<string, 
   probe.get('/', async () => ({}));
   const res = await probe.inject('/');
   await probe.close();
-  return Object.fromEntries(Object.entries(res.headers).filter(([name, value]) => HELMET_HEADERS.test(name) && typeof value === 'string')) as Record<string, string>;
+  return Object.fromEntries(
+    Object.entries(res.headers).filter(([name, value]) => HELMET_HEADERS.test(name) && typeof value === 'string'),
+  ) as Record<string, string>;
 }
 
 /** A reply written on the raw socket, in the app's error shape and with its security headers. */
 function rawReply(securityHeaders: Record<string, string>, status: number, message: string): string {
   const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
-  const headers = { ...securityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
+  const headers = {
+    ...securityHeaders,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n')}\r\n\r\n${body}`;
 }
 
 /**
  * Fastify's clientErrorHandler: what Node cannot parse (400), a request that did not arrive in time
  * (408) and headers over Node's limit (431) get the app's error shape and `headers` (its security headers).
  */
-export const clientErrorHandler = (headers: Record<string, string>) => (err: Error & { code?: string }, socket: Duplex): void => {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, message] =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'the request did not arrive in time']
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'the request headers are too large']
-        : [400, 'the request is not valid HTTP'];
-  if (socket.writable) socket.write(rawReply(headers, status, message));
-  socket.destroy();
-};
+export const clientErrorHandler =
+  (headers: Record<string, string>) =>
+  (err: Error & { code?: string }, socket: Duplex): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request headers are too large']
+          : [400, 'the request is not valid HTTP'];
+    if (socket.writable) socket.write(rawReply(headers, status, message));
+    socket.destroy();
+  };
 
 /**
  * `Expect: 100-continue`: Node would invite any body; one declared larger than this route kind

@@ -32,10 +32,13 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   app.models.stopping = true;
   app.log.info(`${signal}: draining (readyz now 503)`);
-  const hardStop = setTimeout(() => {
-    app.log.error(`shutdown took over ${config.shutdownTimeoutMs} ms; exiting anyway`);
-    process.exit(1);
-  }, config.shutdownDelayMs + config.shutdownTimeoutMs + 1000);
+  const hardStop = setTimeout(
+    () => {
+      app.log.error(`shutdown took over ${config.shutdownTimeoutMs} ms; exiting anyway`);
+      process.exit(1);
+    },
+    config.shutdownDelayMs + config.shutdownTimeoutMs + 1000,
+  );
   hardStop.unref();
   // Give load balancers time to see /readyz fail before connections are refused.
   if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));

@@ -21,10 +21,16 @@ export function parseJsonBody(_req: FastifyRequest, body: string, done: (err: Er
     if (/forbidden (prototype|constructor) property/.test(reason)) {
       return done(new HttpError(400, 'the JSON body has a "__proto__" or "constructor.prototype" key, which is refused'));
     }
-    const hint = /(^|[^A-Za-z"])-?(NaN|Infinity)\b/.test(body) ? ' (NaN and Infinity are not JSON numbers: every value must be finite)' : '';
+    const hint = /(^|[^A-Za-z"])-?(NaN|Infinity)\b/.test(body)
+      ? ' (NaN and Infinity are not JSON numbers: every value must be finite)'
+      : '';
     // Where it broke, in our words (the runtime's parser text is not part of the API).
     const at = /position (\d+)/.exec(reason);
-    const where = at ? `it breaks at character ${Number(at[1]) + 1} of ${body.length}` : /end of JSON/i.test(reason) ? 'it ends before the JSON does' : 'it does not parse';
+    const where = at
+      ? `it breaks at character ${Number(at[1]) + 1} of ${body.length}`
+      : /end of JSON/i.test(reason)
+        ? 'it ends before the JSON does'
+        : 'it does not parse';
     done(new HttpError(400, `the body is not valid JSON: ${where}${hint}`));
   }
 }
@@ -55,7 +61,10 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
     else {
       const types = [...new Set(branch.filter((e) => e.keyword === 'type').map((e) => String(e.params.type)))];
       const consts = branch.filter((e) => e.keyword === 'const').map((e) => JSON.stringify(e.params.allowedValue));
-      const options = [...types.map((t) => (t === 'string' ? 'a string (base64 image)' : t === 'array' ? 'an array (latent)' : t)), ...consts];
+      const options = [
+        ...types.map((t) => (t === 'string' ? 'a string (base64 image)' : t === 'array' ? 'an array (latent)' : t)),
+        ...consts,
+      ];
       message = `${dataVar}${at} must be ${options.length ? `one of ${options.join(', ')}` : 'one of the documented forms'}`;
     }
   }
@@ -64,7 +73,8 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
 }
 
 /** How a refused attribute name is explained, in JSON bodies, forms and paths alike. */
-export const NOT_AN_ATTRIBUTE_NAME = 'is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit';
+export const NOT_AN_ATTRIBUTE_NAME =
+  'is not a valid attribute name: use 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit';
 
 function explain(e: AjvError): string {
   if (e.keyword === 'pattern' && e.params.pattern === ATTRIBUTE_NAME.source) return NOT_AN_ATTRIBUTE_NAME;

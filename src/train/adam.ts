@@ -49,18 +49,25 @@ export class Adam {
   /** State for a checkpoint: "m.<param>", "v.<param>" and "step", as new tensors the caller disposes. */
   state(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const)
+    for (const [prefix, store] of [
+      ['m', this.m],
+      ['v', this.v],
+    ] as const)
       for (const [name, a] of store) out.set(`${prefix}.${name}`, tf.tensor(a, this.params.get(name)!.shape));
     out.set('step', tf.scalar(this.step));
     return out;
   }
 
   restore(arrays: Map<string, { data: Float32Array; shape: number[] }>): void {
-    for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const)
+    for (const [prefix, store] of [
+      ['m', this.m],
+      ['v', this.v],
+    ] as const)
       for (const [name, a] of store) {
         const saved = arrays.get(`${prefix}.${name}`);
         if (!saved) throw new Error(`training state has no ${prefix}.${name}`);
-        if (saved.data.length !== a.length) throw new Error(`training state: ${prefix}.${name} has ${saved.data.length} values, the model ${a.length}`);
+        if (saved.data.length !== a.length)
+          throw new Error(`training state: ${prefix}.${name} has ${saved.data.length} values, the model ${a.length}`);
         a.set(saved.data);
       }
     this.step = arrays.get('step')?.data[0] ?? 0;

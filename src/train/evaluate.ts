@@ -13,7 +13,11 @@ export interface EvalResult {
 }
 
 /** Bits/dim over the first `limit` images of a split (all by default). */
-export async function evaluateBpd(glow: Glow, ds: Dataset, opts: { limit?: number; seed?: number; batch?: number } = {}): Promise<EvalResult> {
+export async function evaluateBpd(
+  glow: Glow,
+  ds: Dataset,
+  opts: { limit?: number; seed?: number; batch?: number } = {},
+): Promise<EvalResult> {
   const count = Math.min(opts.limit ?? ds.count, ds.count);
   const batch = opts.batch ?? 100;
   const seed = opts.seed ?? 12345;
@@ -23,7 +27,12 @@ export async function evaluateBpd(glow: Glow, ds: Dataset, opts: { limit?: numbe
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
     const idx = Array.from({ length: n }, (_, i) => start + i);
-    const x = toModelUnits(batchPixels(ds, idx), [n, ds.height, ds.width, ds.channels], glow.config.nBits, uniformArray(n * size, seed + start));
+    const x = toModelUnits(
+      batchPixels(ds, idx),
+      [n, ds.height, ds.width, ds.channels],
+      glow.config.nBits,
+      uniformArray(n * size, seed + start),
+    );
     const bpd = tf.tidy(() => glow.bitsPerDim(glow.encode(x).logpx));
     const values = (await bpd.data()) as Float32Array;
     perImage.set(values, start);

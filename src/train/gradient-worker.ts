@@ -20,7 +20,10 @@ port.on('message', (req: GradientRequest) => {
     assignAll(glow.params, new Map(Object.entries(req.weights)), 'gradient worker');
     const { loss, grads } = shardGradients(glow, req.x, req.n);
     const res: GradientResponse = { loss, grads: Object.fromEntries(grads) };
-    port.postMessage(res, [...grads.values()].map((a) => a.buffer as ArrayBuffer));
+    port.postMessage(
+      res,
+      [...grads.values()].map((a) => a.buffer as ArrayBuffer),
+    );
   } catch (err) {
     port.postMessage({ error: (err as Error).stack ?? String(err) } satisfies GradientResponse);
   }

@@ -9,7 +9,15 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Dataset, batchPixels } from '../data/dataset.ts';
 import { loadDataset } from '../data/datasets.ts';
-import { LearningRateDecay, Manifest, TrainingManifest, loadCheckpoint, readManifest, readTrainingState, saveCheckpoint } from '../glow/checkpoint.ts';
+import {
+  LearningRateDecay,
+  Manifest,
+  TrainingManifest,
+  loadCheckpoint,
+  readManifest,
+  readTrainingState,
+  saveCheckpoint,
+} from '../glow/checkpoint.ts';
 import { Glow, GlowConfig } from '../glow/glow.ts';
 import { type GrowChanges, growDepth } from '../glow/grow.ts';
 import { modelUnits, toModelUnits } from '../glow/pixels.ts';
@@ -169,7 +177,9 @@ export class Trainer {
     if (opts.decay) {
       const decay = opts.decay;
       training.decay = decay;
-      log(`learning rate: ${training.lr} until step ${decay.start}, then linearly to ${training.lr * decay.to} at step ${decay.start + decay.steps}`);
+      log(
+        `learning rate: ${training.lr} until step ${decay.start}, then linearly to ${training.lr * decay.to} at step ${decay.start + decay.steps}`,
+      );
     }
     // A resumed run keeps the batch size it started with: the data order depends on it.
     this.batches = new BatchOrder(training.seed, training.batch, train.count);
@@ -185,13 +195,24 @@ export class Trainer {
     // A resumed run trains on the checkpoint's dataset; naming another one is a mistake, not a switch.
     // So does a run grown from a checkpoint.
     const sourceDir = opts.resume ? outDir : opts.growFrom;
-    const resumedDataset = sourceDir && existsSync(path.join(sourceDir, 'manifest.json')) ? (await readManifest(sourceDir)).dataset : undefined;
+    const resumedDataset =
+      sourceDir && existsSync(path.join(sourceDir, 'manifest.json')) ? (await readManifest(sourceDir)).dataset : undefined;
     if (resumedDataset && opts.dataset && opts.dataset !== resumedDataset)
       throw new Error(`${opts.resume ? '--resume' : '--grow-from'}: ${sourceDir} was trained on ${resumedDataset}, not ${opts.dataset}`);
     const dataset = resumedDataset ?? opts.dataset ?? 'mnist';
     const train = loadDataset(dataset, 'train');
     const test = loadDataset(dataset, 'test');
-    const newTraining = (): TrainingManifest => ({ batch, lr, warmup: opts.warmup, clip: opts.clip, seed, lrScale: 1, skippedSteps: 0, seconds: 0, history: [] });
+    const newTraining = (): TrainingManifest => ({
+      batch,
+      lr,
+      warmup: opts.warmup,
+      clip: opts.clip,
+      seed,
+      lrScale: 1,
+      skippedSteps: 0,
+      seconds: 0,
+      history: [],
+    });
 
     let glow: Glow;
     let manifest: Manifest;
@@ -209,10 +230,12 @@ export class Trainer {
       }
       trainingState = await readTrainingState(outDir, manifest.steps);
     } else if (opts.growFrom) {
-      if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
+      if (existsSync(path.join(outDir, 'manifest.json')))
+        throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
       const source = await loadCheckpoint(opts.growFrom);
       const depth = opts.model.depth;
-      if (!(depth % source.glow.config.depth === 0)) throw new Error(`--grow-from: --depth ${depth} must be a multiple of the checkpoint's depth ${source.glow.config.depth}`);
+      if (!(depth % source.glow.config.depth === 0))
+        throw new Error(`--grow-from: --depth ${depth} must be a multiple of the checkpoint's depth ${source.glow.config.depth}`);
       const changes: GrowChanges = { ...opts.growChanges, ...(priorMinSd === undefined ? {} : { priorMinSd }) };
       glow = growDepth(source.glow, depth / source.glow.config.depth, changes);
       source.glow.dispose();
@@ -229,12 +252,22 @@ export class Trainer {
         date: new Date().toISOString(),
         backend,
         // Where the kept steps were trained: their steps, images and seconds come on top of this run's.
-        grownFrom: { name: s.name, depth: s.config.depth, steps: s.steps, imagesSeen: s.imagesSeen, seconds: s.training?.seconds ?? 0, testBpd: s.testBpd },
+        grownFrom: {
+          name: s.name,
+          depth: s.config.depth,
+          steps: s.steps,
+          imagesSeen: s.imagesSeen,
+          seconds: s.training?.seconds ?? 0,
+          testBpd: s.testBpd,
+        },
         training: newTraining(),
       };
-      log(`grew ${opts.growFrom} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}, ${glow.config.coupling} coupling${glow.config.minScale ? ` (scale floor ${glow.config.minScale})` : ''}: ${glow.parameterCount()} parameters`);
+      log(
+        `grew ${opts.growFrom} (depth ${s.config.depth}, step ${s.steps}, test bpd ${s.testBpd}) to depth ${depth}, ${glow.config.coupling} coupling${glow.config.minScale ? ` (scale floor ${glow.config.minScale})` : ''}: ${glow.parameterCount()} parameters`,
+      );
     } else {
-      if (existsSync(path.join(outDir, 'manifest.json'))) throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
+      if (existsSync(path.join(outDir, 'manifest.json')))
+        throw new Error(`${outDir} already holds a checkpoint: pass --resume, or another --out`);
       const { levels, depth, hidden, coupling, nBits, minScale, priorBounds } = opts.model;
       const config: GlowConfig = {
         height: train.height,
@@ -253,11 +286,29 @@ export class Trainer {
       glow = new Glow(config);
       const initCount = opts.initImages;
       const initIdx = Array.from({ length: initCount }, (_, i) => i);
-      const x = toModelUnits(batchPixels(train, initIdx), [initCount, train.height, train.width, train.channels], config.nBits, uniformArray(initCount * train.height * train.width * train.channels, seed));
+      const x = toModelUnits(
+        batchPixels(train, initIdx),
+        [initCount, train.height, train.width, train.channels],
+        config.nBits,
+        uniformArray(initCount * train.height * train.width * train.channels, seed),
+      );
       glow.initialize(x); // actnorm data-dependent initialisation
       x.dispose();
-      manifest = { name: opts.name ?? dataset, dataset, fit: fitForDataset(dataset), config, steps: 0, imagesSeen: 0, testBpd: null, date: new Date().toISOString(), backend, training: newTraining() };
-      log(`new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`);
+      manifest = {
+        name: opts.name ?? dataset,
+        dataset,
+        fit: fitForDataset(dataset),
+        config,
+        steps: 0,
+        imagesSeen: 0,
+        testBpd: null,
+        date: new Date().toISOString(),
+        backend,
+        training: newTraining(),
+      };
+      log(
+        `new ${config.levels}-level model, depth ${config.depth}, hidden ${config.hidden}, ${config.coupling} coupling: ${glow.parameterCount()} parameters`,
+      );
     }
     const adam = new Adam(glow.params);
     if (trainingState) {
@@ -402,14 +453,32 @@ export class Trainer {
         windowImages = 0;
         windowStart = now;
       }
-      const remainingMs = Math.min(budgetMs - (now - this.started), stepTarget === Infinity ? Infinity : ((stepTarget - manifest.steps) * B * 1000) / (imagesPerSecond || 1));
-      progress.show(statusLine({ step: manifest.steps, epoch: manifest.imagesSeen / train.count, bpd: this.emaBpd, imagesPerSecond, etaSeconds: remainingMs / 1000 }));
+      const remainingMs = Math.min(
+        budgetMs - (now - this.started),
+        stepTarget === Infinity ? Infinity : ((stepTarget - manifest.steps) * B * 1000) / (imagesPerSecond || 1),
+      );
+      progress.show(
+        statusLine({
+          step: manifest.steps,
+          epoch: manifest.imagesSeen / train.count,
+          bpd: this.emaBpd,
+          imagesPerSecond,
+          etaSeconds: remainingMs / 1000,
+        }),
+      );
       if (!progress.tty && manifest.steps % 50 === 0)
-        this.log(`step ${manifest.steps} epoch ${(manifest.imagesSeen / train.count).toFixed(2)} train bpd ${this.emaBpd.toFixed(3)} ${imagesPerSecond.toFixed(1)} img/s`);
+        this.log(
+          `step ${manifest.steps} epoch ${(manifest.imagesSeen / train.count).toFixed(2)} train bpd ${this.emaBpd.toFixed(3)} ${imagesPerSecond.toFixed(1)} img/s`,
+        );
 
       if (manifest.steps % o.evalEvery === 0) {
         const { bpd } = await this.evaluate(o.evalImages);
-        training.history.push({ step: manifest.steps, trainBpd: Number(this.emaBpd.toFixed(4)), testBpdSample: Number(bpd.toFixed(4)), images: o.evalImages });
+        training.history.push({
+          step: manifest.steps,
+          trainBpd: Number(this.emaBpd.toFixed(4)),
+          testBpdSample: Number(bpd.toFixed(4)),
+          images: o.evalImages,
+        });
         progress.clear();
         this.log(`step ${manifest.steps}: test bpd ${bpd.toFixed(4)} on ${o.evalImages} test images (train ${this.emaBpd.toFixed(4)})`);
       }

@@ -9,9 +9,33 @@ function img(points: [number, number][]): Uint8Array {
 }
 
 t.test('ink mass, width and slant measure what they say', async (t) => {
-  const upright = img([[4, 1], [4, 2], [4, 3], [4, 4], [4, 5], [4, 6], [4, 7]]);
-  const italic = img([[6, 1], [6, 2], [5, 3], [4, 4], [3, 5], [2, 6], [2, 7]]); // top to the right
-  const backslash = img([[2, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [6, 7]]);
+  const upright = img([
+    [4, 1],
+    [4, 2],
+    [4, 3],
+    [4, 4],
+    [4, 5],
+    [4, 6],
+    [4, 7],
+  ]);
+  const italic = img([
+    [6, 1],
+    [6, 2],
+    [5, 3],
+    [4, 4],
+    [3, 5],
+    [2, 6],
+    [2, 7],
+  ]); // top to the right
+  const backslash = img([
+    [2, 1],
+    [2, 2],
+    [3, 3],
+    [4, 4],
+    [5, 5],
+    [6, 6],
+    [6, 7],
+  ]);
   t.equal(inkMass(upright), 7);
   t.equal(boxWidth(upright, 9, 9), 1);
   t.equal(boxWidth(italic, 9, 9), 5);

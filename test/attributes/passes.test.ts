@@ -48,8 +48,19 @@ t.test('editInPasses: small moves snap back at every pass, large ones add up', a
   t.same([...passed.latents[0]], [100.4, 108, 88].map(Math.fround), 'the latents the last images were decoded from');
 
   // Several edits per latent, one row of terms per latent (a strip).
-  const two = await editInPasses(identityModel().model, [eps[1], eps[1]], [[{ alpha: 1, vector: direction }, { alpha: 1, vector: direction }], []], 2);
-  t.same([...two.decoded[0].pixels], [10, 24, 24], "both edits add up; 0.4 a pass still rounds away");
+  const two = await editInPasses(
+    identityModel().model,
+    [eps[1], eps[1]],
+    [
+      [
+        { alpha: 1, vector: direction },
+        { alpha: 1, vector: direction },
+      ],
+      [],
+    ],
+    2,
+  );
+  t.same([...two.decoded[0].pixels], [10, 24, 24], 'both edits add up; 0.4 a pass still rounds away');
   t.same([...two.decoded[1].pixels], [10, 20, 30], 'no terms: the image itself');
 
   await t.rejects(editInPasses(one.model, eps, terms, 0), /whole number ≥ 1/);
@@ -67,7 +78,15 @@ t.test('on a Glow: one pass is the plain edit, and α = 0 in any number of passe
   x.dispose();
   const eps = await encodePixels(glow, pixels, n);
   const d = Float32Array.from({ length: glow.latentDim }, (_, i) => Math.sin(i));
-  t.same(await edit(glow, eps, d, 0.5, n, 1), await decodeLatents(glow, eps.map((e) => addScaled(e, [{ alpha: 0.5, vector: d }])), n), 'passes = 1 is the plain edit: decode(ε + α·d)');
+  t.same(
+    await edit(glow, eps, d, 0.5, n, 1),
+    await decodeLatents(
+      glow,
+      eps.map((e) => addScaled(e, [{ alpha: 0.5, vector: d }])),
+      n,
+    ),
+    'passes = 1 is the plain edit: decode(ε + α·d)',
+  );
   t.same(await edit(glow, eps, d, 0, n, 3), pixels, 'three passes of nothing: the images exactly (the round trip is exact)');
   const three = await edit(glow, eps, d, 0.5, n, 3);
   t.notSame(three, pixels, 'a real edit changes the images');

@@ -12,7 +12,13 @@ if (skip) console.log(`# ${skip}`);
 
 /** One replica: the real entry point on its own empty data directory, on the shared database. */
 async function startReplica(t: Tap, databaseUrl: string): Promise<ServerProcess> {
-  const env = { GLOW_MODEL_DIR: await tinyModelDir(), GLOW_DATA_DIR: tempDir(t), DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', GLOW_ADMIN_TOKEN: '' };
+  const env = {
+    GLOW_MODEL_DIR: await tinyModelDir(),
+    GLOW_DATA_DIR: tempDir(t),
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'info',
+    GLOW_ADMIN_TOKEN: '',
+  };
   const replica = await startServer(env);
   t.teardown(() => killHard(replica));
   return replica;
@@ -25,10 +31,19 @@ t.test('two server processes on one PostgreSQL share their attributes', { skip: 
   const db = await freshSchema(t);
   // Started together: both run the start-up migration at once.
   const [a, b] = await Promise.all([startReplica(t, db.url), startReplica(t, db.url)]);
-  for (const r of [a, b]) t.ok(r.logs.some((l) => l.includes('attribute store: PostgreSQL at postgres')), `${r.base} uses PostgreSQL`);
+  for (const r of [a, b])
+    t.ok(
+      r.logs.some((l) => l.includes('attribute store: PostgreSQL at postgres')),
+      `${r.base} uses PostgreSQL`,
+    );
 
   const z = (await (await fetch(`${a.base}/sample?n=4&seed=11`, { headers: { accept: 'application/json' } })).json()).latents as number[][];
-  const made = await post(`${a.base}/attributes`, { name: 'shared', description: 'made on A', positive: [z[0], z[1]], negative: [z[2], z[3]] });
+  const made = await post(`${a.base}/attributes`, {
+    name: 'shared',
+    description: 'made on A',
+    positive: [z[0], z[1]],
+    negative: [z[2], z[3]],
+  });
   t.equal(made.status, 201, made.status === 201 ? 'created on A' : `created on A: ${await made.text()}`);
 
   const listB = await (await fetch(`${b.base}/attributes`)).json();
@@ -46,7 +61,11 @@ t.test('two server processes on one PostgreSQL share their attributes', { skip: 
   const edited = await post(`${b.base}/manipulate`, { latent: z[0], edits: [{ attribute: 'shared', alpha: 1 }] });
   t.equal(edited.status, 200, 'B can use it at once');
 
-  t.equal((await post(`${b.base}/attributes`, { name: 'shared', positive: [z[0]], negative: [z[1]] })).status, 409, 'the name is taken on B too');
+  t.equal(
+    (await post(`${b.base}/attributes`, { name: 'shared', positive: [z[0]], negative: [z[1]] })).status,
+    409,
+    'the name is taken on B too',
+  );
 
   // The same new name on both at once: exactly one wins.
   const race = await Promise.all([a, b].map((r) => post(`${r.base}/attributes`, { name: 'raced', positive: [z[0]], negative: [z[3]] })));
@@ -62,5 +81,9 @@ t.test('two server processes on one PostgreSQL share their attributes', { skip: 
   );
 
   for (const r of [a, b]) r.child.kill('SIGTERM');
-  t.same((await Promise.all([a.exited, b.exited])).map((e) => e.code), [0, 0], 'both shut down cleanly (pool closed)');
+  t.same(
+    (await Promise.all([a.exited, b.exited])).map((e) => e.code),
+    [0, 0],
+    'both shut down cleanly (pool closed)',
+  );
 });

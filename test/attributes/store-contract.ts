@@ -45,7 +45,10 @@ export function storeContract(label: string, makeBackend: (t: Test) => Promise<B
     const store = await open();
     t.equal(await store.put(key, rec('b'), false), 'created');
     t.equal(await store.put(key, { ...rec('a', 2), description: 'first' }, false), 'created');
-    t.same((await store.list(key)).map((m) => m.name), ['a', 'b']);
+    t.same(
+      (await store.list(key)).map((m) => m.name),
+      ['a', 'b'],
+    );
     t.equal(await store.count(key), 2);
     const got = await store.get(key, 'b');
     t.same(bytes(got!.vector), bytes(rec('b').vector));
@@ -68,15 +71,40 @@ export function storeContract(label: string, makeBackend: (t: Test) => Promise<B
       list.map((m) => m.name),
       [...names].sort(),
     );
-    t.notOk(list.some((m) => 'vector' in m), 'no vectors in the list');
+    t.notOk(
+      list.some((m) => 'vector' in m),
+      'no vectors in the list',
+    );
     t.same(list[0], { name: '0', positive: 3, negative: 4, norm: 12.5, createdAt: '2025-01-02T03:04:05.000Z' });
   });
 
   test('awkward values round-trip exactly', async (t, _b, open) => {
     const store = await open();
-    const special = new Float32Array([0, -0, 1.4e-45, -1.17549435e-38, 3.4028234663852886e38, -3.4028234663852886e38, Infinity, -Infinity, Math.PI, 1 / 3]);
+    const special = new Float32Array([
+      0,
+      -0,
+      1.4e-45,
+      -1.17549435e-38,
+      3.4028234663852886e38,
+      -3.4028234663852886e38,
+      Infinity,
+      -Infinity,
+      Math.PI,
+      1 / 3,
+    ]);
     const big = rec('big', 3, 3 * 64 * 64);
-    await store.put(key, { ...rec('special'), vector: special, norm: 0.1 + 0.2, positive: 1, negative: 100_000, description: 'ünïcødé ✓ \'quotes\' "and" ; DROP TABLE x; --' }, false);
+    await store.put(
+      key,
+      {
+        ...rec('special'),
+        vector: special,
+        norm: 0.1 + 0.2,
+        positive: 1,
+        negative: 100_000,
+        description: 'ünïcødé ✓ \'quotes\' "and" ; DROP TABLE x; --',
+      },
+      false,
+    );
     await store.put(key, big, false);
     const got = (await store.get(key, 'special'))!;
     t.same(bytes(got.vector), bytes(special), 'signed zero, subnormals, extremes and infinities bit-exact');
@@ -140,7 +168,11 @@ export function storeContract(label: string, makeBackend: (t: Test) => Promise<B
     t.equal(results.filter((r) => r === 'created').length, 1, 'one created');
     t.equal(results.filter((r) => r === 'exists').length, n - 1, 'the rest exist');
     const winner = results.indexOf('created');
-    t.same(bytes((await stores[1].get(key, 'race'))!.vector), bytes(rec('race', winner + 1).vector), "the stored vector is the winner's, whole");
+    t.same(
+      bytes((await stores[1].get(key, 'race'))!.vector),
+      bytes(rec('race', winner + 1).vector),
+      "the stored vector is the winner's, whole",
+    );
 
     const replaced = await Promise.all(Array.from({ length: n }, (_, i) => stores[i % 2].put(key, rec('race2', i + 1), true)));
     t.equal(replaced.filter((r) => r === 'created').length, 1, 'with replace: one created');

@@ -13,13 +13,28 @@ t.test('mean, direction, norm', async (t) => {
 
 t.test('addScaled is ε + Σ alpha·d and leaves ε alone', async (t) => {
   const eps = v(1, 1);
-  t.same(Array.from(addScaled(eps, [{ alpha: 2, vector: v(1, 0) }, { alpha: -1, vector: v(0, 3) }])), [3, -2]);
+  t.same(
+    Array.from(
+      addScaled(eps, [
+        { alpha: 2, vector: v(1, 0) },
+        { alpha: -1, vector: v(0, 3) },
+      ]),
+    ),
+    [3, -2],
+  );
   t.same(Array.from(eps), [1, 1]);
   t.same(Array.from(addScaled(eps, [{ alpha: 0, vector: v(5, 5) }])), [1, 1]);
 });
 
 t.test('lerpSteps and linspace include both ends; odd linspace has an exact 0 middle', async (t) => {
-  t.same(lerpSteps(v(0, 10), v(1, 20), 3).map((x) => Array.from(x)), [[0, 10], [0.5, 15], [1, 20]]);
+  t.same(
+    lerpSteps(v(0, 10), v(1, 20), 3).map((x) => Array.from(x)),
+    [
+      [0, 10],
+      [0.5, 15],
+      [1, 20],
+    ],
+  );
   t.same(linspace(-1, 1, 5), [-1, -0.5, 0, 0.5, 1]);
   t.equal(linspace(-0.7, 0.7, 7)[3], 0);
 });

@@ -41,7 +41,8 @@ async function on(backend: 'cpu' | 'wasm', args: Arr[], fn: (...xs: tf.Tensor[])
 }
 
 function relErr(a: Arr, b: Arr): number {
-  let diff = 0, ref = 0;
+  let diff = 0,
+    ref = 0;
   for (let i = 0; i < b.data.length; i++) {
     diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
     ref = Math.max(ref, Math.abs(b.data[i]));
@@ -65,7 +66,9 @@ async function same(tt: Test, label: string, shapes: number[][], fn: (...xs: tf.
 /** The output (dy) shape of a conv of x with filter f, worked out on the cpu backend. */
 async function outShape(xs: number[], fs: number[], pad: unknown, stride: number): Promise<number[]> {
   await tf.setBackend('cpu');
-  const shape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, stride, pad as 'same').shape);
+  const shape = tf.tidy(
+    () => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, stride, pad as 'same').shape,
+  );
   await tf.setBackend('wasm');
   return shape;
 }
@@ -92,23 +95,58 @@ function kernelTests(t: Test): void {
       [[4, 14, 14, 16], [3, 3, 16, 4], 'same'],
       [[2, 9, 11, 3], [5, 5, 3, 6], 'same'],
       [[2, 8, 8, 3], [2, 2, 3, 5], 'same'], // even kernel: asymmetric padding
-      [[2, 8, 8, 3], [3, 3, 3, 5], [[0, 0], [1, 0], [2, 1], [0, 0]]],
+      [
+        [2, 8, 8, 3],
+        [3, 3, 3, 5],
+        [
+          [0, 0],
+          [1, 0],
+          [2, 1],
+          [0, 0],
+        ],
+      ],
       [[2, 8, 8, 3], [3, 3, 3, 5], 1],
-      [[2, 8, 8, 4], [1, 1, 4, 5], [[0, 0], [1, 1], [0, 1], [0, 0]]], // 1x1 with padding: im2col path
+      [
+        [2, 8, 8, 4],
+        [1, 1, 4, 5],
+        [
+          [0, 0],
+          [1, 1],
+          [0, 1],
+          [0, 0],
+        ],
+      ], // 1x1 with padding: im2col path
     ];
     for (const [xs, fs, pad] of cases) {
       const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `dW x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
-        run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
+        run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }),
+      );
     }
     // Chunked im2col (several images per chunk, remainder chunk).
     const saved = wasmKernelOptions.im2colMaxFloats;
     wasmKernelOptions.im2colMaxFloats = 3 * 3 * 3 * 8 * 8 * 2;
-    await same(tt, 'dW chunked', [[5, 8, 8, 3], [5, 8, 8, 4]], (x, dy) =>
-      run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] }));
+    await same(
+      tt,
+      'dW chunked',
+      [
+        [5, 8, 8, 3],
+        [5, 8, 8, 4],
+      ],
+      (x, dy) => run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] }),
+    );
     wasmKernelOptions.im2colMaxFloats = saved;
-    tt.throws(() => tf.tidy(() => run('Conv2DBackpropFilter', { x: tf.zeros([1, 8, 8, 2]), dy: tf.zeros([1, 4, 4, 3]) },
-      { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] })), /stride 1/);
+    tt.throws(
+      () =>
+        tf.tidy(() =>
+          run(
+            'Conv2DBackpropFilter',
+            { x: tf.zeros([1, 8, 8, 2]), dy: tf.zeros([1, 4, 4, 3]) },
+            { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] },
+          ),
+        ),
+      /stride 1/,
+    );
   });
 
   t.test('Conv2DBackpropInput', async (tt) => {
@@ -119,7 +157,17 @@ function kernelTests(t: Test): void {
       [[2, 9, 11, 3], [5, 5, 3, 6], 'same', 1],
       [[2, 9, 11, 3], [3, 3, 3, 6], 'valid', 1],
       [[2, 8, 8, 3], [2, 2, 3, 5], 'same', 1],
-      [[2, 8, 8, 3], [3, 3, 3, 5], [[0, 0], [1, 0], [2, 1], [0, 0]], 1],
+      [
+        [2, 8, 8, 3],
+        [3, 3, 3, 5],
+        [
+          [0, 0],
+          [1, 0],
+          [2, 1],
+          [0, 0],
+        ],
+        1,
+      ],
       [[2, 8, 8, 1], [3, 3, 1, 5], 'same', 1],
       [[2, 8, 8, 4], [1, 1, 4, 1], 'same', 1],
       [[2, 8, 8, 3], [3, 3, 3, 5], 'same', 2], // falls back to the stock kernel
@@ -127,12 +175,18 @@ function kernelTests(t: Test): void {
     for (const [xs, fs, pad, s] of cases) {
       const dyShape = await outShape(xs, fs, pad, s);
       await same(tt, `dx x${xs} f${fs} pad ${JSON.stringify(pad)} stride ${s}`, [dyShape, fs], (dy, filter) =>
-        run('Conv2DBackpropInput', { dy, filter }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs }));
+        run('Conv2DBackpropInput', { dy, filter }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs }),
+      );
     }
   });
 
   t.test('BatchMatMul', async (tt) => {
-    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       const sa = (b: number[], m: number, k: number) => [...b, ...(ta ? [k, m] : [m, k])];
       const sb = (b: number[], k: number, n: number) => [...b, ...(tb ? [n, k] : [k, n])];
       const mm = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb);
@@ -170,18 +224,29 @@ function kernelTests(t: Test): void {
     const dW = (xs: number[], fs: number[], pad: unknown) => async (label: string) => {
       const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `${label} dW x${xs} f${fs} ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
-        run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
+        run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }),
+      );
     };
     const dX = (xs: number[], fs: number[], pad: unknown) => async (label: string) => {
       const dyShape = await outShape(xs, fs, pad, 1);
       await same(tt, `${label} dx x${xs} f${fs} ${JSON.stringify(pad)}`, [dyShape, fs], (dy, filter) =>
-        run('Conv2DBackpropInput', { dy, filter }, { strides: 1, pad, dataFormat: 'NHWC', inputShape: xs }));
+        run('Conv2DBackpropInput', { dy, filter }, { strides: 1, pad, dataFormat: 'NHWC', inputShape: xs }),
+      );
     };
     const convCases: [number[], number[], unknown][] = [
       [[3, 10, 10, 16], [3, 3, 16, 4], 'same'],
       [[3, 10, 10, 4], [3, 3, 4, 16], 'same'],
       [[2, 9, 7, 5], [2, 3, 5, 6], 'valid'],
-      [[2, 8, 8, 3], [3, 3, 3, 5], [[0, 0], [1, 0], [2, 1], [0, 0]]],
+      [
+        [2, 8, 8, 3],
+        [3, 3, 3, 5],
+        [
+          [0, 0],
+          [1, 0],
+          [2, 1],
+          [0, 0],
+        ],
+      ],
     ];
     for (const fg of ['im2col', 'conv'] as const) {
       o.filterGrad = fg;
@@ -200,13 +265,36 @@ function kernelTests(t: Test): void {
     o.filterGrad = 'im2col';
     await dW([3, 10, 10, 16], [3, 3, 16, 8], 'same')('chunked im2col');
     o.filterGrad = 'auto';
-    await same(tt, 'chunked matMul transposeA', [[310, 40], [310, 50]], (a, b) => tf.matMul(a, b, true, false));
-    await same(tt, 'chunked matMul rank3 x rank2', [[3, 60, 170], [170, 50]], (a, b) => tf.matMul(a, b));
+    await same(
+      tt,
+      'chunked matMul transposeA',
+      [
+        [310, 40],
+        [310, 50],
+      ],
+      (a, b) => tf.matMul(a, b, true, false),
+    );
+    await same(
+      tt,
+      'chunked matMul rank3 x rank2',
+      [
+        [3, 60, 170],
+        [170, 50],
+      ],
+      (a, b) => tf.matMul(a, b),
+    );
     Object.assign(o, saved);
   });
 
   t.test('gradients of a small conv net match cpu', async (tt) => {
-    const shapes = [[4, 14, 14, 2], [3, 3, 1, 16], [1, 1, 16, 16], [3, 3, 16, 4], [4, 6], [6, 5]];
+    const shapes = [
+      [4, 14, 14, 2],
+      [3, 3, 1, 16],
+      [1, 1, 16, 16],
+      [3, 3, 16, 4],
+      [4, 6],
+      [6, 5],
+    ];
     // x → split → conv3x3 → relu → conv1x1 → conv3x3 → affine coupling → concat → dense on pooled features.
     const net = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, d1: tf.Tensor, d2: tf.Tensor) => {
       const [xa, xb] = tf.split(x, 2, 3);
@@ -217,7 +305,10 @@ function kernelTests(t: Test): void {
       const scale = tf.sigmoid(tf.slice(h, [0, 0, 0, 2], [-1, -1, -1, 2]).add(2));
       const yb = xb.add(shift.slice([0, 0, 0, 0], [-1, -1, -1, 1])).mul(scale.slice([0, 0, 0, 0], [-1, -1, -1, 1]));
       const y = tf.concat([xa, yb], 3);
-      const feats = tf.matMul(tf.reshape(y, [4 * 14 * 14, 2]), tf.ones([2, 6])).reshape([4, 196, 6]).mean(1);
+      const feats = tf
+        .matMul(tf.reshape(y, [4 * 14 * 14, 2]), tf.ones([2, 6]))
+        .reshape([4, 196, 6])
+        .mean(1);
       const z = tf.matMul(tf.matMul(feats, d1, true, false), d2, false, false);
       return tf.sum(tf.square(z)).add(tf.sum(tf.log(scale)));
     };
@@ -231,7 +322,9 @@ function kernelTests(t: Test): void {
     await same(tt, 'sum rank 2', [[3000, 5]], (x) => tf.sum(x, 0));
     await same(tt, 'sum inner axes (stock)', [[8, 14, 14, 16]], (x) => tf.sum(x, [1, 2, 3]));
     await same(tt, 'sum small (stock)', [[4, 4, 4]], (x) => tf.sum(x, [0, 1]));
-    await same(tt, 'sum gradient of a broadcast bias', [[8, 14, 14, 16], [16]], (x, b) => tf.grad((bb: tf.Tensor) => tf.sum(tf.square(tf.add(x, bb))))(b));
+    await same(tt, 'sum gradient of a broadcast bias', [[8, 14, 14, 16], [16]], (x, b) =>
+      tf.grad((bb: tf.Tensor) => tf.sum(tf.square(tf.add(x, bb))))(b),
+    );
   });
 
   t.test('Conv2D', async (tt) => {
@@ -241,24 +334,61 @@ function kernelTests(t: Test): void {
       [[4, 14, 14, 16], [3, 3, 16, 4], 'same'],
       [[2, 9, 11, 3], [5, 5, 3, 6], 'valid'],
       [[2, 8, 8, 3], [2, 2, 3, 5], 'same'],
-      [[2, 8, 8, 3], [3, 3, 3, 5], [[0, 0], [1, 0], [2, 1], [0, 0]]],
-      [[2, 8, 8, 4], [1, 1, 4, 5], [[0, 0], [1, 1], [0, 1], [0, 0]]],
+      [
+        [2, 8, 8, 3],
+        [3, 3, 3, 5],
+        [
+          [0, 0],
+          [1, 0],
+          [2, 1],
+          [0, 0],
+        ],
+      ],
+      [
+        [2, 8, 8, 4],
+        [1, 1, 4, 5],
+        [
+          [0, 0],
+          [1, 1],
+          [0, 1],
+          [0, 0],
+        ],
+      ],
     ];
     // With the native GEMM, both layouts (im2col of the input side, col2im of the output side) on every case.
     for (const side of wasmKernelOptions.blas ? (['input', 'output'] as const) : (['auto'] as const)) {
       wasmKernelOptions.convSide = side;
       for (const [xs, fs, pad] of cases) {
-        await same(tt, `${side}: conv x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, fs], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, pad as 'same'));
+        await same(tt, `${side}: conv x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, fs], (x, f) =>
+          tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, pad as 'same'),
+        );
         const dyShape = await outShape(xs, fs, pad, 1);
         await same(tt, `${side}: dW x${xs} f${fs} pad ${JSON.stringify(pad)}`, [xs, dyShape], (x, dy) =>
-          run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }));
+          run('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: fs }),
+        );
       }
     }
     wasmKernelOptions.convSide = 'auto';
-    await same(tt, 'conv stride 2 (stock)', [[2, 8, 8, 3], [3, 3, 3, 5]], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'));
+    await same(
+      tt,
+      'conv stride 2 (stock)',
+      [
+        [2, 8, 8, 3],
+        [3, 3, 3, 5],
+      ],
+      (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'),
+    );
     const saved = wasmKernelOptions.im2colMaxFloats;
     wasmKernelOptions.im2colMaxFloats = 3 * 3 * 3 * 8 * 8 * 2; // two images per im2col chunk, and a remainder
-    await same(tt, 'conv chunked', [[5, 8, 8, 3], [3, 3, 3, 4]], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'));
+    await same(
+      tt,
+      'conv chunked',
+      [
+        [5, 8, 8, 3],
+        [3, 3, 3, 4],
+      ],
+      (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'),
+    );
     wasmKernelOptions.im2colMaxFloats = saved;
   });
 }

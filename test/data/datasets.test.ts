@@ -12,7 +12,10 @@ t.test('mnist: 28×28 grey digits with a class each, train and test only, nothin
   t.match(test, { name: 'mnist', split: 'test', count: 10_000, height: 28, width: 28, channels: 1 });
   t.equal(test.images.length, 10_000 * 28 * 28);
   t.equal(test.labels.length, 10_000);
-  t.ok(test.labels.every((l) => l < 10), 'classes 0..9');
+  t.ok(
+    test.labels.every((l) => l < 10),
+    'classes 0..9',
+  );
   t.throws(() => loadDataset('mnist', 'validation'), /mnist has no validation split \(train, test\)/);
 });
 

@@ -54,13 +54,20 @@ t.test('both images: production install, non-root, health check, model, entry po
     t.ok(user && !/^USER\s+(root|0)(:|$)/.test(user), `${s.name}: runs as ${user}`);
     const health = s.lines.find((l) => l.startsWith('HEALTHCHECK'));
     t.match(health, /\/healthz/, `${s.name}: HEALTHCHECK on /healthz`);
-    t.match(s.lines.find((l) => l.startsWith('EXPOSE')), /\b8080\b/, `${s.name}: exposes 8080`);
+    t.match(
+      s.lines.find((l) => l.startsWith('EXPOSE')),
+      /\b8080\b/,
+      `${s.name}: exposes 8080`,
+    );
     const cmd = JSON.parse(s.lines.find((l) => l.startsWith('CMD'))!.slice(3)) as string[];
     t.equal(cmd[0], 'node', `${s.name}: node is PID 1, so SIGTERM reaches the server`);
     t.ok(existsSync(path.join(ROOT, cmd.at(-1)!)), `${s.name}: ${cmd.at(-1)} exists`);
     const modelsDir = /GLOW_MODELS_DIR=(\S+)/.exec(s.lines.join(' '))?.[1];
     t.equal(modelsDir, '/app/models', `${s.name}: serves the shipped checkpoints`);
-    t.ok(s.lines.some((l) => /COPY --from=app \/app/.test(l)), `${s.name}: has the application files`);
+    t.ok(
+      s.lines.some((l) => /COPY --from=app \/app/.test(l)),
+      `${s.name}: has the application files`,
+    );
   }
   for (const l of stage('app').lines.filter((l) => l.startsWith('COPY'))) {
     const srcs = l.split(/\s+/).slice(1, -1);
@@ -75,7 +82,8 @@ t.test('.dockerignore keeps the context to what the image needs', async (t) => {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
   t.equal(ignore[0], '*', 'allow-list: everything is excluded first');
-  for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'public', 'models']) t.ok(ignore.includes(`!${keep}`), `${keep} is sent`);
+  for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'public', 'models'])
+    t.ok(ignore.includes(`!${keep}`), `${keep} is sent`);
 });
 
 t.test('the image port matches the Kubernetes container port', async (t) => {

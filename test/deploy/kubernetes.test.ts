@@ -51,7 +51,9 @@ const env = new Map<string, string>((container.env ?? []).filter((e: Obj) => 'va
 /** A probe's or Service's port (a name or a number) -> the container port number. */
 function containerPort(port: string | number): number | undefined {
   const ports: Obj[] = container.ports ?? [];
-  return typeof port === 'number' ? ports.find((p) => p.containerPort === port)?.containerPort : ports.find((p) => p.name === port)?.containerPort;
+  return typeof port === 'number'
+    ? ports.find((p) => p.containerPort === port)?.containerPort
+    : ports.find((p) => p.name === port)?.containerPort;
 }
 
 function labelsMatch(selector: Record<string, string>, labels: Record<string, string>): boolean {
@@ -91,7 +93,8 @@ t.test('deployment: selector, probes, resources, security', async (t) => {
     if (!probe) continue;
     t.equal(containerPort(probe.httpGet.port), port, `${name} port resolves to ${port}`);
   }
-  if (container.startupProbe) t.equal(container.startupProbe.httpGet.path, '/healthz', 'startup probe on /healthz (the model may load slowly)');
+  if (container.startupProbe)
+    t.equal(container.startupProbe.httpGet.path, '/healthz', 'startup probe on /healthz (the model may load slowly)');
 
   t.ok(container.resources?.requests?.cpu, 'cpu request (the HPA needs it)');
   t.ok(container.resources?.requests?.memory, 'memory request');
@@ -124,12 +127,20 @@ t.test('environment: only variables the server reads, with a model that ships in
 
 t.test('service routes to the container port', async (t) => {
   t.ok(labelsMatch(service.spec.selector, pod.metadata.labels), 'service selector matches the pods');
-  for (const p of service.spec.ports) t.equal(containerPort(p.targetPort), container.ports[0].containerPort, `service port ${p.port} -> container port`);
+  for (const p of service.spec.ports)
+    t.equal(containerPort(p.targetPort), container.ports[0].containerPort, `service port ${p.port} -> container port`);
 });
 
 t.test('autoscaler, disruption budget and Prometheus scraping', async (t) => {
-  t.same(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name }, 'HPA scales the deployment');
-  t.ok(hpa.spec.minReplicas >= 2 && hpa.spec.minReplicas <= hpa.spec.maxReplicas, `replicas ${hpa.spec.minReplicas}..${hpa.spec.maxReplicas}`);
+  t.same(
+    hpa.spec.scaleTargetRef,
+    { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name },
+    'HPA scales the deployment',
+  );
+  t.ok(
+    hpa.spec.minReplicas >= 2 && hpa.spec.minReplicas <= hpa.spec.maxReplicas,
+    `replicas ${hpa.spec.minReplicas}..${hpa.spec.maxReplicas}`,
+  );
   t.ok(
     hpa.spec.metrics.some((m: Obj) => m.type === 'Resource' && m.resource.name === 'cpu'),
     'scales on CPU',

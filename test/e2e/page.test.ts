@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   const override = process.env.GLOW_E2E_MODEL_DIR;
   const shipped = !override && existsSync(path.join(SHIPPED, 'manifest.json'));
   const modelDir = override ? path.resolve(override) : shipped ? SHIPPED : await makeTinyCheckpoint(path.join(tmp, 'model'));
-  const screenshot = process.env.GLOW_E2E_SCREENSHOT ?? (shipped ? path.join(ROOT, 'docs/page.png') : path.join(os.tmpdir(), 'glow-serve-page.png'));
+  const screenshot =
+    process.env.GLOW_E2E_SCREENSHOT ?? (shipped ? path.join(ROOT, 'docs/page.png') : path.join(os.tmpdir(), 'glow-serve-page.png'));
   t.comment(`model: ${modelDir}`);
 
   // A small per-file limit so the "too large" message can be provoked with a modest upload.
@@ -61,7 +62,16 @@ async function main(): Promise<void> {
   const context: BrowserContext = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1280, height: 900 },
     deviceScaleFactor: 1,
   });
@@ -112,8 +122,16 @@ async function main(): Promise<void> {
       });
       const counts: number[] = await page.evaluate(async (q) => (await (await fetch(`/sample?${q}`)).json()).nonFinite, query);
       const bad = counts.filter((n) => n > 0).length;
-      t.equal(await page.locator('.toast.warn[data-key="nonfinite"]').count(), bad > 0 ? 1 : 0, `${when}: ${bad}/32 samples have non-finite values; the page warns iff some do`);
-      if (bad > 0) t.match(await page.textContent('.toast[data-key="nonfinite"] .toast-msg'), new RegExp(`^${bad} of the 32 images came out with NaN or infinite values`));
+      t.equal(
+        await page.locator('.toast.warn[data-key="nonfinite"]').count(),
+        bad > 0 ? 1 : 0,
+        `${when}: ${bad}/32 samples have non-finite values; the page warns iff some do`,
+      );
+      if (bad > 0)
+        t.match(
+          await page.textContent('.toast[data-key="nonfinite"] .toast-msg'),
+          new RegExp(`^${bad} of the 32 images came out with NaN or infinite values`),
+        );
     };
     await warnsIffUnsound(`t = ${value}`);
     await page.fill('#temperature', '0.3');
@@ -129,7 +147,11 @@ async function main(): Promise<void> {
     const bpd = Number(await page.textContent('#bpd'));
     t.ok(bpd > 0 && bpd < 20, `bits/dim ${bpd}`);
     t.match(await page.getAttribute('#recon', 'src'), /^data:image\/png;base64,/, 'reconstruction shown');
-    t.equal(await page.getAttribute('#edited', 'src'), await page.getAttribute('#recon', 'src'), 'with every slider at 0 the edit is the reconstruction');
+    t.equal(
+      await page.getAttribute('#edited', 'src'),
+      await page.getAttribute('#recon', 'src'),
+      'with every slider at 0 the edit is the reconstruction',
+    );
     t.equal(await page.isEnabled('#use-a'), true, 'the drawing can become a blend end');
   });
 
@@ -169,7 +191,10 @@ async function main(): Promise<void> {
   await t.test('the drawing becomes blend end A', async (t) => {
     const before = await srcs(page, '#strip img');
     await page.click('#use-a');
-    await page.waitForFunction((b) => [...document.querySelectorAll('#strip img')].map((i) => i.getAttribute('src')).join() !== b.join(), before);
+    await page.waitForFunction(
+      (b) => [...document.querySelectorAll('#strip img')].map((i) => i.getAttribute('src')).join() !== b.join(),
+      before,
+    );
     await waitIdle(page, '#strip');
     t.equal(await page.getAttribute('#slot-a img', 'src'), await page.getAttribute('#recon', 'src'), 'slot A shows the drawing');
     t.equal(await page.locator('#strip img').count(), 7);
@@ -254,7 +279,13 @@ async function main(): Promise<void> {
     // The same first checkpoint as "mnist" (the default), and a tiny one with other weights.
     const second = await makeTinyCheckpoint(path.join(tmp, 'second'), 'second', 8);
     const multi: FastifyInstance = await buildApp({
-      config: { models: [{ name: 'mnist', dir: modelDir }, { name: 'second', dir: second }], dataDir: path.join(tmp, 'data-multi') },
+      config: {
+        models: [
+          { name: 'mnist', dir: modelDir },
+          { name: 'second', dir: second },
+        ],
+        dataDir: path.join(tmp, 'data-multi'),
+      },
       waitForModel: true,
     });
     cleanup.splice(1, 0, () => multi.close()); // closed after the browser, like the first server
@@ -266,7 +297,8 @@ async function main(): Promise<void> {
     const apiCalls: string[] = [];
     page2.on('request', (req) => {
       const url = new URL(req.url());
-      if (['/model', '/sample', '/attributes', '/interpolate', '/encode', '/decode'].includes(url.pathname)) apiCalls.push(`${url.pathname}${url.search}`);
+      if (['/model', '/sample', '/attributes', '/interpolate', '/encode', '/decode'].includes(url.pathname))
+        apiCalls.push(`${url.pathname}${url.search}`);
     });
 
     await page2.goto(`${multiBase}/?seed=20181107&t=0.7`);
@@ -290,8 +322,15 @@ async function main(): Promise<void> {
     t.equal(await page2.textContent('#model-meta b'), 'second', 'the model line names the second model');
     t.equal(new URL(page2.url()).searchParams.get('model'), 'second', 'the page URL keeps ?model=second');
     const calls = apiCalls.filter((c) => /^\/(model|sample|attributes)\?/.test(c));
-    t.ok(calls.some((c) => c.startsWith('/sample?')) && calls.some((c) => c.startsWith('/model?')), `model info and samples were fetched: ${calls.join(' ')}`);
-    t.same(calls.filter((c) => new URLSearchParams(c.slice(c.indexOf('?'))).get('model') !== 'second'), [], 'every call after the switch names ?model=second');
+    t.ok(
+      calls.some((c) => c.startsWith('/sample?')) && calls.some((c) => c.startsWith('/model?')),
+      `model info and samples were fetched: ${calls.join(' ')}`,
+    );
+    t.same(
+      calls.filter((c) => new URLSearchParams(c.slice(c.indexOf('?'))).get('model') !== 'second'),
+      [],
+      'every call after the switch names ?model=second',
+    );
     await page2.waitForFunction(() => document.querySelectorAll('#strip img').length === 7);
     t.pass("the blend strip is rebuilt from the second model's samples");
 
@@ -301,7 +340,10 @@ async function main(): Promise<void> {
     await page2.waitForFunction(() => /^\d+\.\d{3}$/.test(document.querySelector('#bpd')!.textContent ?? ''));
     await waitIdle(page2, '#recon-fig');
     const encodes = apiCalls.filter((c) => c.startsWith('/encode') || c.startsWith('/decode'));
-    t.ok(encodes.length >= 2 && encodes.every((c) => c.endsWith('?model=second')), `the drawing went to the second model: ${encodes.join(' ')}`);
+    t.ok(
+      encodes.length >= 2 && encodes.every((c) => c.endsWith('?model=second')),
+      `the drawing went to the second model: ${encodes.join(' ')}`,
+    );
 
     // A reload keeps the choice (the page reads ?model= from its URL).
     apiCalls.length = 0;
@@ -309,7 +351,10 @@ async function main(): Promise<void> {
     await page2.waitForSelector('body[data-ready="true"]');
     t.equal(await page2.inputValue('#model-select'), 'second', 'after a reload the second model is still selected');
     t.equal(await page2.textContent('#model-meta b'), 'second', 'and shown');
-    t.ok(apiCalls.some((c) => c.startsWith('/sample?') && c.includes('model=second')), 'and sampled');
+    t.ok(
+      apiCalls.some((c) => c.startsWith('/sample?') && c.includes('model=second')),
+      'and sampled',
+    );
 
     t.same(problems2, [], 'console, page errors and failed requests');
     await page2.close();
@@ -375,7 +420,9 @@ async function writeFixtures(dir: string, maxFileBytes: number) {
   mkdirSync(dir, { recursive: true });
   const digitPng = async (index: number, name: string) => {
     const file = path.join(dir, name);
-    await sharp(Buffer.from(mnistImage(index)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    await sharp(Buffer.from(mnistImage(index)), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toFile(file);
     return file;
   };
   const positive = await Promise.all(mnistOfDigit(1, 6).map((i, k) => digitPng(i, `one-${k}.png`)));
@@ -383,7 +430,13 @@ async function writeFixtures(dir: string, maxFileBytes: number) {
   const notImage = { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are not the pixels you are looking for\n') };
   // Noise does not compress: 400×400 RGB is ~480 KB of PNG, well over the limit.
   const noise = randomBytes(400 * 400 * 3);
-  const tooLarge = { name: 'photo.png', mimeType: 'image/png', buffer: await sharp(noise, { raw: { width: 400, height: 400, channels: 3 } }).png().toBuffer() };
+  const tooLarge = {
+    name: 'photo.png',
+    mimeType: 'image/png',
+    buffer: await sharp(noise, { raw: { width: 400, height: 400, channels: 3 } })
+      .png()
+      .toBuffer(),
+  };
   if (tooLarge.buffer.length <= maxFileBytes) throw new Error('the too-large fixture is not too large');
   // A person's photo of a handwritten digit: dark on light grey paper, off-centre, larger than 28×28.
   const photoDigit = mnistImage(mnistOfDigit(4, 1)[0]);

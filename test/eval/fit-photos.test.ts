@@ -35,17 +35,36 @@ if (!existsSync(path.join(SHIPPED, 'manifest.json'))) {
     t.teardown(() => app.close());
 
     const digits = Array.from({ length: COUNT }, (_, k) => mnistImage(FIRST + k));
-    const pngs = await Promise.all(digits.map((d) => sharp(Buffer.from(d), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer()));
+    const pngs = await Promise.all(
+      digits.map((d) =>
+        sharp(Buffer.from(d), { raw: { width: 28, height: 28, channels: 1 } })
+          .png()
+          .toBuffer(),
+      ),
+    );
     const photos = await Promise.all(digits.map((d, k) => digitPhoto(d, FIRST + k)));
     const encode = async (images: Buffer[], query = '') => {
-      const res = await app.inject({ method: 'POST', url: `/encode${query}`, ...json({ images: images.map((b) => b.toString('base64')) }) });
+      const res = await app.inject({
+        method: 'POST',
+        url: `/encode${query}`,
+        ...json({ images: images.map((b) => b.toString('base64')) }),
+      });
       t.equal(res.statusCode, 200, `/encode${query}: ${res.statusCode}`);
       return res.json().items as { bpd: number; fitted?: { image: string } }[];
     };
     // The digits exactly as MNIST has them but dark on light, as a person draws: 28×28, nothing else changed.
-    const inverted = await Promise.all(digits.map((d) => sharp(Buffer.from(d.map((v) => 255 - v)), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer()));
+    const inverted = await Promise.all(
+      digits.map((d) =>
+        sharp(Buffer.from(d.map((v) => 255 - v)), { raw: { width: 28, height: 28, channels: 1 } })
+          .png()
+          .toBuffer(),
+      ),
+    );
     const original = await encode(pngs);
-    const fitted = await encode(photos.map((p) => p.bytes), '?fit=true');
+    const fitted = await encode(
+      photos.map((p) => p.bytes),
+      '?fit=true',
+    );
     const unfitted = await encode(photos.map((p) => p.bytes));
     const invertedFitted = await encode(inverted, '?fit=true');
     const invertedUnfitted = await encode(inverted);
@@ -57,7 +76,9 @@ if (!existsSync(path.join(SHIPPED, 'manifest.json'))) {
           return pixels.reduce((s, v, i) => s + Math.abs(v - digits[k][i]), 0) / pixels.length;
         }),
       );
-      t.comment(`mean |fitted − digit| per image, in levels of 255: median ${median(mads).toFixed(2)}, largest ${Math.max(...mads).toFixed(2)}`);
+      t.comment(
+        `mean |fitted − digit| per image, in levels of 255: median ${median(mads).toFixed(2)}, largest ${Math.max(...mads).toFixed(2)}`,
+      );
       t.ok(median(mads) < 10, `median ${median(mads).toFixed(2)} < 10`);
       t.ok(Math.max(...mads) < 30, `every image < 30 (largest ${Math.max(...mads).toFixed(2)})`);
     });
@@ -65,7 +86,9 @@ if (!existsSync(path.join(SHIPPED, 'manifest.json'))) {
     t.test("the model's bits/dim of the fitted photo is close to the digit's", async (t) => {
       const gaps = fitted.map((item, k) => Math.abs(item.bpd - original[k].bpd));
       const within = gaps.filter((g) => g <= 1).length / gaps.length;
-      t.comment(`bits/dim: digits median ${median(original.map((i) => i.bpd)).toFixed(3)}, fitted photos ${median(fitted.map((i) => i.bpd)).toFixed(3)}, unfitted photos ${median(unfitted.map((i) => i.bpd)).toFixed(3)}`);
+      t.comment(
+        `bits/dim: digits median ${median(original.map((i) => i.bpd)).toFixed(3)}, fitted photos ${median(fitted.map((i) => i.bpd)).toFixed(3)}, unfitted photos ${median(unfitted.map((i) => i.bpd)).toFixed(3)}`,
+      );
       t.comment(`|gap|: median ${median(gaps).toFixed(3)}, within 1.0: ${(within * 100).toFixed(0)} %`);
       t.ok(median(gaps) <= 0.3, `median gap ${median(gaps).toFixed(3)} <= 0.3`);
       t.ok(within >= 0.9, `${(within * 100).toFixed(0)} % within 1.0 (>= 90 %)`);
@@ -77,7 +100,9 @@ if (!existsSync(path.join(SHIPPED, 'manifest.json'))) {
     t.test('MNIST digits drawn dark on light come back near their own bits/dim', async (t) => {
       const gaps = invertedFitted.map((item, k) => Math.abs(item.bpd - original[k].bpd));
       const within = gaps.filter((g) => g <= 1).length / gaps.length;
-      t.comment(`|gap|: median ${median(gaps).toFixed(3)}, within 1.0: ${(within * 100).toFixed(0)} %; unfitted: median ${median(invertedUnfitted.map((i) => i.bpd)).toFixed(2)} bits/dim`);
+      t.comment(
+        `|gap|: median ${median(gaps).toFixed(3)}, within 1.0: ${(within * 100).toFixed(0)} %; unfitted: median ${median(invertedUnfitted.map((i) => i.bpd)).toFixed(2)} bits/dim`,
+      );
       t.ok(median(gaps) <= 0.3, `median gap ${median(gaps).toFixed(3)} <= 0.3`);
       t.ok(within >= 0.9, `${(within * 100).toFixed(0)} % within 1.0 (>= 90 %)`);
     });

@@ -24,7 +24,8 @@ const PER_CATEGORY = 24;
  * Empty means every model keeps the whole promise.
  */
 const EXACT_PENDING: Record<string, string> = {
-  mnist: 'affine coupling with a scale floor of 0.01: its inverse amplifies rounding off the data; the stable retrain replaces it (docs/stability.md)',
+  mnist:
+    'affine coupling with a scale floor of 0.01: its inverse amplifies rounding off the data; the stable retrain replaces it (docs/stability.md)',
 };
 
 await initBackend();
@@ -36,8 +37,14 @@ t.test('the categories are what they say', async (t) => {
   t.ok(new Set(noise.pixels).size > 200, 'noise covers the value range');
   t.same(noiseImages(shape, 10, 1).pixels, noise.pixels, 'seeded');
   const extreme = extremeImages(shape);
-  t.ok(extreme.pixels.subarray(0, 48).every((v) => v === 0), 'the first extreme image is black');
-  t.ok(extreme.pixels.subarray(48, 96).every((v) => v === 255), 'the second is white');
+  t.ok(
+    extreme.pixels.subarray(0, 48).every((v) => v === 0),
+    'the first extreme image is black',
+  );
+  t.ok(
+    extreme.pixels.subarray(48, 96).every((v) => v === 255),
+    'the second is white',
+  );
 });
 
 for (const name of shipped) {
@@ -45,7 +52,8 @@ for (const name of shipped) {
   for (const engineName of ['tfjs', 'onnx'] as const) {
     const open = async () => {
       const { glow, manifest } = await loadCheckpoint(path.join(ROOT, 'models', name));
-      const engine: InferenceEngine = engineName === 'tfjs' ? new TfjsEngine(glow) : await OnnxEngine.create(glow, 'test', name, { threads: 2 });
+      const engine: InferenceEngine =
+        engineName === 'tfjs' ? new TfjsEngine(glow) : await OnnxEngine.create(glow, 'test', name, { threads: 2 });
       return { glow, manifest, engine, close: async () => (await engine.close(), glow.dispose()) };
     };
 

@@ -10,12 +10,32 @@ import { mnistImage } from '../fixtures/mnist.ts';
 
 t.test('compareRoundTrip: exact, values off, NaN drawn as 0, and bins when nBits < 8', async (t) => {
   const img = Uint8Array.of(0, 10, 200, 255);
-  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 10, 200, 255), nonFinite: 0 }, 8), { exact: true, maxError: 0, wrongValues: 0, nonFinite: 0 });
-  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 11, 197, 255), nonFinite: 0 }, 8), { exact: false, maxError: 3, wrongValues: 2, nonFinite: 0 });
+  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 10, 200, 255), nonFinite: 0 }, 8), {
+    exact: true,
+    maxError: 0,
+    wrongValues: 0,
+    nonFinite: 0,
+  });
+  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 11, 197, 255), nonFinite: 0 }, 8), {
+    exact: false,
+    maxError: 3,
+    wrongValues: 2,
+    nonFinite: 0,
+  });
   // A NaN value is drawn as 0: on a black pixel it is not a wrong value, but the image is still not exact.
-  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 10, 200, 255), nonFinite: 1 }, 8), { exact: false, maxError: 0, wrongValues: 0, nonFinite: 1 });
+  t.same(compareRoundTrip(img, { pixels: Uint8Array.of(0, 10, 200, 255), nonFinite: 1 }, 8), {
+    exact: false,
+    maxError: 0,
+    wrongValues: 0,
+    nonFinite: 1,
+  });
   // 5 bits: 10 and 12 share the bin [8, 16) whose centre is 12; 200 -> 196 + 4.
-  t.same(compareRoundTrip(Uint8Array.of(10, 200), { pixels: Uint8Array.of(12, 204), nonFinite: 0 }, 5), { exact: true, maxError: 0, wrongValues: 0, nonFinite: 0 });
+  t.same(compareRoundTrip(Uint8Array.of(10, 200), { pixels: Uint8Array.of(12, 204), nonFinite: 0 }, 5), {
+    exact: true,
+    maxError: 0,
+    wrongValues: 0,
+    nonFinite: 0,
+  });
 });
 
 t.test('roundTrips over a split: one result per image, in order; a broken model is caught', async (t) => {
@@ -29,20 +49,31 @@ t.test('roundTrips over a split: one result per image, in order; a broken model 
   const { trips, maxError } = await roundTrips(glow, ds, { batch: 4 });
   t.equal(trips.length, count, 'batches of 4, 4, 2');
   t.ok(maxError >= 0 && maxError < 1e-4, `largest error ${maxError} in model units`);
-  t.ok(trips.every((r) => r.exact), describeRoundTrips(trips));
+  t.ok(
+    trips.every((r) => r.exact),
+    describeRoundTrips(trips),
+  );
   t.equal(describeRoundTrips(trips), '10 of 10 exact');
   t.equal((await roundTrips(glow, ds, { limit: 3 })).trips.length, 3);
   // An actnorm scale of e^-120 underflows float32: the forward loses the image and the reverse overflows.
   glow.blocks[0].steps[0].actnorm.logScale.assign(tf.fill([4], -120));
   const broken = await roundTrips(glow, ds, { limit: 2 });
-  t.ok(broken.trips.every((r) => !r.exact && r.nonFinite > 0), describeRoundTrips(broken.trips));
+  t.ok(
+    broken.trips.every((r) => !r.exact && r.nonFinite > 0),
+    describeRoundTrips(broken.trips),
+  );
   t.notOk(Number.isFinite(broken.maxError), `and the largest error is ${broken.maxError}`);
   glow.dispose();
 });
 
 t.test('describeRoundTrips names the images that fail and why', async (t) => {
   const ok = { exact: true, maxError: 0, wrongValues: 0, nonFinite: 0 };
-  const trips = [ok, { exact: false, maxError: 255, wrongValues: 94, nonFinite: 784 }, ok, { exact: false, maxError: 1, wrongValues: 1, nonFinite: 0 }];
+  const trips = [
+    ok,
+    { exact: false, maxError: 255, wrongValues: 94, nonFinite: 784 },
+    ok,
+    { exact: false, maxError: 1, wrongValues: 1, nonFinite: 0 },
+  ];
   t.equal(describeRoundTrips(trips), '2 of 4 exact; not: 1 (784 NaN/Inf), 3 (1 value off by up to 1)');
   t.equal(describeRoundTrips(trips, 1), '2 of 4 exact; not: 1 (784 NaN/Inf), … 1 more');
 });

@@ -36,7 +36,16 @@ function jacobian(f: (x: tf.Tensor4D) => tf.Tensor, x: tf.Tensor4D): Float64Arra
   const d = x.size;
   const out = new Float64Array(d * d);
   for (let k = 0; k < d; k++) {
-    const row = tf.tidy(() => tf.grad((xx: tf.Tensor) => f(xx as tf.Tensor4D).flatten().gather([k]).sum())(x).dataSync());
+    const row = tf.tidy(() =>
+      tf
+        .grad((xx: tf.Tensor) =>
+          f(xx as tf.Tensor4D)
+            .flatten()
+            .gather([k])
+            .sum(),
+        )(x)
+        .dataSync(),
+    );
     for (let j = 0; j < d; j++) out[k * d + j] = row[j];
   }
   return out;
@@ -97,12 +106,38 @@ const layers: { name: string; shape: [number, number, number, number]; make: () 
     shape: [3, 4, 4, 1],
     make: () => ({ forward: (x) => ({ y: squeeze(x), logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D }), reverse: unsqueeze }),
   },
-  { name: 'Block (split, learned conditional prior)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9))) },
-  { name: 'Block (split, prior with a σ floor)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0.3))) },
+  {
+    name: 'Block (split, learned conditional prior)',
+    shape: [3, 2, 2, 2],
+    make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9))),
+  },
+  {
+    name: 'Block (split, prior with a σ floor)',
+    shape: [3, 2, 2, 2],
+    make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0.3))),
+  },
   // Bounds tight enough that the random weights' predictions are clipped.
-  { name: 'Block (split, bounded prior)', shape: [3, 2, 2, 2], make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0, { prior: { mean: 0.05, logSd: [-0.1, 0.1] } }))) },
-  { name: 'Glow (2 levels, whole flow)', shape: [3, 4, 4, 1], make: () => glowAsLayer(trained(new Glow({ height: 4, width: 4, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 2 }))) },
-  { name: 'Glow (3 levels, additive, RGB)', shape: [2, 8, 8, 3], make: () => glowAsLayer(trained(new Glow({ height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 }))) },
+  {
+    name: 'Block (split, bounded prior)',
+    shape: [3, 2, 2, 2],
+    make: () => blockAsLayer(trained(new Block(2, 2, 8, 'affine', true, 9, 0, { prior: { mean: 0.05, logSd: [-0.1, 0.1] } }))),
+  },
+  {
+    name: 'Glow (2 levels, whole flow)',
+    shape: [3, 4, 4, 1],
+    make: () =>
+      glowAsLayer(
+        trained(new Glow({ height: 4, width: 4, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 2 })),
+      ),
+  },
+  {
+    name: 'Glow (3 levels, additive, RGB)',
+    shape: [2, 8, 8, 3],
+    make: () =>
+      glowAsLayer(
+        trained(new Glow({ height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 })),
+      ),
+  },
 ];
 
 /** Random parameters everywhere, actnorms counted as initialised: a stand-in for a trained model. */
@@ -117,7 +152,14 @@ for (const { name, shape, make } of layers) {
   t.test(name, async (t) => {
     const layer = make();
     if (layer instanceof Module) randomise(layer, 100);
-    const x = tf.tensor4d(normalArray(shape.reduce((a, b) => a * b), 11, 0.5), shape);
+    const x = tf.tensor4d(
+      normalArray(
+        shape.reduce((a, b) => a * b),
+        11,
+        0.5,
+      ),
+      shape,
+    );
 
     const { y, logdet } = layer.forward(x);
     const back = layer.reverse(y);
@@ -130,7 +172,10 @@ for (const { name, shape, make } of layers) {
     const jac = jacobian((xx) => layer.forward(xx).y, x0);
     const expected = logAbsDet(jac, d);
     const got = logdet.dataSync()[0];
-    t.ok(Math.abs(got - expected) <= 1e-3 * Math.max(1, Math.abs(expected)), `log-det ${got.toFixed(5)} = log|det J| ${expected.toFixed(5)}`);
+    t.ok(
+      Math.abs(got - expected) <= 1e-3 * Math.max(1, Math.abs(expected)),
+      `log-det ${got.toFixed(5)} = log|det J| ${expected.toFixed(5)}`,
+    );
     if (y.size === x.size) {
       const moved = tf.max(tf.abs(tf.sub(y.reshape(x.shape), x))).dataSync()[0];
       t.ok(moved > 1e-2, `the layer is not the identity (moves x by up to ${moved.toFixed(3)})`);

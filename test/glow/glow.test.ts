@@ -38,17 +38,33 @@ t.test('ActNorm data-dependent init gives zero mean, unit variance per channel, 
 t.test('LU decomposition reconstructs W, and the 1×1 conv weight is P·L·(U + diag(s))', async (t) => {
   const n = 6;
   const q = orthogonalFrom(Float64Array.from(normalArray(n * n, 9)), n);
-  const qtq = matmul(Float64Array.from({ length: n * n }, (_, k) => q[(k % n) * n + Math.floor(k / n)]), q, n);
-  t.ok(qtq.every((v, k) => Math.abs(v - identity(n)[k]) < 1e-12), 'the random rotation is orthogonal');
+  const qtq = matmul(
+    Float64Array.from({ length: n * n }, (_, k) => q[(k % n) * n + Math.floor(k / n)]),
+    q,
+    n,
+  );
+  t.ok(
+    qtq.every((v, k) => Math.abs(v - identity(n)[k]) < 1e-12),
+    'the random rotation is orthogonal',
+  );
   const { p, l, u } = luDecompose(q, n);
   const back = matmul(p, matmul(l, u, n), n);
-  t.ok(back.every((v, k) => Math.abs(v - q[k]) < 1e-12), 'P·L·U = W');
+  t.ok(
+    back.every((v, k) => Math.abs(v - q[k]) < 1e-12),
+    'P·L·U = W',
+  );
   const inv = invert(q, n);
-  t.ok(matmul(inv, q, n).every((v, k) => Math.abs(v - identity(n)[k]) < 1e-12), 'W⁻¹·W = I');
+  t.ok(
+    matmul(inv, q, n).every((v, k) => Math.abs(v - identity(n)[k]) < 1e-12),
+    'W⁻¹·W = I',
+  );
 
   const conv = new InvConv2dLU(n, 9);
   const w = conv.weight().dataSync();
-  t.ok(w.every((v, k) => Math.abs(v - q[k]) < 1e-6), 'the layer starts at the same rotation');
+  t.ok(
+    w.every((v, k) => Math.abs(v - q[k]) < 1e-6),
+    'the layer starts at the same rotation',
+  );
   t.ok(Math.abs(Array.from(conv.logS.dataSync()).reduce((a, b) => a + b, 0)) < 1e-5, 'a rotation has log|det| = 0');
 });
 
@@ -59,7 +75,16 @@ t.test('checkpoint save → load is bit-identical and gives the same latents', a
   for (const v of g.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.05, 'float32', 5))));
   g.weightsChanged();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'glow-ckpt-'));
-  const manifest: Manifest = { name: 'tiny', dataset: 'none', config: tiny, steps: 7, imagesSeen: 28, testBpd: null, date: new Date().toISOString(), backend: 'cpu' };
+  const manifest: Manifest = {
+    name: 'tiny',
+    dataset: 'none',
+    config: tiny,
+    steps: 7,
+    imagesSeen: 28,
+    testBpd: null,
+    date: new Date().toISOString(),
+    backend: 'cpu',
+  };
   await saveCheckpoint(dir, g, manifest);
   const { glow: h, manifest: m2 } = await loadCheckpoint(dir);
   t.equal(m2.steps, 7);
@@ -81,7 +106,10 @@ t.test('checkpoint save → load is bit-identical and gives the same latents', a
   // Saving the loaded model again gives the same bytes.
   const dir2 = await mkdtemp(path.join(os.tmpdir(), 'glow-ckpt-'));
   await saveCheckpoint(dir2, h, m2);
-  t.ok((await readFile(path.join(dir, 'weights.safetensors'))).equals(await readFile(path.join(dir2, 'weights.safetensors'))), 'weights file round-trips byte for byte');
+  t.ok(
+    (await readFile(path.join(dir, 'weights.safetensors'))).equals(await readFile(path.join(dir2, 'weights.safetensors'))),
+    'weights file round-trips byte for byte',
+  );
   g.dispose();
   h.dispose();
 });
@@ -89,7 +117,16 @@ t.test('checkpoint save → load is bit-identical and gives the same latents', a
 t.test('a checkpoint with a wrong shape or missing tensor is refused with a clear error', async (t) => {
   const g = new Glow(tiny);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'glow-ckpt-'));
-  await saveCheckpoint(dir, g, { name: 't', dataset: 'none', config: tiny, steps: 0, imagesSeen: 0, testBpd: null, date: '', backend: 'cpu' });
+  await saveCheckpoint(dir, g, {
+    name: 't',
+    dataset: 'none',
+    config: tiny,
+    steps: 0,
+    imagesSeen: 0,
+    testBpd: null,
+    date: '',
+    backend: 'cpu',
+  });
   const manifestPath = path.join(dir, 'manifest.json');
   const m = JSON.parse(await readFile(manifestPath, 'utf8'));
   m.config.hidden = 32;
@@ -101,7 +138,16 @@ t.test('a checkpoint with a wrong shape or missing tensor is refused with a clea
 t.test('a checkpoint read while a trainer saves into it waits for the manifest to match the weights', async (t) => {
   const g = new Glow(tiny);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'glow-ckpt-'));
-  const at = (steps: number): Manifest => ({ name: 't', dataset: 'none', config: tiny, steps, imagesSeen: 0, testBpd: null, date: '', backend: 'cpu' });
+  const at = (steps: number): Manifest => ({
+    name: 't',
+    dataset: 'none',
+    config: tiny,
+    steps,
+    imagesSeen: 0,
+    testBpd: null,
+    date: '',
+    backend: 'cpu',
+  });
   await saveCheckpoint(dir, g, at(5));
   // Mid-save: the weights of step 6 are in place, the manifest still says step 5 …
   const manifest = await readFile(path.join(dir, 'manifest.json'), 'utf8');
@@ -114,7 +160,10 @@ t.test('a checkpoint read while a trainer saves into it waits for the manifest t
   t.equal((await read).manifest.steps, 6, 'the read retried and got one step');
   // Files that never agree are refused by the loader, not returned as a model.
   await writeFile(path.join(dir, 'manifest.json'), manifest);
-  await t.rejects(async () => checkpointFromFiles(await readCheckpointFiles(dir, 2), dir), /weights are from step 6 but the manifest says 5/);
+  await t.rejects(
+    async () => checkpointFromFiles(await readCheckpointFiles(dir, 2), dir),
+    /weights are from step 6 but the manifest says 5/,
+  );
   g.dispose();
 });
 
@@ -136,12 +185,18 @@ t.test('pixels → model units → pixels is exact at 8 and 5 bits', async (t) =
   const back8 = await fromModelUnits(toModelUnits(pixels, [1, 16, 16, 1], 8), 8);
   t.same(Array.from(back8), Array.from(pixels));
   const back5 = await fromModelUnits(toModelUnits(pixels, [1, 16, 16, 1], 5), 5);
-  t.ok(back5.every((v, i) => Math.abs(v - pixels[i]) <= 4), '5-bit keeps the top 5 bits');
+  t.ok(
+    back5.every((v, i) => Math.abs(v - pixels[i]) <= 4),
+    '5-bit keeps the top 5 bits',
+  );
 });
 
 t.test('a few Adam steps on one batch lower the loss', async (t) => {
   const g = new Glow(tiny);
-  const x = tf.tensor4d(normalArray(16 * 64, 8, 0.15).map((v) => Math.max(-0.5, Math.min(0.5, v))), [16, 8, 8, 1]);
+  const x = tf.tensor4d(
+    normalArray(16 * 64, 8, 0.15).map((v) => Math.max(-0.5, Math.min(0.5, v))),
+    [16, 8, 8, 1],
+  );
   g.initialize(x);
   const adam = new Adam(g.params);
   const names = new Map([...g.params].map(([n, v]) => [v.name, n]));
@@ -165,7 +220,10 @@ t.test("the priors' σ floor: σ' = √(σ² + f²), in ε and in log p, and dec
   const sd = [Math.sqrt(0.01 + 0.25), Math.sqrt(4 + 0.25)];
   const want = [1 / sd[0], -3 / sd[1]];
   const got = Array.from(eps.dataSync());
-  t.ok(got.every((v, i) => Math.abs(v - want[i]) < 1e-5), `ε = ${got.map((v) => v.toFixed(4))}, want ${want.map((v) => v.toFixed(4))}`);
+  t.ok(
+    got.every((v, i) => Math.abs(v - want[i]) < 1e-5),
+    `ε = ${got.map((v) => v.toFixed(4))}, want ${want.map((v) => v.toFixed(4))}`,
+  );
   const wantLogp = want.reduce((a, e, i) => a - 0.5 * (e * e + Math.log(2 * Math.PI)) - Math.log(sd[i]), 0);
   t.ok(Math.abs(logp.dataSync()[0] - wantLogp) < 1e-4, `log p = ${logp.dataSync()[0].toFixed(5)}, want ${wantLogp.toFixed(5)}`);
   const back = Array.from(prior.unstandardise(eps).dataSync());

@@ -26,8 +26,16 @@ for (const coupling of ['additive', 'affine'] as const) {
     t.equal(grown.config.depth, 6);
     t.equal(grown.blocks[1].steps.length, 6);
     const kept = 'levels.1.steps.1.coupling.conv2.kernel';
-    t.same(grown.params.get('levels.1.steps.3.coupling.conv2.kernel')!.dataSync(), source.params.get(kept)!.dataSync(), 'step 1 became step 3');
-    t.same(grown.params.get('levels.0.prior.conv.kernel')!.dataSync(), source.params.get('levels.0.prior.conv.kernel')!.dataSync(), 'the priors are copied');
+    t.same(
+      grown.params.get('levels.1.steps.3.coupling.conv2.kernel')!.dataSync(),
+      source.params.get(kept)!.dataSync(),
+      'step 1 became step 3',
+    );
+    t.same(
+      grown.params.get('levels.0.prior.conv.kernel')!.dataSync(),
+      source.params.get('levels.0.prior.conv.kernel')!.dataSync(),
+      'the priors are copied',
+    );
 
     const x = tf.tensor4d(normalArray(4 * 64, 7, 0.2), [4, 8, 8, 1]);
     const a = source.encode(x);
@@ -36,7 +44,10 @@ for (const coupling of ['additive', 'affine'] as const) {
     // which may cost at most a few thousandths of a nat per dimension (on MNIST, 0.007 bits/dim).
     const tol = coupling === 'additive' ? 1e-4 : 0.005 * source.latentDim;
     const dLogp = tf.max(tf.abs(tf.sub(a.logpx, b.logpx))).dataSync()[0];
-    t.ok(dLogp < tol, `log p(x) moves by ${dLogp.toExponential(2)} nats (at most ${tol}; of ${Math.abs(a.logpx.dataSync()[0]).toFixed(0)})`);
+    t.ok(
+      dLogp < tol,
+      `log p(x) moves by ${dLogp.toExponential(2)} nats (at most ${tol}; of ${Math.abs(a.logpx.dataSync()[0]).toFixed(0)})`,
+    );
     const dEps = tf.max(tf.abs(tf.sub(a.eps, b.eps))).dataSync()[0];
     t.ok(dEps < (coupling === 'additive' ? 1e-4 : 0.05), `ε moves by ${dEps.toExponential(2)}`);
     const back = tf.max(tf.abs(tf.sub(grown.decode(b.eps), x))).dataSync()[0];
@@ -60,7 +71,10 @@ t.test('factor 1 with a new σ floor: the same weights, the floor in the config 
   const copy = growDepth(source, 1, { priorMinSd: 1e-3 });
   t.equal(copy.config.priorMinSd, 1e-3);
   t.equal(copy.config.depth, base.depth);
-  t.ok(copy.blocks.every((b) => b.prior.minSd === 1e-3), 'every prior has the floor');
+  t.ok(
+    copy.blocks.every((b) => b.prior.minSd === 1e-3),
+    'every prior has the floor',
+  );
   for (const [name, v] of source.params) t.same(copy.params.get(name)!.dataSync(), v.dataSync(), name);
   source.dispose();
   copy.dispose();

@@ -63,7 +63,14 @@ for (const { name, make } of layers) {
     for (const v of layer.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.3), v.shape))));
     (layer as { weightsChanged?: () => void }).weightsChanged?.();
     const shape: [number, number, number, number] = [3, 4, 6, 4];
-    const x = tf.tensor4d(normalArray(shape.reduce((a, b) => a * b), 11, 0.5), shape);
+    const x = tf.tensor4d(
+      normalArray(
+        shape.reduce((a, b) => a * b),
+        11,
+        0.5,
+      ),
+      shape,
+    );
     const ref = layer.forward(x);
     const [n, h, w, c] = shape;
     const fwd = await run([c, h, w], n, toNCHW(x), (g, v) => layer.onnxForward(g, v));

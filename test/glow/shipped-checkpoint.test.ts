@@ -39,7 +39,14 @@ for (const dir of dirs) {
 
     t.test('reconstructs test images to within 1e-4', async (t) => {
       const n = 64;
-      const x = toModelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => (i * 37) % test.count)), [n, height, width, channels], manifest.config.nBits);
+      const x = toModelUnits(
+        batchPixels(
+          test,
+          Array.from({ length: n }, (_, i) => (i * 37) % test.count),
+        ),
+        [n, height, width, channels],
+        manifest.config.nBits,
+      );
       const err = tf.tidy(() => tf.max(tf.abs(tf.sub(glow.decode(glow.encode(x).eps), x))).dataSync()[0]);
       t.ok(err <= 1e-4, `max |decode(encode(x)) − x| = ${err.toExponential(2)}`);
       x.dispose();
@@ -54,7 +61,11 @@ for (const dir of dirs) {
       t.equal(perImage.length, slice.images);
       t.ok(Math.abs(perImage.reduce((a, b) => a + b, 0) / perImage.length - bpd) < 1e-9, 'bpd is the mean of the per-image figures');
       const { median, worst } = outliers(perImage, 3);
-      t.same(worst.map((w) => w.index), [...perImage.keys()].sort((a, b) => perImage[b] - perImage[a]).slice(0, 3), 'the worst images, worst first');
+      t.same(
+        worst.map((w) => w.index),
+        [...perImage.keys()].sort((a, b) => perImage[b] - perImage[a]).slice(0, 3),
+        'the worst images, worst first',
+      );
       t.ok(worst[0].bpd >= median && median > 0, `median ${median.toFixed(4)}, worst ${formatOutliers(worst)}`);
     });
   });

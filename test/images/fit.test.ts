@@ -3,7 +3,18 @@
 import t from 'tap';
 import sharp from 'sharp';
 import { digitPhoto } from '../../src/eval/digit-photo.ts';
-import { centreOfMass, estimateBackground, fitForDataset, fitImage, fitSpecOf, inkBox, inkImage, lightBackground, placeByMass, quantile } from '../../src/images/fit.ts';
+import {
+  centreOfMass,
+  estimateBackground,
+  fitForDataset,
+  fitImage,
+  fitSpecOf,
+  inkBox,
+  inkImage,
+  lightBackground,
+  placeByMass,
+  quantile,
+} from '../../src/images/fit.ts';
 import { DomainError } from '../../src/errors.ts';
 import { httpErrorOf } from '../../src/server/errors.ts';
 import { decodeImage } from '../../src/images/images.ts';
@@ -30,10 +41,11 @@ t.test('the background is light when the border is', async (t) => {
   const w = 40;
   const dark = new Uint8Array(w * w); // black paper, a white bar in the middle
   const light = new Uint8Array(w * w).fill(200); // grey paper, a dark bar
-  for (let y = 10; y < 30; y++) for (let x = 18; x < 22; x++) {
-    dark[y * w + x] = 255;
-    light[y * w + x] = 30;
-  }
+  for (let y = 10; y < 30; y++)
+    for (let x = 18; x < 22; x++) {
+      dark[y * w + x] = 255;
+      light[y * w + x] = 30;
+    }
   t.equal(lightBackground(dark, w, w), false);
   t.equal(lightBackground(light, w, w), true);
   t.equal(lightBackground(mnistImage(0), 28, 28), false, 'an MNIST digit is not inverted');
@@ -120,7 +132,9 @@ t.test('an MNIST digit fitted again comes back nearly as it was', async (t) => {
   const diffs: number[] = [];
   for (let i = 0; i < 20; i++) {
     const digit = mnistImage(i);
-    const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
     const { pixels, fitted } = await fitBytes(png);
     t.equal(fitted.inverted, false);
     diffs.push(meanAbsDiff(pixels, digit));
@@ -137,8 +151,14 @@ t.test('a photo of a digit: inverted, its box found where it was drawn, close to
     t.equal(fitted.inverted, true, `photo ${i}: dark ink on light paper`);
     const { left, top, size } = photo.frame;
     const b = fitted.box;
-    t.ok(b.left >= left && b.top >= top && b.left + b.width <= left + size && b.top + b.height <= top + size, `photo ${i}: box ${JSON.stringify(b)} inside the drawn frame ${JSON.stringify(photo.frame)}`);
-    t.ok(Math.abs(fitted.scale * Math.max(b.width, b.height) - 20) < 0.5, `photo ${i}: the box's long side is scaled to 20 (scale ${fitted.scale})`);
+    t.ok(
+      b.left >= left && b.top >= top && b.left + b.width <= left + size && b.top + b.height <= top + size,
+      `photo ${i}: box ${JSON.stringify(b)} inside the drawn frame ${JSON.stringify(photo.frame)}`,
+    );
+    t.ok(
+      Math.abs(fitted.scale * Math.max(b.width, b.height) - 20) < 0.5,
+      `photo ${i}: the box's long side is scaled to 20 (scale ${fitted.scale})`,
+    );
     const mad = meanAbsDiff(pixels, digit);
     t.ok(mad < 20, `photo ${i}: mean |difference| ${mad.toFixed(2)} from the digit`);
   }
@@ -152,25 +172,41 @@ t.test('uploads are fitted upright (EXIF orientation) and transparency becomes p
   const turned = await sharp(photo.bytes).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
   t.equal((await sharp(turned).metadata()).orientation, 6);
   const fromTurned = await decodeImage(turned, MNIST, 1e8, 'image', DIGIT);
-  t.ok(meanAbsDiff(fromTurned.pixels, upright.pixels) < 6, `the same digit (mean |difference| ${meanAbsDiff(fromTurned.pixels, upright.pixels).toFixed(2)})`);
+  t.ok(
+    meanAbsDiff(fromTurned.pixels, upright.pixels) < 6,
+    `the same digit (mean |difference| ${meanAbsDiff(fromTurned.pixels, upright.pixels).toFixed(2)})`,
+  );
   t.same([fromTurned.original.width, fromTurned.original.height], [photo.height, photo.width], 'original: the size as stored');
 
   // Black strokes drawn on nothing (alpha only): flattened onto white, then inverted like ink on paper.
   const rgba = Buffer.alloc(28 * 28 * 4);
   digit.forEach((v, i) => (rgba[i * 4 + 3] = v));
-  const png = await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).resize(140, 140).png().toBuffer();
+  const png = await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } })
+    .resize(140, 140)
+    .png()
+    .toBuffer();
   const drawn = await decodeImage(png, MNIST, 1e8, 'image', DIGIT);
   t.equal(drawn.fitted?.inverted, true);
   t.ok(meanAbsDiff(drawn.pixels, digit) < 15, `close to the digit (mean |difference| ${meanAbsDiff(drawn.pixels, digit).toFixed(2)})`);
   // White strokes on nothing go onto black, as without fitting.
   rgba.fill(255);
   digit.forEach((v, i) => (rgba[i * 4 + 3] = v));
-  const white = await decodeImage(await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).png().toBuffer(), MNIST, 1e8, 'image', DIGIT);
+  const white = await decodeImage(
+    await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } })
+      .png()
+      .toBuffer(),
+    MNIST,
+    1e8,
+    'image',
+    DIGIT,
+  );
   t.equal(white.fitted?.inverted, false);
 });
 
 t.test('a blank page is a 422, not a made-up digit', async (t) => {
-  const blank = await sharp({ create: { width: 200, height: 150, channels: 3, background: '#d0d0d0' } }).png().toBuffer();
+  const blank = await sharp({ create: { width: 200, height: 150, channels: 3, background: '#d0d0d0' } })
+    .png()
+    .toBuffer();
   const err = await fitBytes(blank).catch((e: unknown) => e);
   t.ok(err instanceof DomainError && httpErrorOf(err).statusCode === 422, String(err));
 });
@@ -186,10 +222,15 @@ t.test('centre-crop: the largest centred square, resized', async (t) => {
       rgb.set(inMiddle ? [0, 200, 0] : x < 48 ? [200, 0, 0] : [0, 0, 200], (y * w + x) * 3);
     }
   }
-  const png = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  const png = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toBuffer();
   const size = { width: 32, height: 32, channels: 3 };
   const { pixels, fitted } = await fitBytes(png, { method: 'centre-crop' }, size);
   t.same(fitted, { inverted: false, box: { left: 24, top: 0, width: 48, height: 48 }, scale: 32 / 48, shift: { x: 0, y: 0 } });
   t.equal(pixels.length, 32 * 32 * 3);
-  t.ok(pixels.every((v, i) => (i % 3 === 1 ? v > 190 : v < 10)), 'only the green middle is kept');
+  t.ok(
+    pixels.every((v, i) => (i % 3 === 1 ? v > 190 : v < 10)),
+    'only the green middle is kept',
+  );
 });

@@ -31,14 +31,18 @@ t.test('grey PNG round trip at the model size is exact and not resized', async (
 });
 
 t.test('colour -> grey and grey -> colour, alpha onto black, 16-bit to 8-bit', async (t) => {
-  const red = await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer();
+  const red = await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .png()
+    .toBuffer();
   const g = await decodeImage(red, grey, LIMIT);
   t.equal(g.pixels.length, 16);
   t.ok(g.pixels[0] > 40 && g.pixels[0] < 140, `red as grey: ${g.pixels[0]}`);
   const c = await decodeImage(await encodePng(ramp, grey), rgb, LIMIT);
   t.equal(c.pixels.length, 48);
   t.same(Array.from(c.pixels.subarray(0, 6)), [0, 0, 0, 16, 16, 16]);
-  const transparent = await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } }).png().toBuffer();
+  const transparent = await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } })
+    .png()
+    .toBuffer();
   t.same(Array.from((await decodeImage(transparent, grey, LIMIT)).pixels), new Array(16).fill(0));
   const deep = png16(4, 4, (x) => x * 0x4000 + (x === 3 ? 0x3fff : 0));
   t.equal((await sharp(deep).metadata()).depth, 'ushort');
@@ -46,7 +50,9 @@ t.test('colour -> grey and grey -> colour, alpha onto black, 16-bit to 8-bit', a
 });
 
 t.test('other sizes are resized (aspect kept) and reported', async (t) => {
-  const wide = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+  const wide = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#ffffff' } })
+    .jpeg()
+    .toBuffer();
   const d = await decodeImage(wide, grey, LIMIT);
   t.equal(d.resized, true);
   t.same(d.original, { width: 40, height: 20, format: 'jpeg' });
@@ -64,7 +70,9 @@ t.test('bad files are refused with the right status', async (t) => {
   await rejects(t, decodeImage(await sharp(png).gif().toBuffer(), grey, LIMIT), 415, /gif, which is not accepted/);
   await rejects(t, decodeImage(await sharp(png).tiff().toBuffer(), grey, LIMIT), 415, /tiff/);
   await rejects(t, decodeImage(pngHeaderOnly(50_000, 50_000), grey, LIMIT), 413, /50000×50000 = 2500000000 pixels; the limit is 1000000/);
-  const pages = await sharp(Buffer.alloc(4 * 8 * 3, 128), { raw: { width: 4, height: 8, channels: 3, pageHeight: 4 } }).tiff().toBuffer();
+  const pages = await sharp(Buffer.alloc(4 * 8 * 3, 128), { raw: { width: 4, height: 8, channels: 3, pageHeight: 4 } })
+    .tiff()
+    .toBuffer();
   t.equal((await sharp(pages).metadata()).pages, 2);
   await rejects(t, decodeImage(pages, grey, LIMIT), 415, /tiff/);
 });

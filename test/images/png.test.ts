@@ -53,7 +53,13 @@ function filteredPng(pixels: Uint8Array, w: number, h: number, bpp: 1 | 3, filte
       const b = y > 0 ? pixels[(y - 1) * stride + i] : 0;
       const c = i >= bpp && y > 0 ? pixels[(y - 1) * stride + i - bpp] : 0;
       const p = a + b - c;
-      const pred = [0, a, b, (a + b) >> 1, Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c][filter];
+      const pred = [
+        0,
+        a,
+        b,
+        (a + b) >> 1,
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c,
+      ][filter];
       raw[y * (stride + 1) + 1 + i] = (x - pred) & 0xff;
     }
   }
@@ -62,7 +68,13 @@ function filteredPng(pixels: Uint8Array, w: number, h: number, bpp: 1 | 3, filte
   ihdr.writeUInt32BE(headerHeight, 4);
   ihdr[8] = 8;
   ihdr[9] = bpp === 1 ? 0 : 2;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), ...extra, chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    ...extra,
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 t.test('the encoder: grey stays grey, RGB stays RGB, pixels read back exactly, big images too', async (t) => {
@@ -92,15 +104,42 @@ t.test('the plain decoder agrees with sharp on everything it accepts', async (t)
   const cases: [string, Buffer, 1 | 3][] = [];
   for (let i = 0; i < 20; i++) {
     const raw = Buffer.from(mnistImage(i));
-    cases.push([`MNIST ${i} written by sharp (adaptive filters)`, await sharp(raw, { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png({ adaptiveFiltering: true }).toBuffer(), 1]);
+    cases.push([
+      `MNIST ${i} written by sharp (adaptive filters)`,
+      await sharp(raw, { raw: { width: 28, height: 28, channels: 1 } })
+        .toColourspace('b-w')
+        .png({ adaptiveFiltering: true })
+        .toBuffer(),
+      1,
+    ]);
   }
-  cases.push(['noise written by sharp', await sharp(Buffer.from(noise(784, 9)), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png({ adaptiveFiltering: true, compressionLevel: 9 }).toBuffer(), 1]);
-  cases.push(['RGB noise written by sharp', await sharp(Buffer.from(noise(784 * 3, 5)), { raw: { width: 28, height: 28, channels: 3 } }).png({ adaptiveFiltering: true }).toBuffer(), 3]);
+  cases.push([
+    'noise written by sharp',
+    await sharp(Buffer.from(noise(784, 9)), { raw: { width: 28, height: 28, channels: 1 } })
+      .toColourspace('b-w')
+      .png({ adaptiveFiltering: true, compressionLevel: 9 })
+      .toBuffer(),
+    1,
+  ]);
+  cases.push([
+    'RGB noise written by sharp',
+    await sharp(Buffer.from(noise(784 * 3, 5)), { raw: { width: 28, height: 28, channels: 3 } })
+      .png({ adaptiveFiltering: true })
+      .toBuffer(),
+    3,
+  ]);
   for (let f = 0; f <= 4; f++) {
     cases.push([`grey, every row filter ${f}`, filteredPng(noise(784, 100 + f), 28, 28, 1, f), 1]);
     cases.push([`RGB, every row filter ${f}`, filteredPng(noise(784 * 3, 200 + f), 28, 28, 3, f), 3]);
   }
-  cases.push(['with tEXt and pHYs chunks', filteredPng(noise(784, 3), 28, 28, 1, 4, [chunk('tEXt', Buffer.from('Comment\0hello')), chunk('pHYs', Buffer.from([0, 0, 11, 19, 0, 0, 11, 19, 1]))]), 1]);
+  cases.push([
+    'with tEXt and pHYs chunks',
+    filteredPng(noise(784, 3), 28, 28, 1, 4, [
+      chunk('tEXt', Buffer.from('Comment\0hello')),
+      chunk('pHYs', Buffer.from([0, 0, 11, 19, 0, 0, 11, 19, 1])),
+    ]),
+    1,
+  ]);
   cases.push(['our own encoder', await encodeRawPng(mnistImage(7), 28, 28, 1), 1]);
   for (const [what, png, c] of cases) {
     const fast = decodePlainPng(png, 28, 28, c);
@@ -122,7 +161,14 @@ t.test('the plain decoder declines everything else (sharp decides those)', async
     ['RGB when the model is grey', await base().toColourspace('srgb').png().toBuffer(), 1],
     ['grey when the model is RGB', good, 3],
     ['palette', await grey(base()).png({ palette: true }).toBuffer(), 1],
-    ['alpha', await base().joinChannel(Buffer.alloc(784, 255), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer(), 1],
+    [
+      'alpha',
+      await base()
+        .joinChannel(Buffer.alloc(784, 255), { raw: { width: 28, height: 28, channels: 1 } })
+        .png()
+        .toBuffer(),
+      1,
+    ],
     ['16-bit', png16(28, 28, () => 1000), 1],
     ['interlaced', await grey(base()).png({ progressive: true }).toBuffer(), 1],
     ['a gAMA chunk', filteredPng(noise(784, 2), 28, 28, 1, 0, [chunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f]))]), 1],
@@ -131,7 +177,16 @@ t.test('the plain decoder declines everything else (sharp decides those)', async
     ['truncated', good.subarray(0, good.length - 20), 1],
     ['trailing bytes', Buffer.concat([good, Buffer.from('junk')]), 1],
     ['no IEND', good.subarray(0, good.length - 12), 1],
-    ['IDAT before IHDR', Buffer.concat([good.subarray(0, 8), good.subarray(ihdrEnd, good.length - 12), good.subarray(8, ihdrEnd), good.subarray(good.length - 12)]), 1],
+    [
+      'IDAT before IHDR',
+      Buffer.concat([
+        good.subarray(0, 8),
+        good.subarray(ihdrEnd, good.length - 12),
+        good.subarray(8, ihdrEnd),
+        good.subarray(good.length - 12),
+      ]),
+      1,
+    ],
     ['a bomb header', pngHeaderOnly(50_000, 50_000), 1],
     ['an unknown filter type', filteredPng(noise(784, 1), 28, 28, 1, 5), 1],
     ['JPEG', await base().jpeg().toBuffer(), 1],

@@ -44,14 +44,32 @@ class FakeRunner implements Runner {
 const opts = { maxBatch: 8, maxDelayMs: 5, maxQueue: 100, queueTimeoutMs: 10_000 };
 const img = (v: number) => Uint8Array.of(v, v);
 
-t.test("each decoded image comes back with its own count of non-finite values, and the observer hears of the bad ones", async (t) => {
+t.test('each decoded image comes back with its own count of non-finite values, and the observer hears of the bad ones', async (t) => {
   const runner = new FakeRunner();
   const seen: string[] = [];
   const b = new Batcher(runner, opts, { nonFinite: (op, values) => seen.push(`${op}:${values}`) });
-  const [ok, mixed, sampled] = await Promise.all([b.decode([Float32Array.of(1, 2)]), b.decode([Float32Array.of(3, 4), Float32Array.of(5, -1)]), b.decode([Float32Array.of(-1, -1)], 'sample')]);
-  t.same(runner.calls.map((c) => `${c.op}:${c.n}`).sort(), ['decode:1', 'decode:3'], 'decode and sample batched apart, the two decodes together');
-  t.same(ok.map((d) => [[...d.pixels], d.nonFinite]), [[[2, 3], 0]]);
-  t.same(mixed.map((d) => [[...d.pixels], d.nonFinite]), [[[4, 5], 0], [[6, 0], 1]], 'only the image with the bad value is flagged');
+  const [ok, mixed, sampled] = await Promise.all([
+    b.decode([Float32Array.of(1, 2)]),
+    b.decode([Float32Array.of(3, 4), Float32Array.of(5, -1)]),
+    b.decode([Float32Array.of(-1, -1)], 'sample'),
+  ]);
+  t.same(
+    runner.calls.map((c) => `${c.op}:${c.n}`).sort(),
+    ['decode:1', 'decode:3'],
+    'decode and sample batched apart, the two decodes together',
+  );
+  t.same(
+    ok.map((d) => [[...d.pixels], d.nonFinite]),
+    [[[2, 3], 0]],
+  );
+  t.same(
+    mixed.map((d) => [[...d.pixels], d.nonFinite]),
+    [
+      [[4, 5], 0],
+      [[6, 0], 1],
+    ],
+    'only the image with the bad value is flagged',
+  );
   t.same(sampled[0].nonFinite, 2);
   t.same(seen.sort(), ['decode:1', 'sample:2']);
 });
@@ -64,7 +82,10 @@ t.test('concurrent items of one op are grouped up to maxBatch, results go back t
     results.map((r) => r[0].eps[0]),
     Array.from({ length: 20 }, (_, i) => 2 * i),
   );
-  t.same(runner.calls.map((c) => c.n), [8, 8, 4]);
+  t.same(
+    runner.calls.map((c) => c.n),
+    [8, 8, 4],
+  );
 });
 
 t.test('a lone item waits at most maxDelayMs', async (t) => {
@@ -134,7 +155,11 @@ t.test('admit() refuses at the door while queue + reserved slots are full; admit
   const runner = new FakeRunner();
   runner.delayMs = 30;
   const rejected: string[] = [];
-  const b = new Batcher(runner, { ...opts, maxQueue: 3, maxDelayMs: 0 }, { rejected: (op: Op, reason) => rejected.push(`${op}:${reason}`) });
+  const b = new Batcher(
+    runner,
+    { ...opts, maxQueue: 3, maxDelayMs: 0 },
+    { rejected: (op: Op, reason) => rejected.push(`${op}:${reason}`) },
+  );
   const first = b.encode([img(1)]); // in the worker for 30 ms
   await new Promise((r) => setTimeout(r, 10));
   const filler = b.encode([img(1), img(2)]); // 2 queued
@@ -154,7 +179,10 @@ t.test('admit() refuses at the door while queue + reserved slots are full; admit
   const admitted = b.encode([img(4), img(5), img(6)], a); // brings 3 items for its 1 slot: still taken
   t.equal(a.reserved, false, 'the slot became real items');
   t.same(rejected, ['sample:full', 'encode:full']);
-  t.same((await admitted).map((r) => r.eps[0]), [8, 10, 12]);
+  t.same(
+    (await admitted).map((r) => r.eps[0]),
+    [8, 10, 12],
+  );
   await Promise.all([first, filler]);
   const later = b.admit('sample');
   b.release(later);
@@ -236,19 +264,35 @@ t.test('work is shared: while requests are active together, a large one goes in 
     const b = new Batcher(runner, { ...opts, maxDelayMs: 0, requestSlice: c.slice });
     const large = b.admit('decode');
     large.work = 24;
-    const done = b.decode(Array.from({ length: 24 }, (_, i) => Float32Array.of(i, i)), 'decode', large);
+    const done = b.decode(
+      Array.from({ length: 24 }, (_, i) => Float32Array.of(i, i)),
+      'decode',
+      large,
+    );
     let small: ReturnType<Batcher['admit']> | undefined;
     if (c.sample) {
       await new Promise((r) => setTimeout(r, 5));
       small = b.admit('sample'); // active (its reply not yet sent) until the large one is done
       small.work = 1;
-      t.same(Array.from((await b.decode([Float32Array.of(100, 100)], 'sample', small))[0].pixels), [101, 101], `${c.name}: the sample's own image`);
+      t.same(
+        Array.from((await b.decode([Float32Array.of(100, 100)], 'sample', small))[0].pixels),
+        [101, 101],
+        `${c.name}: the sample's own image`,
+      );
     }
     const out = await done;
     b.end(small);
     b.end(large);
-    t.same(out.map((d) => d.pixels[0]), Array.from({ length: 24 }, (_, i) => i + 1), `${c.name}: every large item answered, in order`);
-    t.same(runner.calls.map((call) => call.n), c.calls, `${c.name}: model calls ${c.calls.join(', ')}`);
+    t.same(
+      out.map((d) => d.pixels[0]),
+      Array.from({ length: 24 }, (_, i) => i + 1),
+      `${c.name}: every large item answered, in order`,
+    );
+    t.same(
+      runner.calls.map((call) => call.n),
+      c.calls,
+      `${c.name}: model calls ${c.calls.join(', ')}`,
+    );
     t.equal(b.activeRequests, 0, `${c.name}: no request left active`);
   }
 });

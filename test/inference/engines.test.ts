@@ -39,7 +39,10 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-const engines = async (glow: Glow): Promise<InferenceEngine[]> => [new TfjsEngine(glow), await OnnxEngine.create(glow, 'test', 'test', { threads: 2 })];
+const engines = async (glow: Glow): Promise<InferenceEngine[]> => [
+  new TfjsEngine(glow),
+  await OnnxEngine.create(glow, 'test', 'test', { threads: 2 }),
+];
 
 const shipped = readdirSync('models')
   .map((d) => path.join('models', d))
@@ -59,12 +62,18 @@ for (const dir of shipped) {
     const notExact: Record<string, number[]> = { tfjs: [], onnx: [] };
     for (let start = 0; start < count; start += 64) {
       const n = Math.min(64, count - start);
-      const pixels = batchPixels(test, Array.from({ length: n }, (_, i) => start + i));
+      const pixels = batchPixels(
+        test,
+        Array.from({ length: n }, (_, i) => start + i),
+      );
       const x = modelUnits(pixels, nBits);
       const [a, b] = [await tfjs.encode(n, x), await onnx.encode(n, x)];
       epsDiff = Math.max(epsDiff, maxAbsDiff(a.eps, b.eps));
       bpdDiff = Math.max(bpdDiff, maxAbsDiff(a.bpd, b.bpd));
-      for (const [engine, eps] of [[tfjs, a.eps], [onnx, b.eps]] as const) {
+      for (const [engine, eps] of [
+        [tfjs, a.eps],
+        [onnx, b.eps],
+      ] as const) {
         const values = await engine.decode(n, eps);
         const nonFinite = countNonFinite(values, n);
         const back = quantise(values, nBits);
@@ -80,10 +89,19 @@ for (const dir of shipped) {
     // The same images fail on both engines, but for one: an image whose round trip lands within a
     // rounding error of a pixel boundary may go either way (MNIST: 6574 fails on TF.js only with the
     // current weights, another digit on ONNX only with the previous ones; none of the faces).
-    const onlyOne = [...notExact.tfjs.filter((i) => !notExact.onnx.includes(i)), ...notExact.onnx.filter((i) => !notExact.tfjs.includes(i))];
-    t.ok(onlyOne.length <= (manifest.dataset === 'mnist' ? 1 : 0), `TF.js: not exact ${notExact.tfjs.join(', ') || 'none'}; ONNX: ${notExact.onnx.join(', ') || 'none'}`);
+    const onlyOne = [
+      ...notExact.tfjs.filter((i) => !notExact.onnx.includes(i)),
+      ...notExact.onnx.filter((i) => !notExact.tfjs.includes(i)),
+    ];
+    t.ok(
+      onlyOne.length <= (manifest.dataset === 'mnist' ? 1 : 0),
+      `TF.js: not exact ${notExact.tfjs.join(', ') || 'none'}; ONNX: ${notExact.onnx.join(', ') || 'none'}`,
+    );
     // The README's figures: 9,991 of 10,000 MNIST digits on TF.js, every face.
-    t.ok(notExact.tfjs.length <= (manifest.dataset === 'mnist' ? 9 : 0), `TF.js: ${count - notExact.tfjs.length} of ${count} exact; ONNX: ${count - notExact.onnx.length}`);
+    t.ok(
+      notExact.tfjs.length <= (manifest.dataset === 'mnist' ? 9 : 0),
+      `TF.js: ${count - notExact.tfjs.length} of ${count} exact; ONNX: ${count - notExact.onnx.length}`,
+    );
   });
 }
 
@@ -94,26 +112,41 @@ const small: GlowConfig[] = [
   { height: 8, width: 8, channels: 3, levels: 3, depth: 1, hidden: 8, coupling: 'additive', nBits: 5, seed: 4 },
   { height: 8, width: 4, channels: 2, levels: 1, depth: 3, hidden: 16, coupling: 'affine', nBits: 8, seed: 6, priorMinSd: 0.3 },
   // Stable blocks: a scale floor and prior bounds tight enough that the random weights hit them.
-  { height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 8, minScale: 0.9, priorBounds: { mean: 0.05, logSd: [-0.1, 0.1] } },
+  {
+    height: 8,
+    width: 8,
+    channels: 1,
+    levels: 2,
+    depth: 2,
+    hidden: 8,
+    coupling: 'affine',
+    nBits: 8,
+    seed: 8,
+    minScale: 0.9,
+    priorBounds: { mean: 0.05, logSd: [-0.1, 0.1] },
+  },
 ];
 for (const config of small) {
-  t.test(`random ${config.levels}-level ${config.coupling} model, ${config.height}×${config.width}×${config.channels}${config.priorMinSd ? ', σ floor' : ''}${config.minScale ? ', scale floor and prior bounds' : ''}`, async (t) => {
-    const glow = new Glow(config);
-    let s = 300;
-    for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
-    glow.markInitialized();
-    glow.weightsChanged();
-    const [tfjs, onnx] = await engines(glow);
-    t.teardown(async () => (await onnx.close(), glow.dispose()));
-    const n = 5;
-    const x = Float32Array.from(normalArray(n * glow.latentDim, 9, 0.2), (v) => Math.max(-0.5, Math.min(0.5, v)));
-    const [a, b] = [await tfjs.encode(n, x), await onnx.encode(n, x)];
-    t.ok(maxAbsDiff(a.eps, b.eps) <= TOLERANCE, `latents: ${maxAbsDiff(a.eps, b.eps).toExponential(2)}`);
-    t.ok(maxAbsDiff(a.bpd, b.bpd) <= TOLERANCE, `bpd: ${maxAbsDiff(a.bpd, b.bpd).toExponential(2)}`);
-    const [da, db] = [await tfjs.decode(n, a.eps), await onnx.decode(n, b.eps)];
-    t.ok(maxAbsDiff(db, x) <= TOLERANCE, `ONNX decode inverts ONNX encode: ${maxAbsDiff(db, x).toExponential(2)}`);
-    t.ok(maxAbsDiff(da, db) <= TOLERANCE, `decodes agree: ${maxAbsDiff(da, db).toExponential(2)}`);
-  });
+  t.test(
+    `random ${config.levels}-level ${config.coupling} model, ${config.height}×${config.width}×${config.channels}${config.priorMinSd ? ', σ floor' : ''}${config.minScale ? ', scale floor and prior bounds' : ''}`,
+    async (t) => {
+      const glow = new Glow(config);
+      let s = 300;
+      for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+      glow.markInitialized();
+      glow.weightsChanged();
+      const [tfjs, onnx] = await engines(glow);
+      t.teardown(async () => (await onnx.close(), glow.dispose()));
+      const n = 5;
+      const x = Float32Array.from(normalArray(n * glow.latentDim, 9, 0.2), (v) => Math.max(-0.5, Math.min(0.5, v)));
+      const [a, b] = [await tfjs.encode(n, x), await onnx.encode(n, x)];
+      t.ok(maxAbsDiff(a.eps, b.eps) <= TOLERANCE, `latents: ${maxAbsDiff(a.eps, b.eps).toExponential(2)}`);
+      t.ok(maxAbsDiff(a.bpd, b.bpd) <= TOLERANCE, `bpd: ${maxAbsDiff(a.bpd, b.bpd).toExponential(2)}`);
+      const [da, db] = [await tfjs.decode(n, a.eps), await onnx.decode(n, b.eps)];
+      t.ok(maxAbsDiff(db, x) <= TOLERANCE, `ONNX decode inverts ONNX encode: ${maxAbsDiff(db, x).toExponential(2)}`);
+      t.ok(maxAbsDiff(da, db) <= TOLERANCE, `decodes agree: ${maxAbsDiff(da, db).toExponential(2)}`);
+    },
+  );
 }
 
 t.test('through the server: decode(encode(x)) is bit-exact on both engines, and their latents agree', async (t) => {
@@ -133,7 +166,11 @@ t.test('through the server: decode(encode(x)) is bit-exact on both engines, and 
       latents[engine].push(latent);
       (bpds[engine] ??= []).push(enc.json().items[0].bpd);
       const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent] }) });
-      t.same((await decodePng(dec.rawPayload)).pixels, (await decodePng(png)).pixels, `${engine}: digit ${digits[i]} comes back with every pixel`);
+      t.same(
+        (await decodePng(dec.rawPayload)).pixels,
+        (await decodePng(png)).pixels,
+        `${engine}: digit ${digits[i]} comes back with every pixel`,
+      );
     }
   }
   const diff = Math.max(...latents.onnx.map((l, i) => maxAbsDiff(Float32Array.from(l), Float32Array.from(latents.tfjs[i]))));
@@ -149,7 +186,13 @@ t.test('the one-thread session (small batches) and the two-thread one give the s
   t.teardown(async () => (await onnx.close(), glow.dispose()));
   const test = loadDataset(manifest.dataset, 'test');
   const n = ONE_THREAD_BATCH + 1;
-  const x = modelUnits(batchPixels(test, Array.from({ length: n }, (_, i) => i)), glow.config.nBits);
+  const x = modelUnits(
+    batchPixels(
+      test,
+      Array.from({ length: n }, (_, i) => i),
+    ),
+    glow.config.nBits,
+  );
   const large = await onnx.encode(n, x);
   const small = await onnx.encode(ONE_THREAD_BATCH, x.subarray(0, ONE_THREAD_BATCH * glow.latentDim));
   t.same(Array.from(small.eps), Array.from(large.eps.subarray(0, small.eps.length)), 'latents');

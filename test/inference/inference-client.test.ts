@@ -27,7 +27,13 @@ t.test('a crashed worker is respawned; readyz is 503 meanwhile and requests succ
 // ONNX Runtime still ran its batch. A retired worker now finishes the batch first.
 t.test('a call that exceeds the timeout fails with 503 and the worker is replaced', async (t) => {
   const log: string[] = [];
-  const client = new InferenceClient({ modelDir: await tinyModelDir(), backend: 'cpu', callTimeoutMs: 1, restartDelayMs: 10, log: (_l, m) => log.push(m) });
+  const client = new InferenceClient({
+    modelDir: await tinyModelDir(),
+    backend: 'cpu',
+    callTimeoutMs: 1,
+    restartDelayMs: 10,
+    log: (_l, m) => log.push(m),
+  });
   t.teardown(() => client.close());
   await client.whenReady();
   const err = await client.decode(1, new Float32Array(784)).catch((e) => e);

@@ -25,7 +25,11 @@ t.test('POST /decode', async (t) => {
     const good = sample.latents[0] as number[];
     const cases: [string, string, RegExp][] = [
       ['wrong length', JSON.stringify({ latents: [good.slice(1)] }), /has 783 values; this model's latents have 784/],
-      ['1e309 (Infinity)', JSON.stringify({ latents: [good.slice(1)] }).replace('[[', '[[1e309,'), /latents\[0\]\[0\] is not a finite number/],
+      [
+        '1e309 (Infinity)',
+        JSON.stringify({ latents: [good.slice(1)] }).replace('[[', '[[1e309,'),
+        /latents\[0\]\[0\] is not a finite number/,
+      ],
       ['null inside', JSON.stringify({ latents: [[null, ...good.slice(1)]] }), /must be number/],
       ['string inside', JSON.stringify({ latents: [['0.5', ...good.slice(1)]] }), /must be number/],
       ['not an array', JSON.stringify({ latents: 'abc' }), /must be array/],
@@ -43,10 +47,20 @@ t.test('POST /decode', async (t) => {
   });
 
   t.test('non-JSON bodies are 415, oversized bodies 413', async (t) => {
-    const png = await app.inject({ method: 'POST', url: '/decode', payload: Buffer.from([1, 2, 3]), headers: { 'content-type': 'image/png' } });
+    const png = await app.inject({
+      method: 'POST',
+      url: '/decode',
+      payload: Buffer.from([1, 2, 3]),
+      headers: { 'content-type': 'image/png' },
+    });
     t.equal(png.statusCode, 415);
     t.match(png.json().message, /application\/json/);
-    const huge = await app.inject({ method: 'POST', url: '/decode', payload: `{"latents":[[${'0,'.repeat(6 * 1024 * 1024)}0]]}`, headers: { 'content-type': 'application/json' } });
+    const huge = await app.inject({
+      method: 'POST',
+      url: '/decode',
+      payload: `{"latents":[[${'0,'.repeat(6 * 1024 * 1024)}0]]}`,
+      headers: { 'content-type': 'application/json' },
+    });
     t.equal(huge.statusCode, 413);
     t.equal((await app.inject('/healthz')).statusCode, 200);
   });
@@ -56,10 +70,20 @@ t.test('POST /decode with raw little-endian float32 latents', async (t) => {
   const app = await makeApp(t);
   const sample = (await app.inject({ url: '/sample?n=2&seed=8', headers: { accept: 'application/json' } })).json();
   const raw = Buffer.from(Float32Array.from(sample.latents.flat() as number[]).buffer);
-  const res = await app.inject({ method: 'POST', url: '/decode?format=json', payload: raw, headers: { 'content-type': 'application/octet-stream' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/decode?format=json',
+    payload: raw,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   t.equal(res.statusCode, 200);
   t.same(res.json().images, sample.images);
-  const short = await app.inject({ method: 'POST', url: '/decode', payload: raw.subarray(0, 100), headers: { 'content-type': 'application/octet-stream' } });
+  const short = await app.inject({
+    method: 'POST',
+    url: '/decode',
+    payload: raw.subarray(0, 100),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   t.equal(short.statusCode, 400);
   t.match(short.json().message, /not a multiple of 3136/);
   const inf = Buffer.from(raw);
@@ -69,20 +93,23 @@ t.test('POST /decode with raw little-endian float32 latents', async (t) => {
   t.match(bad.json().message, /latent 0 value 2 is not finite/);
 });
 
-t.test('an image the reverse leaves NaN or ±Inf is still answered, with its count in x-non-finite-values / nonFinite and in /metrics', async (t) => {
-  const app = await makeApp(t);
-  const sample = (await app.inject({ url: '/sample?n=2&seed=3', headers: { accept: 'application/json' } })).json();
-  t.same(sample.nonFinite, [0, 0], 'sound samples say 0');
-  const far = new Array(784).fill(3e38); // finite float32, far beyond anything the prior gives
-  const png = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [sample.latents[0], far] }) });
-  t.equal(png.statusCode, 200);
-  const [sound, bad] = String(png.headers['x-non-finite-values']).split(',').map(Number);
-  t.equal(sound, 0);
-  t.ok(bad > 0 && bad <= 784, `the far latent's image has ${bad} non-finite values`);
-  const res = await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [far, sample.latents[1]] }) });
-  t.same(res.json().nonFinite, [bad, 0]);
-  t.equal(res.json().images[1], sample.images[1], 'the sound image in the same batch is untouched');
-  const metrics = (await app.inject('/metrics')).body;
-  t.match(metrics, /glow_nonfinite_images_total\{model="[^"]+",operation="decode"\} 2\b/);
-  t.notMatch(metrics, /glow_nonfinite_images_total\{[^}]*operation="sample"/);
-});
+t.test(
+  'an image the reverse leaves NaN or ±Inf is still answered, with its count in x-non-finite-values / nonFinite and in /metrics',
+  async (t) => {
+    const app = await makeApp(t);
+    const sample = (await app.inject({ url: '/sample?n=2&seed=3', headers: { accept: 'application/json' } })).json();
+    t.same(sample.nonFinite, [0, 0], 'sound samples say 0');
+    const far = new Array(784).fill(3e38); // finite float32, far beyond anything the prior gives
+    const png = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [sample.latents[0], far] }) });
+    t.equal(png.statusCode, 200);
+    const [sound, bad] = String(png.headers['x-non-finite-values']).split(',').map(Number);
+    t.equal(sound, 0);
+    t.ok(bad > 0 && bad <= 784, `the far latent's image has ${bad} non-finite values`);
+    const res = await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [far, sample.latents[1]] }) });
+    t.same(res.json().nonFinite, [bad, 0]);
+    t.equal(res.json().images[1], sample.images[1], 'the sound image in the same batch is untouched');
+    const metrics = (await app.inject('/metrics')).body;
+    t.match(metrics, /glow_nonfinite_images_total\{model="[^"]+",operation="decode"\} 2\b/);
+    t.notMatch(metrics, /glow_nonfinite_images_total\{[^}]*operation="sample"/);
+  },
+);

@@ -25,9 +25,15 @@ t.test('POST /encode', async (t) => {
 
   t.test('?verify=true decodes each latent again and says how far it lands from the image', async (t) => {
     const pngs = [png0, await mnistPng(1)];
-    const plain = (await app.inject({ method: 'POST', url: '/encode', ...(await multipart(pngs.map((data) => ['image', { data }]))) })).json();
+    const plain = (
+      await app.inject({ method: 'POST', url: '/encode', ...(await multipart(pngs.map((data) => ['image', { data }]))) })
+    ).json();
     t.notOk('roundTrip' in plain.items[0], 'not without asking (it costs a decode)');
-    const res = await app.inject({ method: 'POST', url: '/encode?verify=true', ...(await multipart(pngs.map((data) => ['image', { data }]))) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/encode?verify=true',
+      ...(await multipart(pngs.map((data) => ['image', { data }]))),
+    });
     t.equal(res.statusCode, 200);
     const items = res.json().items;
     t.same(
@@ -40,9 +46,17 @@ t.test('POST /encode', async (t) => {
       const back = await decodePng((await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [item.latent] }) })).rawPayload);
       const want = mnistImage(i);
       const diffs = [...want].map((v, k) => Math.abs(v - back.pixels[k]));
-      t.same(item.roundTrip, { exact: diffs.every((d) => d === 0), maxError: Math.max(...diffs), wrongValues: diffs.filter((d) => d > 0).length, nonFinite: 0 }, `image ${i}: ${JSON.stringify(item.roundTrip)}`);
+      t.same(
+        item.roundTrip,
+        { exact: diffs.every((d) => d === 0), maxError: Math.max(...diffs), wrongValues: diffs.filter((d) => d > 0).length, nonFinite: 0 },
+        `image ${i}: ${JSON.stringify(item.roundTrip)}`,
+      );
     }
-    t.equal((await app.inject({ method: 'POST', url: '/encode?verify=maybe', payload: png0, headers: { 'content-type': 'image/png' } })).statusCode, 400);
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/encode?verify=maybe', payload: png0, headers: { 'content-type': 'image/png' } }))
+        .statusCode,
+      400,
+    );
   });
 
   t.test('raw image/png body and JSON base64 give the same latent', async (t) => {
@@ -50,7 +64,11 @@ t.test('POST /encode', async (t) => {
     const raw = await app.inject({ method: 'POST', url: '/encode', payload: png0, headers: { 'content-type': 'image/png' } });
     t.equal(raw.statusCode, 200);
     t.same(raw.json(), viaForm);
-    const viaJson = await app.inject({ method: 'POST', url: '/encode', ...json({ images: [`data:image/png;base64,${png0.toString('base64')}`] }) });
+    const viaJson = await app.inject({
+      method: 'POST',
+      url: '/encode',
+      ...json({ images: [`data:image/png;base64,${png0.toString('base64')}`] }),
+    });
     t.same(viaJson.json(), viaForm);
   });
 
@@ -60,7 +78,9 @@ t.test('POST /encode', async (t) => {
     const items = res.json().items;
     t.equal(items.length, 3);
     for (let i = 0; i < 3; i++) {
-      const alone = (await app.inject({ method: 'POST', url: '/encode', payload: pngs[i], headers: { 'content-type': 'image/png' } })).json().items[0];
+      const alone = (
+        await app.inject({ method: 'POST', url: '/encode', payload: pngs[i], headers: { 'content-type': 'image/png' } })
+      ).json().items[0];
       const maxDiff = Math.max(...alone.latent.map((v: number, j: number) => Math.abs(v - items[i].latent[j])));
       t.ok(maxDiff < 1e-4, `image ${i}: batched vs alone differ by ${maxDiff}`);
       t.ok(Math.abs(alone.bpd - items[i].bpd) < 1e-4);
@@ -69,7 +89,9 @@ t.test('POST /encode', async (t) => {
 
   t.test('encode -> decode reproduces the image exactly after 8-bit quantisation', async (t) => {
     for (const i of [0, 7, 42]) {
-      const enc = (await app.inject({ method: 'POST', url: '/encode', payload: await mnistPng(i), headers: { 'content-type': 'image/png' } })).json();
+      const enc = (
+        await app.inject({ method: 'POST', url: '/encode', payload: await mnistPng(i), headers: { 'content-type': 'image/png' } })
+      ).json();
       const dec = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [enc.items[0].latent] }) });
       t.equal(dec.statusCode, 200);
       const { pixels } = await decodePng(dec.rawPayload);
@@ -78,7 +100,11 @@ t.test('POST /encode', async (t) => {
   });
 
   t.test('other sizes, colour, JPEG and WebP are converted and resized is reported', async (t) => {
-    const big = await sharp(Buffer.from(mnistImage(3)), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 70).toColourspace('srgb').jpeg().toBuffer();
+    const big = await sharp(Buffer.from(mnistImage(3)), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(56, 70)
+      .toColourspace('srgb')
+      .jpeg()
+      .toBuffer();
     const res = await app.inject({ method: 'POST', url: '/encode', payload: big, headers: { 'content-type': 'image/jpeg' } });
     t.equal(res.statusCode, 200);
     t.equal(res.json().items[0].resized, true);
@@ -88,7 +114,9 @@ t.test('POST /encode', async (t) => {
     t.equal(w.statusCode, 200);
     t.equal(w.json().items[0].resized, false);
     // An RGBA image with a transparent background: alpha is flattened onto black.
-    const rgba = await sharp({ create: { width: 28, height: 28, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } }).png().toBuffer();
+    const rgba = await sharp({ create: { width: 28, height: 28, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } })
+      .png()
+      .toBuffer();
     const a = await app.inject({ method: 'POST', url: '/encode', payload: rgba, headers: { 'content-type': 'image/png' } });
     t.equal(a.statusCode, 200);
   });
@@ -96,38 +124,69 @@ t.test('POST /encode', async (t) => {
   t.test('?fit=true fits a photo of a digit to MNIST, says what it did and returns what the model saw', async (t) => {
     const photo = await digitPhoto(mnistImage(5), 5);
     const type = photo.bytes[0] === 0xff ? 'image/jpeg' : 'image/png';
-    const plain = (await app.inject({ method: 'POST', url: '/encode', payload: photo.bytes, headers: { 'content-type': type } })).json().items[0];
+    const plain = (await app.inject({ method: 'POST', url: '/encode', payload: photo.bytes, headers: { 'content-type': type } })).json()
+      .items[0];
     t.notOk('fitted' in plain, 'not without asking');
     const res = await app.inject({ method: 'POST', url: '/encode?fit=true', payload: photo.bytes, headers: { 'content-type': type } });
     t.equal(res.statusCode, 200);
     const item = res.json().items[0];
-    t.match(item.fitted, { inverted: true, box: { left: Number, top: Number, width: Number, height: Number }, scale: Number, shift: { x: Number, y: Number } });
+    t.match(item.fitted, {
+      inverted: true,
+      box: { left: Number, top: Number, width: Number, height: Number },
+      scale: Number,
+      shift: { x: Number, y: Number },
+    });
     t.same(item.original, { width: photo.width, height: photo.height, format: type.slice(6) });
     const fitted = await decodePng(Buffer.from(item.fitted.image, 'base64'));
     t.same([fitted.width, fitted.height, fitted.channels], [28, 28, 1]);
     // The latent is that of the fitted image: sending it back as it is gives the same one.
-    const again = (await app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(item.fitted.image, 'base64'), headers: { 'content-type': 'image/png' } })).json().items[0];
+    const again = (
+      await app.inject({
+        method: 'POST',
+        url: '/encode',
+        payload: Buffer.from(item.fitted.image, 'base64'),
+        headers: { 'content-type': 'image/png' },
+      })
+    ).json().items[0];
     t.same(again.latent, item.latent);
     t.ok(item.bpd < plain.bpd, `fitted ${item.bpd.toFixed(2)} bits/dim, unfitted ${plain.bpd.toFixed(2)}`);
     // Several images, multipart: each fitted on its own.
-    const form = await multipart([['image', { data: photo.bytes, type }], ['image', { data: png0 }]]);
+    const form = await multipart([
+      ['image', { data: photo.bytes, type }],
+      ['image', { data: png0 }],
+    ]);
     const both = (await app.inject({ method: 'POST', url: '/encode?fit=true', ...form })).json().items;
     t.same(both[0].latent, item.latent);
     t.equal(both[1].fitted.inverted, false, 'an MNIST digit is not inverted');
   });
 
   t.test('?fit=true on a page with nothing on it is a 422; fit=maybe is a 400', async (t) => {
-    const blank = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#e0e0e0' } }).jpeg().toBuffer();
+    const blank = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#e0e0e0' } })
+      .jpeg()
+      .toBuffer();
     const res = await app.inject({ method: 'POST', url: '/encode?fit=true', payload: blank, headers: { 'content-type': 'image/jpeg' } });
     t.equal(res.statusCode, 422);
     t.match(res.json().message, /no digit to fit/);
-    t.equal((await app.inject({ method: 'POST', url: '/encode?fit=maybe', payload: png0, headers: { 'content-type': 'image/png' } })).statusCode, 400);
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/encode?fit=maybe', payload: png0, headers: { 'content-type': 'image/png' } })).statusCode,
+      400,
+    );
   });
 
   t.test('bad input gets a specific 4xx and the server keeps serving', async (t) => {
     const cases: [string, object, number, RegExp][] = [
-      ['random bytes as PNG', { payload: Buffer.from('definitely not an image, just some text'), headers: { 'content-type': 'image/png' } }, 415, /not a readable image/],
-      ['truncated PNG', { payload: png0.subarray(0, png0.length - 30), headers: { 'content-type': 'image/png' } }, 400, /corrupt or truncated/],
+      [
+        'random bytes as PNG',
+        { payload: Buffer.from('definitely not an image, just some text'), headers: { 'content-type': 'image/png' } },
+        415,
+        /not a readable image/,
+      ],
+      [
+        'truncated PNG',
+        { payload: png0.subarray(0, png0.length - 30), headers: { 'content-type': 'image/png' } },
+        400,
+        /corrupt or truncated/,
+      ],
       ['empty body', { payload: Buffer.alloc(0), headers: { 'content-type': 'image/png' } }, 400, /empty/],
       ['text/plain', { payload: 'hello', headers: { 'content-type': 'text/plain' } }, 415, /./],
       ['GIF', { payload: await sharp(png0).gif().toBuffer(), headers: { 'content-type': 'image/png' } }, 415, /gif/],
@@ -136,7 +195,12 @@ t.test('POST /encode', async (t) => {
       ['JSON latent instead of image', json({ images: [[1, 2, 3]] }), 400, /string/],
       ['wrong multipart field', await multipart([['picture', { data: png0 }]]), 400, /unexpected file field "picture"/],
       ['multipart without file', await multipart([]), 400, /the multipart body is empty: no fields or files/],
-      ['too many files', await multipart(Array.from({ length: 65 }, () => ['image', { data: png0 }] as [string, { data: Buffer }])), 413, /too many files/],
+      [
+        'too many files',
+        await multipart(Array.from({ length: 65 }, () => ['image', { data: png0 }] as [string, { data: Buffer }])),
+        413,
+        /too many files/,
+      ],
     ];
     for (const [name, req, status, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/encode', ...req });

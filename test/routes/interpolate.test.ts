@@ -8,7 +8,11 @@ t.test('POST /interpolate', async (t) => {
   const [a, b] = await Promise.all([mnistPng(0), mnistPng(1)]);
 
   t.test('images in JSON: the strip starts and ends at the inputs, linear in ε', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/interpolate?format=json', ...json({ from: { image: a.toString('base64') }, to: { image: b.toString('base64') }, steps: 5 }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/interpolate?format=json',
+      ...json({ from: { image: a.toString('base64') }, to: { image: b.toString('base64') }, steps: 5 }),
+    });
     t.equal(res.statusCode, 200);
     const body = res.json();
     t.equal(body.images.length, 5);
@@ -24,7 +28,11 @@ t.test('POST /interpolate', async (t) => {
 
   t.test('latents and images mix; PNG strip by default', async (t) => {
     const z = (await app.inject({ url: '/sample?seed=9', headers: { accept: 'application/json' } })).json().latents[0];
-    const res = await app.inject({ method: 'POST', url: '/interpolate', ...json({ from: { latent: z }, to: { image: a.toString('base64') }, steps: 4 }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/interpolate',
+      ...json({ from: { latent: z }, to: { image: a.toString('base64') }, steps: 4 }),
+    });
     t.equal(res.statusCode, 200);
     t.equal(res.headers['content-type'], 'image/png');
     const strip = await decodePng(res.rawPayload);
@@ -32,7 +40,15 @@ t.test('POST /interpolate', async (t) => {
   });
 
   t.test('multipart: files "from" and "to", field "steps"', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/interpolate', ...(await multipart([['from', { data: a }], ['to', { data: b }], ['steps', '3']])) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/interpolate',
+      ...(await multipart([
+        ['from', { data: a }],
+        ['to', { data: b }],
+        ['steps', '3'],
+      ])),
+    });
     t.equal(res.statusCode, 200);
     t.equal(res.headers['x-image-count'], '3');
   });
@@ -46,9 +62,19 @@ t.test('POST /interpolate', async (t) => {
     const { fitted, latents } = res.json();
     t.equal(fitted.from.inverted, true);
     t.notOk('to' in fitted, 'a latent is not fitted');
-    const enc = (await app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(fitted.from.image, 'base64'), headers: { 'content-type': 'image/png' } })).json();
+    const enc = (
+      await app.inject({
+        method: 'POST',
+        url: '/encode',
+        payload: Buffer.from(fitted.from.image, 'base64'),
+        headers: { 'content-type': 'image/png' },
+      })
+    ).json();
     t.same(latents[0], enc.items[0].latent, 'the strip starts at the fitted image');
-    const form = await multipart([['from', { data: photo.bytes }], ['to', { data: await mnistPng(1) }]]);
+    const form = await multipart([
+      ['from', { data: photo.bytes }],
+      ['to', { data: await mnistPng(1) }],
+    ]);
     const png = await app.inject({ method: 'POST', url: '/interpolate?fit=true', ...form });
     t.equal(png.statusCode, 200);
     t.equal(JSON.parse(String(png.headers['x-fitted'])).length, 2);
@@ -64,9 +90,37 @@ t.test('POST /interpolate', async (t) => {
       ['neither', json({ from: {}, to: { image: img } }), 400, /exactly one/],
       ['short latent', json({ from: { latent: [0, 1] }, to: { image: img } }), 400, /from.latent has 2 values/],
       ['one file', await multipart([['from', { data: a }]]), 400, /two files/],
-      ['steps as text', await multipart([['from', { data: a }], ['to', { data: b }], ['steps', 'many']]), 400, /field "steps" must be an integer/],
-      ['duplicate steps', await multipart([['from', { data: a }], ['to', { data: b }], ['steps', '3'], ['steps', '4']]), 400, /more than once/],
-      ['two "from" files', await multipart([['from', { data: a }], ['from', { data: a }], ['to', { data: b }]]), 400, /file field "from" given more than once/],
+      [
+        'steps as text',
+        await multipart([
+          ['from', { data: a }],
+          ['to', { data: b }],
+          ['steps', 'many'],
+        ]),
+        400,
+        /field "steps" must be an integer/,
+      ],
+      [
+        'duplicate steps',
+        await multipart([
+          ['from', { data: a }],
+          ['to', { data: b }],
+          ['steps', '3'],
+          ['steps', '4'],
+        ]),
+        400,
+        /more than once/,
+      ],
+      [
+        'two "from" files',
+        await multipart([
+          ['from', { data: a }],
+          ['from', { data: a }],
+          ['to', { data: b }],
+        ]),
+        400,
+        /file field "from" given more than once/,
+      ],
     ];
     for (const [name, req, status, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/interpolate', ...req });

@@ -7,14 +7,25 @@ t.test('POST /manipulate', async (t) => {
   const app = await makeApp(t);
   const b64 = async (i: number) => (await mnistPng(i)).toString('base64');
   // Two small user attributes: ones vs sevens, and zeros vs everything in a few images.
-  for (const [name, pos, neg] of [['one-vs-seven', mnistOfDigit(1, 4), mnistOfDigit(7, 4)], ['zero', mnistOfDigit(0, 3), mnistOfDigit(5, 3)]] as const) {
-    const res = await app.inject({ method: 'POST', url: '/attributes', ...json({ name, positive: await Promise.all(pos.map(b64)), negative: await Promise.all(neg.map(b64)) }) });
+  for (const [name, pos, neg] of [
+    ['one-vs-seven', mnistOfDigit(1, 4), mnistOfDigit(7, 4)],
+    ['zero', mnistOfDigit(0, 3), mnistOfDigit(5, 3)],
+  ] as const) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/attributes',
+      ...json({ name, positive: await Promise.all(pos.map(b64)), negative: await Promise.all(neg.map(b64)) }),
+    });
     t.equal(res.statusCode, 201, `created ${name}`);
   }
   const input = await mnistPng(3);
 
   t.test('alpha 0 returns the input image exactly', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: input.toString('base64'), edits: [{ attribute: 'one-vs-seven', alpha: 0 }] }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/manipulate',
+      ...json({ image: input.toString('base64'), edits: [{ attribute: 'one-vs-seven', alpha: 0 }] }),
+    });
     t.equal(res.statusCode, 200);
     t.equal(res.headers['content-type'], 'image/png');
     t.same(Buffer.from((await decodePng(res.rawPayload)).pixels), Buffer.from(mnistImage(3)));
@@ -27,7 +38,13 @@ t.test('POST /manipulate', async (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/manipulate?format=json',
-      ...json({ latent: z, edits: [{ attribute: 'one-vs-seven', alpha: 1.5 }, { attribute: 'zero', alpha: -0.5 }] }),
+      ...json({
+        latent: z,
+        edits: [
+          { attribute: 'one-vs-seven', alpha: 1.5 },
+          { attribute: 'zero', alpha: -0.5 },
+        ],
+      }),
     });
     t.equal(res.statusCode, 200);
     const body = res.json();
@@ -35,32 +52,70 @@ t.test('POST /manipulate', async (t) => {
     const expected = z.map((v, i) => v + 1.5 * d1[i] - 0.5 * d2[i]);
     const err = Math.max(...body.latents[0].map((v: number, i: number) => Math.abs(v - expected[i])));
     t.ok(err < 1e-5, `max error ${err}`);
-    t.not(body.images[0], (await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [z] }) })).json().images[0], 'the image changed');
+    t.not(
+      body.images[0],
+      (await app.inject({ method: 'POST', url: '/decode?format=json', ...json({ latents: [z] }) })).json().images[0],
+      'the image changed',
+    );
   });
 
   t.test('steps: a strip from −alpha to +alpha with the original in the middle', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/manipulate?format=json',
+      ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }),
+    });
     const body = res.json();
     t.same(body.alphas, [[-2], [-1], [0], [1], [2]]);
     t.equal(body.nonFinite.length, 5, 'a non-finite count per image');
     t.equal(body.nonFinite[2], 0, 'the unedited reconstruction is sound');
     t.same(Buffer.from((await decodePng(Buffer.from(body.images[2], 'base64'))).pixels), Buffer.from(mnistImage(3)));
-    const png = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }) });
+    const png = await app.inject({
+      method: 'POST',
+      url: '/manipulate',
+      ...json({ image: input.toString('base64'), edits: [{ attribute: 'zero', alpha: 2 }], steps: 5 }),
+    });
     t.equal(String(png.headers['x-non-finite-values']).split(',').length, 5, 'and in the PNG reply, a count per image of the strip');
     const strip = await decodePng(png.rawPayload);
     t.same([strip.width, strip.height], [5 * 28 + 6 * 2, 32]);
   });
 
   t.test('multipart: file image, fields attribute, alpha, steps (or edits as JSON)', async (t) => {
-    const one = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '0']])) });
+    const one = await app.inject({
+      method: 'POST',
+      url: '/manipulate',
+      ...(await multipart([
+        ['image', { data: input }],
+        ['attribute', 'zero'],
+        ['alpha', '0'],
+      ])),
+    });
     t.equal(one.statusCode, 200);
     t.same(Buffer.from((await decodePng(one.rawPayload)).pixels), Buffer.from(mnistImage(3)));
-    const strip = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['steps', '3']])) });
+    const strip = await app.inject({
+      method: 'POST',
+      url: '/manipulate',
+      ...(await multipart([
+        ['image', { data: input }],
+        ['attribute', 'zero'],
+        ['alpha', '1'],
+        ['steps', '3'],
+      ])),
+    });
     t.equal(strip.headers['x-image-count'], '3');
     const edits = await app.inject({
       method: 'POST',
       url: '/manipulate?format=json',
-      ...(await multipart([['image', { data: input }], ['edits', JSON.stringify([{ attribute: 'zero', alpha: 1 }, { attribute: 'one-vs-seven', alpha: -1 }])]])),
+      ...(await multipart([
+        ['image', { data: input }],
+        [
+          'edits',
+          JSON.stringify([
+            { attribute: 'zero', alpha: 1 },
+            { attribute: 'one-vs-seven', alpha: -1 },
+          ]),
+        ],
+      ])),
     });
     t.same(edits.json().alphas, [[1, -1]]);
   });
@@ -69,20 +124,40 @@ t.test('POST /manipulate', async (t) => {
     const img = input.toString('base64');
     const edit = (alpha: number) => [{ attribute: 'one-vs-seven', alpha }];
     const plain = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1) }) })).json();
-    const one = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 1 }) })).json();
+    const one = (
+      await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 1 }) })
+    ).json();
     t.equal(plain.passes, 1, 'one pass by default');
     t.same(one.images, plain.images);
     // Two passes of 1 = an edit of 0.5, then an edit of 0.5 of the PNG it returned.
     const half = await app.inject({ method: 'POST', url: '/manipulate', ...json({ image: img, edits: edit(0.5) }) });
-    const halfAgain = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: half.rawPayload.toString('base64'), edits: edit(0.5) }) })).json();
-    const two = (await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 2 }) })).json();
+    const halfAgain = (
+      await app.inject({
+        method: 'POST',
+        url: '/manipulate?format=json',
+        ...json({ image: half.rawPayload.toString('base64'), edits: edit(0.5) }),
+      })
+    ).json();
+    const two = (
+      await app.inject({ method: 'POST', url: '/manipulate?format=json', ...json({ image: img, edits: edit(1), passes: 2 }) })
+    ).json();
     t.equal(two.passes, 2);
     t.same(two.alphas, [[1]], 'alphas are the whole edit');
     t.same(two.images, halfAgain.images);
     t.same(two.latents, halfAgain.latents, 'the latents of the last pass');
     t.notSame(two.images, plain.images, 'not the edit in one pass');
     // A strip in passes, from a form: the middle image (α = 0) is the input after three round trips.
-    const strip = await app.inject({ method: 'POST', url: '/manipulate', ...(await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['steps', '3'], ['passes', '3']])) });
+    const strip = await app.inject({
+      method: 'POST',
+      url: '/manipulate',
+      ...(await multipart([
+        ['image', { data: input }],
+        ['attribute', 'zero'],
+        ['alpha', '1'],
+        ['steps', '3'],
+        ['passes', '3'],
+      ])),
+    });
     t.equal(strip.statusCode, 200);
     t.equal(strip.headers['x-image-count'], '3');
     const { pixels, width } = await decodePng(strip.rawPayload);
@@ -119,16 +194,86 @@ t.test('POST /manipulate', async (t) => {
       ['passes 0', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 0 }), 400, /passes must be >= 1/],
       ['passes 33', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 33 }), 400, /passes must be <= 32/],
       ['passes 1.5', json({ image: img, edits: [{ attribute: 'zero', alpha: 1 }], passes: 1.5 }), 400, /passes must be integer/],
-      ['form: passes 40', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['passes', '40']]), 400, /field "passes"/],
+      [
+        'form: passes 40',
+        await multipart([
+          ['image', { data: input }],
+          ['attribute', 'zero'],
+          ['alpha', '1'],
+          ['passes', '40'],
+        ]),
+        400,
+        /field "passes"/,
+      ],
       ['bad attribute name', json({ image: img, edits: [{ attribute: '../etc', alpha: 1 }] }), 400, /not a valid attribute name/],
       ['image and latent', json({ image: img, latent: [1], edits: [{ attribute: 'zero', alpha: 1 }] }), 400, /exactly one/],
-      ['form: unknown attribute', await multipart([['image', { data: input }], ['attribute', 'nope'], ['alpha', '1']]), 404, /unknown attribute "nope"/],
-      ['form: alpha NaN', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', 'NaN']]), 400, /field "alpha" must be a number/],
-      ['form: alpha missing', await multipart([['image', { data: input }], ['attribute', 'zero']]), 400, /missing field "alpha"/],
-      ['form: duplicate alpha', await multipart([['image', { data: input }], ['attribute', 'zero'], ['alpha', '1'], ['alpha', '2']]), 400, /more than once/],
-      ['form: bad edits JSON', await multipart([['image', { data: input }], ['edits', '[{']]), 400, /not valid JSON/],
-      ['form: edits wrong shape', await multipart([['image', { data: input }], ['edits', '[{"attribute":"zero","alpha":"big"}]']]), 400, /field "edits"/],
-      ['form: no image', await multipart([['attribute', 'zero'], ['alpha', '1']]), 400, /no file field "image"/],
+      [
+        'form: unknown attribute',
+        await multipart([
+          ['image', { data: input }],
+          ['attribute', 'nope'],
+          ['alpha', '1'],
+        ]),
+        404,
+        /unknown attribute "nope"/,
+      ],
+      [
+        'form: alpha NaN',
+        await multipart([
+          ['image', { data: input }],
+          ['attribute', 'zero'],
+          ['alpha', 'NaN'],
+        ]),
+        400,
+        /field "alpha" must be a number/,
+      ],
+      [
+        'form: alpha missing',
+        await multipart([
+          ['image', { data: input }],
+          ['attribute', 'zero'],
+        ]),
+        400,
+        /missing field "alpha"/,
+      ],
+      [
+        'form: duplicate alpha',
+        await multipart([
+          ['image', { data: input }],
+          ['attribute', 'zero'],
+          ['alpha', '1'],
+          ['alpha', '2'],
+        ]),
+        400,
+        /more than once/,
+      ],
+      [
+        'form: bad edits JSON',
+        await multipart([
+          ['image', { data: input }],
+          ['edits', '[{'],
+        ]),
+        400,
+        /not valid JSON/,
+      ],
+      [
+        'form: edits wrong shape',
+        await multipart([
+          ['image', { data: input }],
+          ['edits', '[{"attribute":"zero","alpha":"big"}]'],
+        ]),
+        400,
+        /field "edits"/,
+      ],
+      [
+        'form: no image',
+        await multipart([
+          ['attribute', 'zero'],
+          ['alpha', '1'],
+        ]),
+        400,
+        /no file field "image"/,
+      ],
     ];
     for (const [name, req, status, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/manipulate', ...req });

@@ -18,11 +18,19 @@ t.test('/metrics after traffic has every metric; 32 concurrent encodes are batch
   const app = await makeApp(t);
   const png = await mnistPng(0);
   const encodes = await Promise.all(
-    Array.from({ length: 32 }, () => app.inject({ method: 'POST', url: '/encode', payload: png, headers: { 'content-type': 'image/png' } })),
+    Array.from({ length: 32 }, () =>
+      app.inject({ method: 'POST', url: '/encode', payload: png, headers: { 'content-type': 'image/png' } }),
+    ),
   );
-  t.ok(encodes.every((r) => r.statusCode === 200), 'all 32 encodes succeed');
+  t.ok(
+    encodes.every((r) => r.statusCode === 200),
+    'all 32 encodes succeed',
+  );
   const latent = encodes[0].json().items[0].latent;
-  t.ok(encodes.every((r) => r.json().items[0].latent.every((v: number, i: number) => Math.abs(v - latent[i]) < 1e-4)), 'batched results agree');
+  t.ok(
+    encodes.every((r) => r.json().items[0].latent.every((v: number, i: number) => Math.abs(v - latent[i]) < 1e-4)),
+    'batched results agree',
+  );
   await app.inject('/sample?n=2&seed=1');
   await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent] }) });
   await app.inject('/sample?t=9'); // a 400, also counted

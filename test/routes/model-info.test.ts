@@ -49,9 +49,16 @@ t.test("the model's fit step: its dataset's by default, the manifest's when it n
   const cropping = await makeApp(t, { modelDir });
   t.same((await cropping.inject('/model')).json().fit, { method: 'centre-crop' });
   // 56×28: the centred 28×28 square is kept, whatever is in it.
-  const wide = await sharp({ create: { width: 56, height: 28, channels: 3, background: '#ffffff' } }).png().toBuffer();
-  const item = (await cropping.inject({ method: 'POST', url: '/encode?fit=true', payload: wide, headers: { 'content-type': 'image/png' } })).json().items[0];
-  t.same({ ...item.fitted, image: undefined }, { inverted: false, box: { left: 14, top: 0, width: 28, height: 28 }, scale: 1, shift: { x: 0, y: 0 }, image: undefined });
+  const wide = await sharp({ create: { width: 56, height: 28, channels: 3, background: '#ffffff' } })
+    .png()
+    .toBuffer();
+  const item = (
+    await cropping.inject({ method: 'POST', url: '/encode?fit=true', payload: wide, headers: { 'content-type': 'image/png' } })
+  ).json().items[0];
+  t.same(
+    { ...item.fitted, image: undefined },
+    { inverted: false, box: { left: 14, top: 0, width: 28, height: 28 }, scale: 1, shift: { x: 0, y: 0 }, image: undefined },
+  );
 
   writeFileSync(manifestFile, JSON.stringify({ ...manifest, fit: { method: 'sharpen' } }));
   const broken = await buildApp({ config: { modelDir, dataDir: tempDir(t) }, waitForModel: false });

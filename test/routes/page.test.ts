@@ -29,14 +29,18 @@ t.test('every module of the page is served as JavaScript, and the policy lets th
   t.teardown(() => app.close());
   const page = await app.inject('/');
   t.equal(page.statusCode, 200);
-  t.match(String(page.headers['content-security-policy']), /script-src 'self';/, 'scripts from the page\'s own origin');
+  t.match(String(page.headers['content-security-policy']), /script-src 'self';/, "scripts from the page's own origin");
 
   const modules = pageModules();
   t.ok(modules.length > 1, `the entry and its imports: ${modules.join(' ')}`);
   for (const url of modules) {
     const res = await app.inject(url);
     t.equal(res.statusCode, 200, `${url} is served`);
-    t.match(String(res.headers['content-type']), /^(text|application)\/javascript\b/, `${url} is JavaScript (${res.headers['content-type']})`);
+    t.match(
+      String(res.headers['content-type']),
+      /^(text|application)\/javascript\b/,
+      `${url} is JavaScript (${res.headers['content-type']})`,
+    );
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: the type is what counts`);
     t.equal(res.body, readFileSync(path.join(PUBLIC_DIR, url), 'utf8'), `${url} is the file`);
   }

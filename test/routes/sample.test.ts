@@ -62,7 +62,19 @@ t.test('GET /sample', async (t) => {
   });
 
   t.test('out-of-range or malformed parameters are 400 with a message', async (t) => {
-    for (const q of ['t=-0.1', 't=1.6', 't=abc', 'n=0', 'n=65', 'n=1.5', 'seed=-1', 'seed=4294967296', 'seed=x', 'format=gif', 'scale=17']) {
+    for (const q of [
+      't=-0.1',
+      't=1.6',
+      't=abc',
+      'n=0',
+      'n=65',
+      'n=1.5',
+      'seed=-1',
+      'seed=4294967296',
+      'seed=x',
+      'format=gif',
+      'scale=17',
+    ]) {
       const res = await app.inject(`/sample?${q}`);
       t.equal(res.statusCode, 400, q);
       const body = res.json();

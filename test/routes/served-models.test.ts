@@ -28,7 +28,10 @@ t.test('GLOW_MODELS_DIR lists every checkpoint directory; GLOW_MODELS picks and 
     'GLOW_DEFAULT_MODEL leads the listing',
   );
   const picked = loadConfig({ GLOW_MODELS_DIR: root, GLOW_MODELS: 'beta,alpha' }).models;
-  t.same(picked, [{ name: 'beta', dir: path.join(root, 'beta') }, { name: 'alpha', dir: path.join(root, 'alpha') }]);
+  t.same(picked, [
+    { name: 'beta', dir: path.join(root, 'beta') },
+    { name: 'alpha', dir: path.join(root, 'alpha') },
+  ]);
   t.throws(() => loadConfig({ GLOW_MODELS_DIR: root, GLOW_MODELS: 'alpha,alpha' }), /twice/);
   t.throws(() => loadConfig({ GLOW_MODELS: 'Bad Name' }), /must match/);
 });
@@ -72,12 +75,32 @@ t.test('one server, two models', async (t) => {
   t.not(a.items[0].latent[0], b.items[0].latent[0], 'each model has its own latents');
 
   // Attributes belong to one model.
-  const created = await app.inject({ method: 'POST', url: '/attributes?model=beta', ...json({ name: 'only-beta', positive: [b.items[0].latent], negative: [new Array(784).fill(0)] }) });
+  const created = await app.inject({
+    method: 'POST',
+    url: '/attributes?model=beta',
+    ...json({ name: 'only-beta', positive: [b.items[0].latent], negative: [new Array(784).fill(0)] }),
+  });
   t.equal(created.statusCode, 201);
-  t.same((await app.inject('/attributes?model=beta')).json().attributes.map((x: { name: string }) => x.name), ['only-beta']);
+  t.same(
+    (await app.inject('/attributes?model=beta')).json().attributes.map((x: { name: string }) => x.name),
+    ['only-beta'],
+  );
   t.same((await app.inject('/attributes')).json().attributes, [], 'alpha does not see it');
-  t.equal((await app.inject({ method: 'POST', url: '/manipulate', ...json({ latent: a.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }) })).statusCode, 404);
-  const edited = await app.inject({ method: 'POST', url: '/manipulate?model=beta', ...json({ latent: b.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }) });
+  t.equal(
+    (
+      await app.inject({
+        method: 'POST',
+        url: '/manipulate',
+        ...json({ latent: a.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }),
+      })
+    ).statusCode,
+    404,
+  );
+  const edited = await app.inject({
+    method: 'POST',
+    url: '/manipulate?model=beta',
+    ...json({ latent: b.items[0].latent, edits: [{ attribute: 'only-beta', alpha: 1 }] }),
+  });
   t.equal(edited.statusCode, 200);
 
   // Metrics: per-model series for both.
@@ -133,12 +156,21 @@ t.test('POST /models/:model/reload: new weights without downtime; requests alrea
   const old = app.models.get('alpha');
 
   await retrain(t, path.join(root, 'alpha'), 99);
-  t.ok((await app.inject('/sample?seed=3')).rawPayload.equals(sampleBefore), 'files replaced on disk: still the loaded weights until a reload');
+  t.ok(
+    (await app.inject('/sample?seed=3')).rawPayload.equals(sampleBefore),
+    'files replaced on disk: still the loaded weights until a reload',
+  );
 
   // Traffic during the reload: every request is answered, by one set of weights or the other.
   const png = await mnistPng(2);
   const traffic = Array.from({ length: 24 }, (_, i) =>
-    i % 2 ? app.inject('/sample?seed=3') : app.inject({ method: 'POST', url: '/interpolate', ...json({ from: { image: png.toString('base64') }, to: { image: png.toString('base64') }, steps: 3 }) }),
+    i % 2
+      ? app.inject('/sample?seed=3')
+      : app.inject({
+          method: 'POST',
+          url: '/interpolate',
+          ...json({ from: { image: png.toString('base64') }, to: { image: png.toString('base64') }, steps: 3 }),
+        }),
   );
   const res = await app.inject({ method: 'POST', url: '/models/alpha/reload' });
   t.equal(res.statusCode, 200, res.payload);
@@ -152,7 +184,11 @@ t.test('POST /models/:model/reload: new weights without downtime; requests alrea
 
   t.equal((await app.inject('/model')).json().checkpoint, body.current.checkpoint);
   t.notOk((await app.inject('/sample?seed=3')).rawPayload.equals(sampleBefore), 'new weights, new samples');
-  t.equal((await app.inject('/model?model=beta')).json().checkpoint, (await app.inject('/models')).json().models[1].checkpoint, 'the other model is untouched');
+  t.equal(
+    (await app.inject('/model?model=beta')).json().checkpoint,
+    (await app.inject('/models')).json().models[1].checkpoint,
+    'the other model is untouched',
+  );
   t.same((await app.inject('/readyz')).json(), { status: 'ready' });
   // The old load closes once its requests are done.
   for (let i = 0; i < 100 && old.client.ready; i++) await new Promise((r) => setTimeout(r, 50));
@@ -162,18 +198,28 @@ t.test('POST /models/:model/reload: new weights without downtime; requests alrea
   t.match(text, /glow_model_steps\{model="alpha"\} 0/);
 
   t.equal((await app.inject({ method: 'POST', url: '/models/gamma/reload' })).statusCode, 404);
-  const [a, b] = await Promise.all([app.inject({ method: 'POST', url: '/models/beta/reload' }), app.inject({ method: 'POST', url: '/models/beta/reload' })]);
+  const [a, b] = await Promise.all([
+    app.inject({ method: 'POST', url: '/models/beta/reload' }),
+    app.inject({ method: 'POST', url: '/models/beta/reload' }),
+  ]);
   t.same([a.statusCode, b.statusCode].sort(), [200, 409], 'one reload of a model at a time');
 });
 
 t.test('a reload whose checkpoint cannot be loaded changes nothing', async (t) => {
   const root = await twoModels(t);
-  const app = await buildApp({ config: { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t), adminToken: 'a-long-admin-token-123' }, waitForModel: true });
+  const app = await buildApp({
+    config: { ...loadConfig({ GLOW_MODELS_DIR: root }), dataDir: tempDir(t), adminToken: 'a-long-admin-token-123' },
+    waitForModel: true,
+  });
   t.teardown(() => app.close());
   const before = (await app.inject('/model')).json().checkpoint;
   writeFileSync(path.join(root, 'alpha', WEIGHTS_FILE), 'not safetensors');
   t.equal((await app.inject({ method: 'POST', url: '/models/alpha/reload' })).statusCode, 401, 'needs the admin token when one is set');
-  const res = await app.inject({ method: 'POST', url: '/models/alpha/reload', headers: { authorization: 'Bearer a-long-admin-token-123' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/models/alpha/reload',
+    headers: { authorization: 'Bearer a-long-admin-token-123' },
+  });
   t.equal(res.statusCode, 500);
   t.equal(res.json().code, 'RELOAD_FAILED');
   t.match(res.json().message, /could not be reloaded: .*safetensors.*; still serving the checkpoint of step 0/);

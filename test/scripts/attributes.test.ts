@@ -12,11 +12,19 @@ t.test('writes attributes.safetensors for the weights, and one strip per attribu
   const modelDir = path.join(dir, 'model');
   cpSync(await tinyModelDir(), modelDir, { recursive: true });
   const strips = path.join(dir, 'strips');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/attributes.ts', '--model', modelDir, '--per-class', '6', '--strips', strips, '--steps', '3'], {
-    env: { ...process.env, GLOW_BACKEND: 'cpu' },
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/attributes.ts', '--model', modelDir, '--per-class', '6', '--strips', strips, '--steps', '3'],
+    {
+      env: { ...process.env, GLOW_BACKEND: 'cpu' },
+    },
+  );
   t.match(stdout, /wrote .*attributes\.safetensors: 18 attributes/);
-  const { attributes, warnings } = await loadBuiltinAttributes(modelDir, 784, await weightsFingerprint(path.join(modelDir, 'weights.safetensors')));
+  const { attributes, warnings } = await loadBuiltinAttributes(
+    modelDir,
+    784,
+    await weightsFingerprint(path.join(modelDir, 'weights.safetensors')),
+  );
   t.same(warnings, []);
   const names = [...attributes.keys()].sort();
   for (const n of ['to-0', 'to-9', 'digit-3-to-8', 'thickness', 'slant', 'width']) t.ok(names.includes(n), n);

@@ -12,7 +12,17 @@ import { ATTRIBUTE_NAMES } from '../../src/data/avatars/attributes.ts';
 import { avatarOptions } from '../../src/data/avatars/options.ts';
 import { renderAvatars } from '../../src/data/avatars/render.ts';
 import { splitSeeds } from '../../src/data/avatars/splits.ts';
-import { edit, fitDirection, meanPixelDifference, parseAlphas, pixelArithmetic, pixelEdit, renderPairs, score, styleFloor } from '../../src/eval/manipulation.ts';
+import {
+  edit,
+  fitDirection,
+  meanPixelDifference,
+  parseAlphas,
+  pixelArithmetic,
+  pixelEdit,
+  renderPairs,
+  score,
+  styleFloor,
+} from '../../src/eval/manipulation.ts';
 import { initBackend } from '../../src/backend/backend.ts';
 import { encodePixels } from '../../src/eval/latents.ts';
 import { saveCheckpoint } from '../../src/glow/checkpoint.ts';
@@ -46,11 +56,19 @@ t.test('score: 0 when A′ is B, 1 when A′ is A', async (t) => {
   for (const name of ['smiling', 'eyeglasses', 'beard'])
     t.equal(await styleFloor(await renderPairs(name, 'validation', 3, 32)), 0, `one ${name} style: a perfect edit can reach B`);
   // Pixel arithmetic: one pair's own difference takes it exactly to B; on other faces, α = 0 is A.
-  const one = { ...pairs, seeds: pairs.seeds.subarray(0, 1), without: pairs.without.subarray(0, 32 * 32 * 3), with: pairs.with.subarray(0, 32 * 32 * 3) };
+  const one = {
+    ...pairs,
+    seeds: pairs.seeds.subarray(0, 1),
+    without: pairs.without.subarray(0, 32 * 32 * 3),
+    with: pairs.with.subarray(0, 32 * 32 * 3),
+  };
   t.equal(score(pixelEdit(one, meanPixelDifference(one), 1), one).ratio, 0, 'A + (B − A) is B');
   t.same(pixelEdit(pairs, meanPixelDifference(one), 0), pairs.without, 'α = 0 leaves A');
   const baseline = pixelArithmetic(pairs, pairs, [0, 0.5, 1]);
-  t.ok(baseline.alpha > 0 && baseline.validation.ratio < 1, `glasses drawn by pixel arithmetic: ${baseline.validation.ratio} at α ${baseline.alpha}`);
+  t.ok(
+    baseline.alpha > 0 && baseline.validation.ratio < 1,
+    `glasses drawn by pixel arithmetic: ${baseline.validation.ratio} at α ${baseline.alpha}`,
+  );
   t.same(baseline.test, baseline.validation, 'scored on the same pairs, the same figures');
   t.same(parseAlphas('0:1:0.25'), [0, 0.25, 0.5, 0.75, 1]);
   t.same(parseAlphas('0.5, 2'), [0.5, 2]);
@@ -89,13 +107,44 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   glow.initialize(x);
   x.dispose();
   const modelDir = path.join(dir, 'model');
-  await saveCheckpoint(modelDir, glow, { name: 'tiny-avatars', dataset: 'avatars', config, steps: 0, imagesSeen: 0, testBpd: null, date: new Date(0).toISOString(), backend: tf.getBackend() });
+  await saveCheckpoint(modelDir, glow, {
+    name: 'tiny-avatars',
+    dataset: 'avatars',
+    config,
+    steps: 0,
+    imagesSeen: 0,
+    testBpd: null,
+    date: new Date(0).toISOString(),
+    backend: tf.getBackend(),
+  });
   glow.dispose();
 
   const out = path.join(dir, 'out');
-  const attr = await run(process.execPath, ['--import', 'tsx', 'scripts/attributes-avatars.ts', '--model', modelDir, '--images', '80', '--strips', out, '--strip-images', '2', '--steps', '3'], { env });
+  const attr = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'scripts/attributes-avatars.ts',
+      '--model',
+      modelDir,
+      '--images',
+      '80',
+      '--strips',
+      out,
+      '--strip-images',
+      '2',
+      '--steps',
+      '3',
+    ],
+    { env },
+  );
   t.match(attr.stdout, /wrote .*attributes\.safetensors: 6 attributes/);
-  const { attributes, warnings } = await loadBuiltinAttributes(modelDir, 32 * 32 * 3, await weightsFingerprint(path.join(modelDir, 'weights.safetensors')));
+  const { attributes, warnings } = await loadBuiltinAttributes(
+    modelDir,
+    32 * 32 * 3,
+    await weightsFingerprint(path.join(modelDir, 'weights.safetensors')),
+  );
   t.same(warnings, []);
   t.same([...attributes.keys()].sort(), [...ATTRIBUTE_NAMES].sort());
   for (const a of attributes.values()) {
@@ -104,8 +153,37 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   }
   t.ok(attributes.get('blond-hair')!.positive + attributes.get('blond-hair')!.negative < 80, 'hair directions leave out faces with hats');
 
-  const ev = await run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--seeds', '6', '--val-seeds', '4', '--alphas', '0:1:0.5', '--out', out, '--strip-rows', '2', '--pass-sizes', '0.25,0.5', '--fit-pairs', '4', '--fit-steps', '2'], { env });
-  t.match(ev.stdout, /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|.*\| in passes: ratio, test \| fitted direction, test \|/);
+  const ev = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'scripts/eval-attributes.ts',
+      '--model',
+      modelDir,
+      '--seeds',
+      '6',
+      '--val-seeds',
+      '4',
+      '--alphas',
+      '0:1:0.5',
+      '--out',
+      out,
+      '--strip-rows',
+      '2',
+      '--pass-sizes',
+      '0.25,0.5',
+      '--fit-pairs',
+      '4',
+      '--fit-steps',
+      '2',
+    ],
+    { env },
+  );
+  t.match(
+    ev.stdout,
+    /\| attribute \| α \(validation\) \| ratio, validation \| ratio, test \|.*\| in passes: ratio, test \| fitted direction, test \|/,
+  );
   const report = JSON.parse(readFileSync(path.join(out, 'tiny-avatars-eval.json'), 'utf8'));
   t.equal(report.testSeeds, 6);
   t.same(
@@ -116,14 +194,29 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
     t.ok(Number.isFinite(r.testRatio) && r.testRatio >= 0, `${r.attribute}: test ratio ${r.testRatio}`);
     t.ok(Math.abs(r.testInside + r.testOutside - r.testRatio) < 1e-9, `${r.attribute}: inside + outside = ratio`);
     t.ok(r.styleFloor >= 0 && r.styleFloor < 1, `${r.attribute}: floor ${r.styleFloor}`);
-    t.ok(r.pixelArithmetic.testRatio >= 0 && r.pixelArithmetic.testRatio <= 1, `${r.attribute}: pixel arithmetic ${r.pixelArithmetic.testRatio}`);
-    t.ok(Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9, `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`);
+    t.ok(
+      r.pixelArithmetic.testRatio >= 0 && r.pixelArithmetic.testRatio <= 1,
+      `${r.attribute}: pixel arithmetic ${r.pixelArithmetic.testRatio}`,
+    );
+    t.ok(
+      Number.isFinite(r.validationRatio) && r.validationRatio <= 1 + 1e-9,
+      `${r.attribute}: validation ratio ${r.validationRatio} (α = 0 gives 1)`,
+    );
     t.ok([0, 0.5, 1].includes(r.alpha));
-    t.ok(r.fitted.pairs === 4 && r.fitted.steps === 2 && Number.isFinite(r.fitted.testRatio) && r.fitted.validationRatio <= 1 + 1e-9, `${r.attribute}: fitted ${JSON.stringify(r.fitted)}`);
+    t.ok(
+      r.fitted.pairs === 4 && r.fitted.steps === 2 && Number.isFinite(r.fitted.testRatio) && r.fitted.validationRatio <= 1 + 1e-9,
+      `${r.attribute}: fitted ${JSON.stringify(r.fitted)}`,
+    );
     t.equal(r.curve.length, 3);
     const p = r.inPasses;
-    t.ok([0.25, 0.5].includes(p.passSize) && [0.5, 1].includes(p.alpha) && Math.abs(p.passes * p.passSize - p.alpha) < 1e-9, `${r.attribute}: in passes ${JSON.stringify({ ...p, curves: undefined })}`);
-    t.ok(Number.isFinite(p.validationRatio) && Math.abs(p.testInside + p.testOutside - p.testRatio) < 1e-9, `${r.attribute}: in passes, inside + outside = ratio`);
+    t.ok(
+      [0.25, 0.5].includes(p.passSize) && [0.5, 1].includes(p.alpha) && Math.abs(p.passes * p.passSize - p.alpha) < 1e-9,
+      `${r.attribute}: in passes ${JSON.stringify({ ...p, curves: undefined })}`,
+    );
+    t.ok(
+      Number.isFinite(p.validationRatio) && Math.abs(p.testInside + p.testOutside - p.testRatio) < 1e-9,
+      `${r.attribute}: in passes, inside + outside = ratio`,
+    );
     t.same(
       p.curves.map((c: { passSize: number; curve: { alpha: number }[] }) => [c.passSize, c.curve.map((x) => x.alpha)]),
       [
@@ -138,5 +231,12 @@ t.test('directions from labelled faces, then the eval reports finite ratios for 
   t.equal(readdirSync(out).filter((f) => f.endsWith('.png')).length, 12, '6 direction strips + 6 eval strips');
 
   // Asking for a direction the model does not have is an error that says what to run.
-  await t.rejects(run(process.execPath, ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--attributes', 'moustache', '--out', out], { env }), /unknown attribute "moustache"/);
+  await t.rejects(
+    run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/eval-attributes.ts', '--model', modelDir, '--attributes', 'moustache', '--out', out],
+      { env },
+    ),
+    /unknown attribute "moustache"/,
+  );
 });

@@ -12,10 +12,32 @@ import { tempDir } from '../fixtures/app.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const TINY = ['--levels', '2', '--depth', '1', '--hidden', '8', '--batch', '8', '--init-images', '64', '--warmup', '2', '--eval-every', '1000000', '--skip-final-eval', '--backend', 'cpu'];
+const TINY = [
+  '--levels',
+  '2',
+  '--depth',
+  '1',
+  '--hidden',
+  '8',
+  '--batch',
+  '8',
+  '--init-images',
+  '64',
+  '--warmup',
+  '2',
+  '--eval-every',
+  '1000000',
+  '--skip-final-eval',
+  '--backend',
+  'cpu',
+];
 
 async function train(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', ...TINY, ...args], { cwd: ROOT, timeout: 120_000, env: { ...process.env, ...env } });
+  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', ...TINY, ...args], {
+    cwd: ROOT,
+    timeout: 120_000,
+    env: { ...process.env, ...env },
+  });
   return stdout;
 }
 let env: Record<string, string> = {};
@@ -51,7 +73,23 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
 
   // A new cycle: --lr, --decay-* and --prior-min-sd given with --resume replace the stored ones.
-  const cycle = await train('--out', resumed, '--resume', '--steps', '7', '--lr', '5e-4', '--decay-start', '6', '--decay-steps', '4', '--decay-to', '0.5', '--prior-min-sd', '1e-3');
+  const cycle = await train(
+    '--out',
+    resumed,
+    '--resume',
+    '--steps',
+    '7',
+    '--lr',
+    '5e-4',
+    '--decay-start',
+    '6',
+    '--decay-steps',
+    '4',
+    '--decay-to',
+    '0.5',
+    '--prior-min-sd',
+    '1e-3',
+  );
   t.match(cycle, /learning rate: 0\.001 replaced by 5e-4/);
   t.match(cycle, /prior σ floor: 0 replaced by 0\.001/);
   t.equal(manifest(resumed).config.priorMinSd, 1e-3, 'the floor is part of the model config');
@@ -87,13 +125,31 @@ t.test('--grow-from starts a deeper model from a trained checkpoint, on its data
   t.equal(manifest.dataset, 'mnist');
   t.match(manifest.grownFrom, { depth: 2, steps: 2, imagesSeen: 16 });
   t.equal(manifest.steps, 1, 'a new run: its own steps count from 0');
-  await t.rejects(train('--grow-from', small, '--out', path.join(dir, 'odd'), '--steps', '1', '--depth', '3'), /must be a multiple of the checkpoint's depth 2/);
+  await t.rejects(
+    train('--grow-from', small, '--out', path.join(dir, 'odd'), '--steps', '1', '--depth', '3'),
+    /must be a multiple of the checkpoint's depth 2/,
+  );
 });
 
 t.test('SIGTERM is noticed within a step on the WASM backend: the run saves and exits', async (t) => {
   const out = path.join(tempDir(t, 'glow-serve-train-'), 'stopped');
-  const args = [...TINY.slice(0, -2), '--backend', 'wasm', '--dataset', 'mnist', '--out', out, '--time-budget', '30s', '--checkpoint-every', '10m'];
-  const child = spawn(process.execPath, ['--import=tsx', 'scripts/train.ts', ...args], { cwd: ROOT, env: { ...process.env, GLOW_WASM_THREADS: '1' } });
+  const args = [
+    ...TINY.slice(0, -2),
+    '--backend',
+    'wasm',
+    '--dataset',
+    'mnist',
+    '--out',
+    out,
+    '--time-budget',
+    '30s',
+    '--checkpoint-every',
+    '10m',
+  ];
+  const child = spawn(process.execPath, ['--import=tsx', 'scripts/train.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, GLOW_WASM_THREADS: '1' },
+  });
   t.teardown(() => void child.kill('SIGKILL'));
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -13,7 +13,20 @@ t.test('OpenAPI document and UI', async (t) => {
   const app = await makeApp(t);
   const doc = (await app.inject('/openapi.json')).json();
   t.equal(doc.openapi.slice(0, 2), '3.');
-  for (const p of ['/sample', '/encode', '/decode', '/interpolate', '/manipulate', '/attributes', '/attributes/{name}', '/model', '/healthz', '/readyz', '/metrics']) t.ok(doc.paths[p], p);
+  for (const p of [
+    '/sample',
+    '/encode',
+    '/decode',
+    '/interpolate',
+    '/manipulate',
+    '/attributes',
+    '/attributes/{name}',
+    '/model',
+    '/healthz',
+    '/readyz',
+    '/metrics',
+  ])
+    t.ok(doc.paths[p], p);
   t.ok(doc.paths['/encode'].post.requestBody.content['multipart/form-data'], 'multipart documented');
   t.ok(doc.paths['/sample'].get.responses['200'].content['image/png'], 'PNG reply documented');
   const ui = await app.inject('/docs/');

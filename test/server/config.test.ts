@@ -6,12 +6,23 @@ t.test('defaults match the documented ones', async (t) => {
   const c = loadConfig({});
   t.match(c, { port: 8080, host: '0.0.0.0', maxBatch: 64, maxDelayMs: 5, bodyLimit: 10 * 1024 * 1024, backend: 'auto' });
   t.equal(c.modelDir, undefined);
-  t.same(c.models[0], { name: 'mnist', dir: path.resolve('models/mnist') }, 'every checkpoint in models/, the shipped MNIST one first (the default)');
+  t.same(
+    c.models[0],
+    { name: 'mnist', dir: path.resolve('models/mnist') },
+    'every checkpoint in models/, the shipped MNIST one first (the default)',
+  );
   t.equal(c.dataDir, path.resolve('data'));
 });
 
 t.test('environment overrides, and bad values fail at start-up', async (t) => {
-  const c = loadConfig({ PORT: '9000', GLOW_MAX_BATCH: '1', GLOW_MAX_DELAY_MS: '0.5', GLOW_MAX_QUEUE: '10', GLOW_BACKEND: 'cpu', GLOW_MODEL_DIR: '/m' });
+  const c = loadConfig({
+    PORT: '9000',
+    GLOW_MAX_BATCH: '1',
+    GLOW_MAX_DELAY_MS: '0.5',
+    GLOW_MAX_QUEUE: '10',
+    GLOW_BACKEND: 'cpu',
+    GLOW_MODEL_DIR: '/m',
+  });
   t.match(c, { port: 9000, maxBatch: 1, maxDelayMs: 0.5, maxQueue: 10, backend: 'cpu', modelDir: '/m' });
   t.throws(() => loadConfig({ GLOW_MAX_BATCH: '0' }), /GLOW_MAX_BATCH/);
   t.throws(() => loadConfig({ GLOW_MAX_BATCH: '2.5' }), /integer/);

@@ -34,7 +34,8 @@ function vector(seed: number): Float32Array {
   return v;
 }
 
-const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = (a: Float32Array, b: Float32Array) =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 class Ledger {
   /** Every write sent, per name, in order. */
@@ -148,7 +149,11 @@ t.test('SQLite: SIGKILL mid-write loses nothing acknowledged; the file stays int
     t.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'PRAGMA integrity_check');
     t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     t.equal((db.prepare('SELECT count(*) AS n FROM attributes').get() as { n: number }).n, count, 'rows = attributes listed');
-    t.equal((db.prepare('SELECT count(*) AS n FROM attributes WHERE length(vector) <> 4 * dim').get() as { n: number }).n, 0, 'no torn vectors');
+    t.equal(
+      (db.prepare('SELECT count(*) AS n FROM attributes WHERE length(vector) <> 4 * dim').get() as { n: number }).n,
+      0,
+      'no torn vectors',
+    );
     db.close();
   });
 });

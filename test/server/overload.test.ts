@@ -8,14 +8,19 @@ import { parseMetrics } from '../../scripts/lib/traffic.ts';
 t.test('a full queue answers 503 + Retry-After and nothing else; admitted requests finish', async (t) => {
   // A long batching delay keeps items queued, so the 4-item queue is full most of the time.
   const app = await makeApp(t, { maxQueue: 4, maxBatch: 4, maxDelayMs: 40 });
-  await app.inject({ method: 'POST', url: '/attributes', ...json({ name: 'load', positive: [new Array(784).fill(0.1)], negative: [new Array(784).fill(0)] }) });
+  await app.inject({
+    method: 'POST',
+    url: '/attributes',
+    ...json({ name: 'load', positive: [new Array(784).fill(0.1)], negative: [new Array(784).fill(0)] }),
+  });
   const png = (await mnistPng(0)).toString('base64');
   const before = (await app.inject('/metrics')).payload;
   const tensors = (text: string) => parseMetrics(text).get('glow_worker_tensors') ?? NaN;
 
   const requests = Array.from({ length: 60 }, (_, i) => {
     if (i % 3 === 0) return app.inject(`/sample?seed=${i}`);
-    if (i % 3 === 1) return app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(png, 'base64'), headers: { 'content-type': 'image/png' } });
+    if (i % 3 === 1)
+      return app.inject({ method: 'POST', url: '/encode', payload: Buffer.from(png, 'base64'), headers: { 'content-type': 'image/png' } });
     return app.inject({ method: 'POST', url: '/manipulate', ...json({ image: png, edits: [{ attribute: 'load', alpha: 1 }] }) });
   });
   const replies = await Promise.all(requests);

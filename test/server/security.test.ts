@@ -20,7 +20,11 @@ t.test('GLOW_ADMIN_TOKEN: writes need the Bearer token (401 without, 403 wrong),
   t.equal(none.statusCode, 401, 'no Authorization header -> 401');
   t.match(none.json(), { statusCode: 401, error: 'Unauthorized', message: /needs the admin token: send "Authorization: Bearer <token>"/ });
   t.equal(none.headers['www-authenticate'], 'Bearer realm="glow-serve"');
-  t.equal((await post({ authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` })).statusCode, 401, 'Basic auth -> 401');
+  t.equal(
+    (await post({ authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` })).statusCode,
+    401,
+    'Basic auth -> 401',
+  );
   t.equal((await post({ authorization: 'Bearer' })).statusCode, 401, 'Bearer without a token -> 401');
   for (const wrong of ['wrong-token-0123456789abcdef-xxxx', TOKEN.slice(0, -1), `${TOKEN}x`, TOKEN.toUpperCase(), 'x']) {
     const res = await post({ authorization: `Bearer ${wrong}` });
@@ -30,7 +34,10 @@ t.test('GLOW_ADMIN_TOKEN: writes need the Bearer token (401 without, 403 wrong),
   t.equal((await app.inject('/attributes/guarded')).statusCode, 404, 'nothing was created');
 
   // The token is checked before the body is read: a bad request body still gets 401, not 400.
-  t.equal((await app.inject({ method: 'POST', url: '/attributes', payload: '{', headers: { 'content-type': 'application/json' } })).statusCode, 401);
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/attributes', payload: '{', headers: { 'content-type': 'application/json' } })).statusCode,
+    401,
+  );
 
   const ok = await post({ authorization: `Bearer ${TOKEN}` });
   t.equal(ok.statusCode, 201, 'right token -> 201');
@@ -41,11 +48,22 @@ t.test('GLOW_ADMIN_TOKEN: writes need the Bearer token (401 without, 403 wrong),
   t.equal((await app.inject('/attributes/guarded?vector=true')).statusCode, 200);
   t.equal((await app.inject('/model')).statusCode, 200);
   t.equal((await app.inject('/sample?seed=1')).statusCode, 200);
-  t.equal((await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent(0)] }) })).statusCode, 200, 'model calls are not writes');
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [latent(0)] }) })).statusCode,
+    200,
+    'model calls are not writes',
+  );
 
   t.equal((await app.inject({ method: 'DELETE', url: '/attributes/guarded' })).statusCode, 401);
-  t.equal((await app.inject({ method: 'DELETE', url: '/attributes/guarded', headers: { authorization: 'Bearer nope-nope-nope-nope' } })).statusCode, 403);
-  t.equal((await app.inject({ method: 'DELETE', url: '/attributes/guarded', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 204);
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: '/attributes/guarded', headers: { authorization: 'Bearer nope-nope-nope-nope' } }))
+      .statusCode,
+    403,
+  );
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: '/attributes/guarded', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode,
+    204,
+  );
 
   const doc = (await app.inject('/openapi.json')).json();
   t.match(doc.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' }, 'OpenAPI security scheme');
@@ -98,7 +116,11 @@ t.test('security headers fit the API and the page; CORS and rate limiting are of
   const cross = await app.inject({ url: '/model', headers: { origin: 'https://elsewhere.example' } });
   t.equal(cross.statusCode, 200);
   t.notOk(cross.headers['access-control-allow-origin']);
-  const pre = await app.inject({ method: 'OPTIONS', url: '/encode', headers: { origin: 'https://elsewhere.example', 'access-control-request-method': 'POST' } });
+  const pre = await app.inject({
+    method: 'OPTIONS',
+    url: '/encode',
+    headers: { origin: 'https://elsewhere.example', 'access-control-request-method': 'POST' },
+  });
   t.notOk(pre.headers['access-control-allow-origin']);
 
   // Rate limiting off: a burst is fine and there are no rate-limit headers.
@@ -112,7 +134,11 @@ t.test('CORS when configured: only the listed origins, with the headers a browse
   const pre = await app.inject({
     method: 'OPTIONS',
     url: '/encode',
-    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    headers: {
+      origin: 'https://app.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,authorization',
+    },
   });
   t.equal(pre.statusCode, 204);
   t.equal(pre.headers['access-control-allow-origin'], 'https://app.example');
@@ -121,13 +147,17 @@ t.test('CORS when configured: only the listed origins, with the headers a browse
   const get = await app.inject({ url: '/sample?seed=1', headers: { origin: 'https://app.example' } });
   t.equal(get.headers['access-control-allow-origin'], 'https://app.example');
   // A page on another origin can read the headers that describe the PNG (its seed, how many images, which are unsound).
-  for (const h of ['X-Seed', 'X-Image-Count', 'X-Non-Finite-Values']) t.match(String(get.headers['access-control-expose-headers']), new RegExp(`\\b${h}\\b`), `${h} exposed`);
+  for (const h of ['X-Seed', 'X-Image-Count', 'X-Non-Finite-Values'])
+    t.match(String(get.headers['access-control-expose-headers']), new RegExp(`\\b${h}\\b`), `${h} exposed`);
   t.equal(get.headers['cross-origin-resource-policy'], 'cross-origin', 'other origins may embed the PNGs');
   const other = await app.inject({ url: '/model', headers: { origin: 'https://evil.example' } });
   t.notOk(other.headers['access-control-allow-origin'], 'unlisted origin gets nothing');
 
   const any = await makeApp(t, { corsOrigins: ['*'] });
-  t.equal((await any.inject({ url: '/model', headers: { origin: 'https://whoever.example' } })).headers['access-control-allow-origin'], '*');
+  t.equal(
+    (await any.inject({ url: '/model', headers: { origin: 'https://whoever.example' } })).headers['access-control-allow-origin'],
+    '*',
+  );
   t.same(loadConfig({ GLOW_CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins, ['https://a.example', 'https://b.example']);
   t.same(loadConfig({}).corsOrigins, []);
 });
@@ -144,7 +174,10 @@ t.test('rate limiting when configured: 429 + Retry-After per client; probes and 
   t.equal((await app.inject({ url: '/model', remoteAddress: '10.0.0.2' })).statusCode, 200, 'another client is not affected');
   for (const probe of ['/healthz', '/readyz', '/metrics']) {
     const res = await Promise.all(Array.from({ length: 5 }, () => app.inject({ url: probe, remoteAddress: '10.0.0.1' })));
-    t.ok(res.every((r) => r.statusCode === 200), `${probe} is never limited`);
+    t.ok(
+      res.every((r) => r.statusCode === 200),
+      `${probe} is never limited`,
+    );
   }
   const c = loadConfig({ GLOW_RATE_LIMIT_MAX: '100', GLOW_RATE_LIMIT_WINDOW_MS: '1000' });
   t.match(c, { rateLimitMax: 100, rateLimitWindowMs: 1000 });
@@ -155,14 +188,32 @@ t.test('latents travel only as JSON numbers or raw little-endian float32', async
   const app = await makeApp(t);
   const doc = (await app.inject('/openapi.json')).json();
   t.same(Object.keys(doc.paths['/decode'].post.requestBody.content).sort(), ['application/json', 'application/octet-stream']);
-  for (const type of ['application/x-python-pickle', 'application/python-pickle', 'application/x-npy', 'application/x-msgpack', 'application/cbor', 'application/x-protobuf', 'application/vnd.apache.arrow.stream']) {
-    const res = await app.inject({ method: 'POST', url: '/decode', payload: Buffer.from([0x80, 4, 0x95, 0, 0, 0, 0]), headers: { 'content-type': type } });
+  for (const type of [
+    'application/x-python-pickle',
+    'application/python-pickle',
+    'application/x-npy',
+    'application/x-msgpack',
+    'application/cbor',
+    'application/x-protobuf',
+    'application/vnd.apache.arrow.stream',
+  ]) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/decode',
+      payload: Buffer.from([0x80, 4, 0x95, 0, 0, 0, 0]),
+      headers: { 'content-type': type },
+    });
     t.equal(res.statusCode, 415, `${type} -> 415`);
   }
   // The float32 layout: n × 784 little-endian values, exactly what JSON numbers give.
   const v = Float32Array.from({ length: 784 }, (_, i) => Math.sin(i) * 0.5);
   const viaJson = await app.inject({ method: 'POST', url: '/decode', ...json({ latents: [Array.from(v)] }) });
-  const viaRaw = await app.inject({ method: 'POST', url: '/decode', payload: Buffer.from(v.buffer), headers: { 'content-type': 'application/octet-stream' } });
+  const viaRaw = await app.inject({
+    method: 'POST',
+    url: '/decode',
+    payload: Buffer.from(v.buffer),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   t.equal(viaRaw.statusCode, 200);
   t.same(viaRaw.rawPayload, viaJson.rawPayload, 'same image either way');
 });

@@ -65,7 +65,10 @@ t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503
   const slowHeaders = await rawClient(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n']);
   t.match(slowHeaders.reply, /^HTTP\/1\.1 408/, 'unfinished headers -> 408');
   t.ok(slowHeaders.ms >= 400 && slowHeaders.ms < 3000, `closed after ${slowHeaders.ms.toFixed(0)} ms (headers timeout 500 ms)`);
-  const slowBody = await rawClient(port, ['POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n', '{"latents": [[0.1,']);
+  const slowBody = await rawClient(port, [
+    'POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n',
+    '{"latents": [[0.1,',
+  ]);
   t.match(slowBody.reply, /^HTTP\/1\.1 408/, 'unfinished body -> 408');
   t.ok(slowBody.ms >= 900 && slowBody.ms < 4000, `closed after ${slowBody.ms.toFixed(0)} ms (request timeout 1000 ms)`);
   const idle = await rawClient(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n']);
@@ -74,7 +77,9 @@ t.test('npm start entry point: serves over HTTP; timeouts; SIGTERM -> readyz 503
   t.ok(idle.ms >= 300 && idle.ms < 3000, `idle keep-alive connection closed after ${idle.ms.toFixed(0)} ms (keep-alive timeout 400 ms)`);
 
   // Requests in flight when SIGTERM arrives still complete.
-  const inflight = Array.from({ length: 6 }, (_, i) => fetch(`${base}/sample?n=64&seed=${i}`).then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength })));
+  const inflight = Array.from({ length: 6 }, (_, i) =>
+    fetch(`${base}/sample?n=64&seed=${i}`).then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength })),
+  );
   await new Promise((r) => setTimeout(r, 5));
   child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 100));

@@ -13,7 +13,10 @@ const shipped = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(
 
 t.test('the shipped models, served together', async (t) => {
   t.ok(shipped.includes('mnist'), 'models/mnist is shipped');
-  const server = await startServer({ GLOW_DATA_DIR: tempDir(t), DATABASE_URL: '', GLOW_MODELS: '', GLOW_MODEL_DIR: '', GLOW_MODELS_DIR: '' }, { timeoutMs: 180_000 });
+  const server = await startServer(
+    { GLOW_DATA_DIR: tempDir(t), DATABASE_URL: '', GLOW_MODELS: '', GLOW_MODEL_DIR: '', GLOW_MODELS_DIR: '' },
+    { timeoutMs: 180_000 },
+  );
   t.teardown(() => killHard(server));
   const get = async (url: string) => (await fetch(`${server.base}${url}`)).json();
 
@@ -26,7 +29,11 @@ t.test('the shipped models, served together', async (t) => {
     const png = await fetch(`${server.base}/sample?model=${m.model}&t=0.7&seed=3`);
     t.equal(png.status, 200);
     const meta = await sharp(Buffer.from(await png.arrayBuffer())).metadata();
-    t.same([meta.width, meta.height, meta.channels === 1 ? 1 : 3], [m.image.width, m.image.height, m.image.channels], `${m.model}: a sample of the model's size`);
+    t.same(
+      [meta.width, meta.height, meta.channels === 1 ? 1 : 3],
+      [m.image.width, m.image.height, m.image.channels],
+      `${m.model}: a sample of the model's size`,
+    );
     const attributes = (await get(`/attributes?model=${m.model}`)).attributes.filter((a: { source: string }) => a.source === 'builtin');
     t.ok(attributes.length > 0, `${m.model}: ${attributes.length} built-in attributes, made for these weights`);
   }
@@ -35,11 +42,15 @@ t.test('the shipped models, served together', async (t) => {
   // ?verify=true finds them. Since its scale floor and prior bounds the values come back wrong but
   // finite, and a decode says so (0 values NaN or ±Inf) rather than drawing NaN as ink.
   const images = [(await mnistPng(0)).toString('base64'), (await mnistPng(3151)).toString('base64')];
-  const post = (url: string, body: unknown) => fetch(`${server.base}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (url: string, body: unknown) =>
+    fetch(`${server.base}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const [sound, unstable] = (await (await post('/encode?verify=true', { images })).json()).items;
   t.same(sound.roundTrip, { exact: true, maxError: 0, wrongValues: 0, nonFinite: 0 }, 'test digit 0 decodes back exactly');
   t.equal(unstable.roundTrip.exact, false, 'test digit 3151 does not');
-  t.ok(unstable.roundTrip.wrongValues > 0, `${unstable.roundTrip.wrongValues} of its 784 values come back wrong (by up to ${unstable.roundTrip.maxError})`);
+  t.ok(
+    unstable.roundTrip.wrongValues > 0,
+    `${unstable.roundTrip.wrongValues} of its 784 values come back wrong (by up to ${unstable.roundTrip.maxError})`,
+  );
   t.equal(unstable.roundTrip.nonFinite, 0, 'but none NaN or ±Inf');
   const decoded = await post('/decode', { latents: [unstable.latent] });
   t.equal(decoded.status, 200, 'still answered');

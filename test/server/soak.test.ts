@@ -14,17 +14,31 @@ const MiB = 2 ** 20;
 
 t.test(`soak: ${REQUESTS} mixed requests leave tensors and memory flat`, async (t) => {
   const root = tempDir(t, 'glow-serve-models-');
-  for (const [name, seed] of [['alpha', 7], ['beta', 8]] as const) await makeTinyCheckpoint(path.join(root, name), name, seed);
-  const server = await startServer({ GLOW_MODELS_DIR: root, GLOW_MODELS: '', GLOW_MODEL_DIR: '', GLOW_DATA_DIR: tempDir(t), DATABASE_URL: '' });
+  for (const [name, seed] of [
+    ['alpha', 7],
+    ['beta', 8],
+  ] as const)
+    await makeTinyCheckpoint(path.join(root, name), name, seed);
+  const server = await startServer({
+    GLOW_MODELS_DIR: root,
+    GLOW_MODELS: '',
+    GLOW_MODEL_DIR: '',
+    GLOW_DATA_DIR: tempDir(t),
+    DATABASE_URL: '',
+  });
   t.teardown(() => killHard(server));
-  const kinds = await soakKinds(server.base, [{ model: 'alpha', latentDim: 784 }, { model: 'beta', latentDim: 784 }]);
+  const kinds = await soakKinds(server.base, [
+    { model: 'alpha', latentDim: 784 },
+    { model: 'beta', latentDim: 784 },
+  ]);
   await runTraffic(server.base, kinds, 500, 16); // warm-up: JIT, pools, heap growth to its working size
 
   const start = await scrape(server.base);
   const r = await runTraffic(server.base, kinds, REQUESTS, 16);
   const text = await (await fetch(`${server.base}/metrics`)).text();
   const end = parseMetrics(text); // summed over models; the text keeps each model's own counts
-  for (const model of ['alpha', 'beta']) t.match(text, new RegExp(`glow_images_processed_total\\{[^}]*model="${model}"[^}]*\\} [1-9]`), `${model} did work`);
+  for (const model of ['alpha', 'beta'])
+    t.match(text, new RegExp(`glow_images_processed_total\\{[^}]*model="${model}"[^}]*\\} [1-9]`), `${model} did work`);
   t.comment(`${REQUESTS} requests in ${r.seconds.toFixed(1)} s`);
 
   t.same(r.unexpected, [], 'every request got its expected status');

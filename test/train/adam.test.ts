@@ -23,7 +23,12 @@ t.test('Adam follows the textbook update, with gradient scaling, and its state r
   for (const g of steps) adam.apply(new Map([['w', g]]), 0.01, 0.5);
   const got = w.dataSync();
   for (let i = 0; i < 4; i++) {
-    const want = reference([1, -2, 3, 0.5][i], steps.map((g) => g[i]), 0.01, 0.5);
+    const want = reference(
+      [1, -2, 3, 0.5][i],
+      steps.map((g) => g[i]),
+      0.01,
+      0.5,
+    );
     t.ok(Math.abs(got[i] - want) < 1e-6, `weight ${i}: ${got[i]} vs ${want}`);
   }
   t.equal(adam.step, 3);

@@ -26,7 +26,8 @@ t.test('gradients split over 1 and 2 workers equal those of the whole batch', as
   const x = modelUnits(pixels, 8, uniformArray(n * 64, 6));
   glow.initialize(tf.tensor4d(x, [n, 8, 8, 1]));
   // Move the weights off their initial values (the zero-convs start at zero) so every gradient is non-trivial.
-  for (const [i, v] of [...glow.params.values()].entries()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, 100 + i, 0.02), v.shape))));
+  for (const [i, v] of [...glow.params.values()].entries())
+    tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, 100 + i, 0.02), v.shape))));
   const xs = tf.tensor4d(x, [n, 8, 8, 1]);
   const whole = tf.variableGrads(() => glow.loss(xs), [...glow.params.values()]);
   const names = new Map([...glow.params].map(([name, v]) => [v.name, name]));

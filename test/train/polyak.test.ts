@@ -10,7 +10,10 @@ t.test('the average follows the weights with a warmed-up decay; withAveraged swa
   w.assign(tf.tensor1d([1, 2]));
   polyak.update(); // decay min(0.999, 2/11)
   const d = 2 / 11;
-  t.same(Array.from(polyak.shadow.get('w')!.dataSync()).map((v) => +v.toFixed(6)), [1 - d, 2 * (1 - d)].map((v) => +v.toFixed(6)));
+  t.same(
+    Array.from(polyak.shadow.get('w')!.dataSync()).map((v) => +v.toFixed(6)),
+    [1 - d, 2 * (1 - d)].map((v) => +v.toFixed(6)),
+  );
   for (let i = 0; i < 5000; i++) polyak.update();
   t.ok(Math.abs(polyak.shadow.get('w')!.dataSync()[0] - 1) < 1e-2, 'converges to constant weights');
 
@@ -20,7 +23,10 @@ t.test('the average follows the weights with a warmed-up decay; withAveraged swa
   });
   t.same(inside, Array.from(polyak.shadow.get('w')!.dataSync()), 'the model holds the average inside');
   t.same(Array.from(w.dataSync()), [1, 2], 'and the training weights after');
-  await t.rejects(polyak.withAveraged(async () => Promise.reject(new Error('boom'))), /boom/);
+  await t.rejects(
+    polyak.withAveraged(async () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
   t.same(Array.from(w.dataSync()), [1, 2], 'restored after a throw too');
 });
 

@@ -12,10 +12,27 @@ const backend = await initBackend('cpu');
 function tiny(out: string, extra: Partial<TrainerOptions> = {}): TrainerOptions & { lines: string[] } {
   const lines: string[] = [];
   const model = { levels: 2, depth: 1, hidden: 8, coupling: 'additive' as const, nBits: 8 };
-  return { out, dataset: 'mnist', model, initImages: 64, batch: 8, warmup: 2, clip: 50, seed: 1, polyak: 0.999, backend, workers: 0, progress: false, log: (m) => lines.push(m), lines, ...extra };
+  return {
+    out,
+    dataset: 'mnist',
+    model,
+    initImages: 64,
+    batch: 8,
+    warmup: 2,
+    clip: 50,
+    seed: 1,
+    polyak: 0.999,
+    backend,
+    workers: 0,
+    progress: false,
+    log: (m) => lines.push(m),
+    lines,
+    ...extra,
+  };
 }
 const RUN = { checkpointEveryMs: Infinity, evalEvery: 1_000_000, evalImages: 10, finalEval: false };
-const weights = (trainer: Trainer) => new Map([...trainer.glow.params].map(([name, v]) => [name, Float32Array.from(v.dataSync() as Float32Array)]));
+const weights = (trainer: Trainer) =>
+  new Map([...trainer.glow.params].map(([name, v]) => [name, Float32Array.from(v.dataSync() as Float32Array)]));
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 + 1e-9 * Math.abs(b);
 
 t.test('learning rate: linear warm-up, the NaN guard scale, linear decay by step', async (t) => {
@@ -35,7 +52,11 @@ t.test('learning rate: linear warm-up, the NaN guard scale, linear decay by step
 t.test('data order: a seeded permutation per epoch, batches are its consecutive slices', async (t) => {
   const count = 12;
   const order = epochOrder(1, 0, count);
-  t.same([...order].sort((a, b) => a - b), [...Array(count).keys()], 'every index once');
+  t.same(
+    [...order].sort((a, b) => a - b),
+    [...Array(count).keys()],
+    'every index once',
+  );
   t.notSame([...order], [...Array(count).keys()], 'shuffled');
   t.same(epochOrder(1, 0, count), order, 'same seed and epoch, same order');
   t.notSame(epochOrder(1, 1, count), order, 'another epoch, another order');
@@ -69,7 +90,18 @@ t.test('a few steps in-process: weights, optimiser, average and manifest move to
   t.not(weights(trainer).get(name)![0], before.get(name)![0], 'the weights moved');
   t.match(opts.lines.at(-1), /^checkpoint \(end of run\): .* at step 3$/);
   const manifest = JSON.parse(readFileSync(path.join(opts.out, 'manifest.json'), 'utf8'));
-  t.match(manifest.training, { batch: 8, lr: 1e-3, warmup: 2, clip: 50, seed: 1, lrScale: 1, skippedSteps: 0, history: [], polyak: 0.999, polyakUpdates: 3 });
+  t.match(manifest.training, {
+    batch: 8,
+    lr: 1e-3,
+    warmup: 2,
+    clip: 50,
+    seed: 1,
+    lrScale: 1,
+    skippedSteps: 0,
+    history: [],
+    polyak: 0.999,
+    polyakUpdates: 3,
+  });
 
   // A stop request: no further step, and the checkpoint says why it was made.
   trainer.requestStop();
@@ -112,7 +144,11 @@ t.test('grown from a checkpoint with changes: a deeper affine model with a scale
   const source = await Trainer.create(tiny(path.join(dir, 'additive')));
   await source.run({ ...RUN, steps: 2 });
   await source.close();
-  const opts = tiny(path.join(dir, 'affine'), { growFrom: path.join(dir, 'additive'), model: { levels: 2, depth: 2, hidden: 8, coupling: 'additive', nBits: 8 }, growChanges: { coupling: 'affine', minScale: 0.5 } });
+  const opts = tiny(path.join(dir, 'affine'), {
+    growFrom: path.join(dir, 'additive'),
+    model: { levels: 2, depth: 2, hidden: 8, coupling: 'additive', nBits: 8 },
+    growChanges: { coupling: 'affine', minScale: 0.5 },
+  });
   const grown = await Trainer.create(opts);
   t.teardown(() => grown.close());
   t.match(opts.lines[0], /^grew .* \(depth 1, step 2, test bpd null\) to depth 2, affine coupling \(scale floor 0\.5\): \d+ parameters$/);
@@ -138,7 +174,10 @@ t.test('the NaN guard: a non-finite loss or gradient skips the update and halves
   t.match(opts.lines.at(-1), /^step 0: non-finite loss\/gradient \(loss NaN, .*\); skipped, learning-rate scale now 0\.5$/);
   const bad = new Map(grads);
   const [firstName, g] = [...grads][0];
-  bad.set(firstName, Float32Array.from(g, (v, i) => (i === 0 ? Infinity : v)));
+  bad.set(
+    firstName,
+    Float32Array.from(g, (v, i) => (i === 0 ? Infinity : v)),
+  );
   t.equal(trainer.update(0, loss, bad), false, 'infinite gradient: skipped');
   t.equal(trainer.training.lrScale, 0.25);
   t.equal(trainer.training.skippedSteps, 2);
@@ -152,6 +191,7 @@ t.test('the NaN guard: a non-finite loss or gradient skips the update and halves
   t.equal(trainer.adam.step, 1);
   const rate = 1e-3 * 0.25 * 0.5; // peak × lrScale × warm-up at step 0 of 2
   let largest = 0;
-  for (const [name, w] of weights(trainer)) for (let i = 0; i < w.length; i++) largest = Math.max(largest, Math.abs(w[i] - before.get(name)![i]));
+  for (const [name, w] of weights(trainer))
+    for (let i = 0; i < w.length; i++) largest = Math.max(largest, Math.abs(w[i] - before.get(name)![i]));
   t.ok(largest > rate * 0.99 && largest < rate * 1.01, `largest change ${largest} ≈ ${rate}`);
 });

@@ -52,7 +52,15 @@ export function cacheFile(split: AvatarSplit, size: number, count: number, dir =
 }
 
 function expectedHeader(split: AvatarSplit, size: number, count: number): CacheHeader {
-  return { version: AVATARS_VERSION, split, size, seedStart: SPLITS[split].start, count, attributes: [...ATTRIBUTE_NAMES], packages: packageVersions() };
+  return {
+    version: AVATARS_VERSION,
+    split,
+    size,
+    seedStart: SPLITS[split].start,
+    count,
+    attributes: [...ATTRIBUTE_NAMES],
+    packages: packageVersions(),
+  };
 }
 
 /** File layout: magic, uint32 LE header length, JSON header, labels, images. */

@@ -29,5 +29,16 @@ function loadAvatars(name: string, size: number, split: Split): Dataset {
   const count = set.seeds.length;
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) for (let k = 0; k < nAttr; k++) labels[i] |= set.labels[i * nAttr + k] << k;
-  return { name, split, images: set.images, labels, count, height: size, width: size, channels: 3, attributes: { names: set.attributeNames, labels: set.labels }, seeds: set.seeds };
+  return {
+    name,
+    split,
+    images: set.images,
+    labels,
+    count,
+    height: size,
+    width: size,
+    channels: 3,
+    attributes: { names: set.attributeNames, labels: set.labels },
+    seeds: set.seeds,
+  };
 }

@@ -75,7 +75,10 @@ export function loadAvatarsSync(split: AvatarSplit, opts: { size?: number; count
   if (cached) return cached;
   const self = fileURLToPath(import.meta.url);
   const code = `const m = await import(${JSON.stringify(pathToFileURL(self).href)}); await m.prepareAvatars(${JSON.stringify(split)}, ${JSON.stringify({ size, count, dir })});`;
-  execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const made = readAvatarCache(split, size, count, dir);
   if (!made) throw new Error(`generating the avatars ${split} split did not leave a readable ${cacheFile(split, size, count, dir)}`);
   return made;

@@ -3,7 +3,21 @@
 // manipulation (scripts/eval-attributes.ts).
 import { uniformGenerator } from '../../glow/random.ts';
 import { ATTRIBUTES, ATTRIBUTE_NAMES, attributeIndex } from './attributes.ts';
-import { type AvatarOptions, BEARDS, BLOND_COLOURS, DARK_COLOURS, GLASSES, HATS, LONG_HAIR, NEUTRAL_MOUTHS, SHORT_HAIR, SMILING_MOUTHS, avatarOptions, chooser, mix } from './options.ts';
+import {
+  type AvatarOptions,
+  BEARDS,
+  BLOND_COLOURS,
+  DARK_COLOURS,
+  GLASSES,
+  HATS,
+  LONG_HAIR,
+  NEUTRAL_MOUTHS,
+  SHORT_HAIR,
+  SMILING_MOUTHS,
+  avatarOptions,
+  chooser,
+  mix,
+} from './options.ts';
 
 const has = (list: readonly string[], v: string | null) => v !== null && list.includes(v);
 
@@ -33,7 +47,10 @@ export function avatarLabels(o: AvatarOptions): Uint8Array {
 }
 
 /** The option that carries each attribute, and its values with the attribute and without (null: not drawn). */
-const CARRIERS: Record<string, { key: 'mouth' | 'glasses' | 'beard' | 'hat' | 'hairColour' | 'hair'; on: readonly string[]; off: readonly (string | null)[] }> = {
+const CARRIERS: Record<
+  string,
+  { key: 'mouth' | 'glasses' | 'beard' | 'hat' | 'hairColour' | 'hair'; on: readonly string[]; off: readonly (string | null)[] }
+> = {
   smiling: { key: 'mouth', on: SMILING_MOUTHS, off: NEUTRAL_MOUTHS },
   eyeglasses: { key: 'glasses', on: GLASSES, off: [null] },
   beard: { key: 'beard', on: BEARDS, off: [null] },

@@ -9,15 +9,52 @@ const BACKGROUNDS = ['b6e3f4', 'c0aede', 'd1d4f9', 'ffd5dc', 'ffdfbf'];
 /** The style's five natural skin tones (its yellow and orange are left out). */
 const SKINS = ['614335', 'd08b5b', 'ae5d29', 'edb98a', 'ffdbb4'];
 /** Shoulder length or longer. */
-export const LONG_HAIR = ['bigHair', 'curvy', 'dreads', 'longButNotTooLong', 'miaWallace', 'straight01', 'straight02', 'straightAndStrand'] as const;
+export const LONG_HAIR = [
+  'bigHair',
+  'curvy',
+  'dreads',
+  'longButNotTooLong',
+  'miaWallace',
+  'straight01',
+  'straight02',
+  'straightAndStrand',
+] as const;
 /** Above the ears. In-between styles (bob, bun, curly, frida, fro, froBand, shavedSides, shaggyMullet) are never drawn. */
-export const SHORT_HAIR = ['dreads01', 'dreads02', 'frizzle', 'shaggy', 'shortCurly', 'shortFlat', 'shortRound', 'shortWaved', 'sides', 'theCaesar', 'theCaesarAndSidePart'] as const;
+export const SHORT_HAIR = [
+  'dreads01',
+  'dreads02',
+  'frizzle',
+  'shaggy',
+  'shortCurly',
+  'shortFlat',
+  'shortRound',
+  'shortWaved',
+  'sides',
+  'theCaesar',
+  'theCaesarAndSidePart',
+] as const;
 /** "top" values that cover the hair completely. */
 export const HATS = ['hat', 'hijab', 'turban', 'winterHat1', 'winterHat02', 'winterHat03', 'winterHat04'] as const;
 /** Blond and platinum; light brown (b58143), pink, red and grey are never drawn. */
 export const BLOND_COLOURS = ['d6b370', 'ecdcbf'] as const;
 export const DARK_COLOURS = ['2c1b18', '4a312c', '724133', 'a55728'] as const;
-const HAT_COLOURS = ['262e33', '65c9ff', '5199e4', '25557c', 'e6e6e6', '929598', '3c4f5c', 'b1e2ff', 'a7ffc4', 'ffdeb5', 'ffafb9', 'ffffb1', 'ff488e', 'ff5c5c', 'ffffff'];
+const HAT_COLOURS = [
+  '262e33',
+  '65c9ff',
+  '5199e4',
+  '25557c',
+  'e6e6e6',
+  '929598',
+  '3c4f5c',
+  'b1e2ff',
+  'a7ffc4',
+  'ffdeb5',
+  'ffafb9',
+  'ffffb1',
+  'ff488e',
+  'ff5c5c',
+  'ffffff',
+];
 /**
  * The open smile only, as the issue names it. Version 1 also had the closed smile "twinkle": then "the same
  * face smiling" was one of two mouths at random, and no edit could expect a ratio under 0.777 (styleFloor).
@@ -26,7 +63,21 @@ export const SMILING_MOUTHS = ['smile'] as const;
 /** Straight line, sad, concerned. The other mouths (the faint "default" smile, twinkle, eating, tongue, vomit, …) are never drawn. */
 export const NEUTRAL_MOUTHS = ['serious', 'sad', 'concerned'] as const;
 const EYES = ['closed', 'default', 'eyeRoll', 'happy', 'side', 'squint', 'surprised', 'wink', 'winkWacky'] as const;
-const EYEBROWS = ['angryNatural', 'defaultNatural', 'flatNatural', 'frownNatural', 'raisedExcitedNatural', 'sadConcernedNatural', 'unibrowNatural', 'upDownNatural', 'angry', 'default', 'raisedExcited', 'sadConcerned', 'upDown'] as const;
+const EYEBROWS = [
+  'angryNatural',
+  'defaultNatural',
+  'flatNatural',
+  'frownNatural',
+  'raisedExcitedNatural',
+  'sadConcernedNatural',
+  'unibrowNatural',
+  'upDownNatural',
+  'angry',
+  'default',
+  'raisedExcited',
+  'sadConcerned',
+  'upDown',
+] as const;
 /**
  * One pair of glasses in one colour: the large dark "kurt" frames. Version 2 drew one of 6 styles in one of 6
  * colours, so "the same face with glasses" was one of 36 at random and no edit could expect a ratio under
@@ -37,8 +88,33 @@ const GLASSES_COLOURS = ['262e33'];
 /** One full dark-brown beard, for the same reason (version 2: 3 styles × 6 colours, floor 0.340). Moustaches are a few pixels at 32×32. */
 export const BEARDS = ['beardMajestic'] as const;
 const BEARD_COLOURS = ['2c1b18'];
-const CLOTHING = ['blazerAndShirt', 'blazerAndSweater', 'collarAndSweater', 'graphicShirt', 'hoodie', 'overall', 'shirtCrewNeck', 'shirtScoopNeck', 'shirtVNeck'] as const;
-const CLOTHES_COLOURS = ['262e33', '65c9ff', '5199e4', '25557c', 'e6e6e6', '929598', '3c4f5c', 'b1e2ff', 'a7ffc4', 'ffafb9', 'ffffb1', 'ff488e', 'ff5c5c', 'ffffff'];
+const CLOTHING = [
+  'blazerAndShirt',
+  'blazerAndSweater',
+  'collarAndSweater',
+  'graphicShirt',
+  'hoodie',
+  'overall',
+  'shirtCrewNeck',
+  'shirtScoopNeck',
+  'shirtVNeck',
+] as const;
+const CLOTHES_COLOURS = [
+  '262e33',
+  '65c9ff',
+  '5199e4',
+  '25557c',
+  'e6e6e6',
+  '929598',
+  '3c4f5c',
+  'b1e2ff',
+  'a7ffc4',
+  'ffafb9',
+  'ffffb1',
+  'ff488e',
+  'ff5c5c',
+  'ffffff',
+];
 const GRAPHICS = ['bat', 'bear', 'cumbia', 'deer', 'diamond', 'hola', 'pizza', 'resist', 'skull', 'skullOutline'] as const;
 
 /** Everything that decides one face. `hair` and `hairColour` exist under a hat too (hidden by it). */

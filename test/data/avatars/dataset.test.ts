@@ -34,7 +34,11 @@ t.test('loadDataset("avatars"): labels, attributes and seeds on the Dataset', as
   t.equal(ds.attributes!.labels.length, 16 * ATTRIBUTE_NAMES.length);
   for (let i = 0; i < 16; i++) {
     const l = avatarLabels(avatarOptions(ds.seeds![i]));
-    t.equal(ds.labels[i], l.reduce((m, v, k) => m | (v << k), 0), `image ${i}: labels is the bit mask`);
+    t.equal(
+      ds.labels[i],
+      l.reduce((m, v, k) => m | (v << k), 0),
+      `image ${i}: labels is the bit mask`,
+    );
     t.same([...ds.attributes!.labels.subarray(i * 6, i * 6 + 6)], [...l]);
   }
   // Not prepared: loadDataset is synchronous, so it generates the split in a child process.

@@ -2,7 +2,15 @@
 import t from 'tap';
 import { ATTRIBUTES, ATTRIBUTE_NAMES } from '../../../src/data/avatars/attributes.ts';
 import { attributePair, attributeVariants, avatarLabels, hasAttribute, withAttribute } from '../../../src/data/avatars/labels.ts';
-import { BLOND_COLOURS, GLASSES, HATS, LONG_HAIR, SMILING_MOUTHS, type AvatarOptions, avatarOptions } from '../../../src/data/avatars/options.ts';
+import {
+  BLOND_COLOURS,
+  GLASSES,
+  HATS,
+  LONG_HAIR,
+  SMILING_MOUTHS,
+  type AvatarOptions,
+  avatarOptions,
+} from '../../../src/data/avatars/options.ts';
 import { initRenderer, renderAvatar } from '../../../src/data/avatars/render.ts';
 
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
@@ -59,7 +67,11 @@ t.test('ground-truth pairs: without/with the attribute, visibly different, all e
       const lb = avatarLabels(p.with);
       t.equal(lw[k], 0);
       t.equal(lb[k], 1);
-      t.same([...lw.keys()].filter((j) => lw[j] !== lb[j]), [k], `seed ${s} ${a.name}: the pair differs in that label only`);
+      t.same(
+        [...lw.keys()].filter((j) => lw[j] !== lb[j]),
+        [k],
+        `seed ${s} ${a.name}: the pair differs in that label only`,
+      );
       if (a.hiddenByHat) t.equal(lw[hat], 0, 'hair attributes are shown without a hat');
       const [A, B] = [renderAvatar(p.without), renderAvatar(p.with)];
       t.notOk(equal(A, B), `seed ${s} ${a.name}: the images differ`);

@@ -9,7 +9,10 @@ t.test('splits are disjoint seed ranges', async (t) => {
   for (const split of ['validation', 'test'] as const) {
     const seeds = splitSeeds(split);
     t.equal(seeds.length, SPLITS[split].count);
-    t.ok(seeds.every((s) => !train.has(s)), `${split} shares no seed with train`);
+    t.ok(
+      seeds.every((s) => !train.has(s)),
+      `${split} shares no seed with train`,
+    );
   }
   t.throws(() => splitSeeds('train', 0));
   t.throws(() => splitSeeds('validation', SPLITS.validation.max + 1), 'a split cannot grow into the next');
