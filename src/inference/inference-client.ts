@@ -127,13 +127,23 @@ export class InferenceClient extends EventEmitter implements Runner {
   /**
    * Ends a worker once the batch it is running is done. worker.terminate() mid-batch is not safe:
    * ONNX Runtime finishes the run on its own threads and then calls into the torn-down thread, which
-   * aborts the whole process. Only a worker that stays busy `retireGraceMs` longer is terminated.
+   * aborts the whole process. A TF.js worker still busy `retireGraceMs` later is terminated (JS can be
+   * interrupted); an ONNX Runtime one is left to finish.
    */
   private retire(w: Worker): Promise<void> {
     if (w.threadId < 0) return Promise.resolve(); // exited already
+    // Before its 'ready' the engine is unknown: only an explicit TF.js worker is known to be safe to terminate.
+    const tfjs = (this.info?.engine ?? this.opts.engine) === 'tfjs';
     return new Promise((resolve) => {
       const graceMs = this.opts.retireGraceMs ?? 30_000;
       const force = setTimeout(() => {
+        if (!tfjs) {
+          // Terminating it would abort the process once ONNX Runtime's run returns: let it finish on its own.
+          this.log('error', `inference worker still busy ${graceMs} ms after it was retired; left to finish its ONNX Runtime run`);
+          w.unref();
+          resolve();
+          return;
+        }
         this.log('error', `inference worker still busy ${graceMs} ms after it was retired; terminating it`);
         void w.terminate().then(() => resolve());
       }, graceMs);
@@ -172,7 +182,10 @@ export class InferenceClient extends EventEmitter implements Runner {
     const init: WorkerInit = { modelDir, checkpoint: this.checkpoint!, backend, engine, onnxThreads };
     const w = tsWorker(WORKER_URL, { workerData: init });
     this.worker = w;
-    w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
+    w.on('message', (msg: WorkerResponse) => {
+      // A retired worker finishes its batch and may still say 'ready' (closed during its start): not ours any more.
+      if (this.worker === w) this.onMessage(msg);
+    });
     w.on('error', (err) => this.log('error', `inference worker error: ${err.stack ?? err.message}`));
     w.on('exit', (code) => {
       if (this.worker !== w) return; // retired on purpose

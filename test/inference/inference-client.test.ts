@@ -53,6 +53,37 @@ t.test('a client closed while a batch runs fails the call and ends the worker af
   t.notOk(client.ready);
 });
 
+t.test('a client closed while its worker starts stays closed: the worker’s late ready is ignored', async (t) => {
+  const client = new InferenceClient({ modelDir: await tinyModelDir(), backend: 'cpu' });
+  const ready = client.whenReady().then(
+    () => 'ready',
+    (e: Error) => e,
+  );
+  await new Promise((r) => setTimeout(r, 20)); // the worker is loading
+  await client.close(new Error('shutting down'));
+  t.match(await ready, { message: 'shutting down' });
+  t.notOk(client.ready);
+  t.equal(client.info, undefined);
+});
+
+t.test('a retired TF.js worker still busy after the grace period is terminated', async (t) => {
+  const log: string[] = [];
+  const client = new InferenceClient({
+    modelDir: await tinyModelDir(),
+    backend: 'cpu',
+    engine: 'tfjs',
+    callTimeoutMs: 1,
+    retireGraceMs: 1,
+    restartDelayMs: 10,
+    log: (_l, m) => log.push(m),
+  });
+  t.teardown(() => client.close());
+  await client.whenReady();
+  await client.decode(1024, new Float32Array(1024 * 784)).catch(() => undefined);
+  await client.whenReady();
+  t.match(log.join('\n'), /still busy 1 ms after it was retired; terminating it/);
+});
+
 t.test('a respawned worker serves the weights the client first read, even if the files were replaced since', async (t) => {
   const dir = await makeTinyCheckpoint(path.join(tempDir(t, 'glow-serve-respawn-'), 'm'), 'm', 7);
   const client = new InferenceClient({ modelDir: dir, backend: 'cpu', restartDelayMs: 10 });
