@@ -41,7 +41,7 @@ const options = (threads: number, extra: Options = {}): Options => ({ ...(sessio
 /** A configuration: its graphs and, per batch size, its session options (undefined: not measured at that size). */
 interface Config {
   label: string;
-  graphs: OnnxModels;
+  graphs: Pick<OnnxModels, 'encode' | 'decode'>;
   options: (n: number) => Options | undefined;
 }
 const configs: Config[] = [];

@@ -35,8 +35,8 @@ export class Block extends Module {
     this.adopt('prior', this.prior);
   }
 
-  /** Returns the half that goes on (split levels only), this level's ε, and its log-det and log p(z). */
-  forward(x: tf.Tensor4D): { next?: tf.Tensor4D; eps: tf.Tensor4D; logdet: tf.Tensor1D; logp: tf.Tensor1D } {
+  /** The steps of flow: for split levels the half that goes on and this level's z, and the log-det. */
+  flow(x: tf.Tensor4D): { next?: tf.Tensor4D; z: tf.Tensor4D; logdet: tf.Tensor1D } {
     return tf.tidy(() => {
       let h = squeeze(x);
       let logdet = tf.zeros([x.shape[0]]) as tf.Tensor1D;
@@ -45,8 +45,16 @@ export class Block extends Module {
         h = out.y;
         logdet = tf.add(logdet, out.logdet);
       }
-      if (!this.split) return { logdet, ...this.prior.standardise(h) };
+      if (!this.split) return { z: h, logdet };
       const [next, z] = tf.split(h, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      return { next, z, logdet };
+    });
+  }
+
+  /** Returns the half that goes on (split levels only), this level's ε, and its log-det and log p(z). */
+  forward(x: tf.Tensor4D): { next?: tf.Tensor4D; eps: tf.Tensor4D; logdet: tf.Tensor1D; logp: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const { next, z, logdet } = this.flow(x);
       return { next, logdet, ...this.prior.standardise(z, next) };
     });
   }
@@ -60,7 +68,7 @@ export class Block extends Module {
     });
   }
 
-  onnxForward(g: OnnxGraph, x: Value): { next?: Value; eps: Value; logdet: LogDet; logp: LogDet } {
+  onnxFlow(g: OnnxGraph, x: Value): { next?: Value; z: Value; logdet: LogDet } {
     let h = onnxSqueeze(g, x);
     const logdets: LogDet[] = [];
     for (const step of this.steps) {
@@ -69,9 +77,9 @@ export class Block extends Module {
       logdets.push(out.logdet);
     }
     const logdet = addLogdets(...logdets);
-    if (!this.split) return { logdet, ...this.prior.onnxStandardise(g, h) };
+    if (!this.split) return { z: h, logdet };
     const [next, z] = g.splitChannels(h);
-    return { next, logdet, ...this.prior.onnxStandardise(g, z, next) };
+    return { next, z, logdet };
   }
 
   onnxReverse(g: OnnxGraph, eps: Value, next?: Value): Value {

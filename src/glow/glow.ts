@@ -36,6 +36,13 @@ export interface GlowConfig {
  * Where new models hold their priors' mean and log σ: wide enough that the shipped models' test
  * figures do not move, narrow enough that exp(log σ) and ε² stay far from float32's range.
  */
+/**
+ * What encode conditions each split level's prior on: the half that went on as decode will rebuild
+ * it from the levels above (exact round trips far from the data), or as the forward pass computed
+ * it (what training does; cheaper, and the same up to rounding near the data). See Glow.encode.
+ */
+export type PriorCondition = 'rebuilt' | 'forward';
+
 export const DEFAULT_PRIOR_BOUNDS: PriorBounds = { mean: 5, logSd: [-10, 5] };
 
 /**
@@ -90,17 +97,35 @@ export class Glow extends Module {
     });
   }
 
-  encode(x: tf.Tensor4D): { eps: tf.Tensor2D; logpx: tf.Tensor1D } {
+  /**
+   * The latent of x, flattened, and log p(x). With `rebuilt` (the default), each split level's prior is
+   * conditioned on the half that went on as decode will rebuild it from the levels above, not as the
+   * forward pass computed it (`forward`, as in training): far from the data the prior's network
+   * amplifies the small difference between the two (23× on an inverted checkerboard), and decode
+   * then missed pixels by several levels. Encoded on the rebuilt halves, decode meets the very prior
+   * encode used. It costs a reverse of every level but the first.
+   */
+  encode(x: tf.Tensor4D, condition: PriorCondition = 'rebuilt'): { eps: tf.Tensor2D; logpx: tf.Tensor1D } {
     return tf.tidy(() => {
-      const { eps, logpx } = this.forward(x);
       const n = x.shape[0];
-      return {
-        eps: tf.concat(
-          eps.map((e) => e.reshape([n, -1])),
-          1,
-        ) as tf.Tensor2D,
-        logpx,
-      };
+      const flows: { next?: tf.Tensor4D; z: tf.Tensor4D; logdet: tf.Tensor1D }[] = [];
+      let h = x;
+      for (const block of this.blocks) {
+        const out = block.flow(h);
+        flows.push(out);
+        if (out.next) h = out.next;
+      }
+      const eps: tf.Tensor2D[] = [];
+      let logpx = tf.zeros([n]) as tf.Tensor1D;
+      let rebuilt: tf.Tensor4D | undefined;
+      for (let level = this.blocks.length - 1; level >= 0; level--) {
+        const block = this.blocks[level];
+        const out = block.prior.standardise(flows[level].z, condition === 'rebuilt' ? rebuilt : flows[level].next);
+        eps[level] = out.eps.reshape([n, -1]);
+        logpx = tf.add(logpx, tf.add(flows[level].logdet, out.logp));
+        if (condition === 'rebuilt' && level > 0) rebuilt = block.reverse(out.eps, rebuilt);
+      }
+      return { eps: tf.concat(eps, 1) as tf.Tensor2D, logpx };
     });
   }
 
@@ -131,17 +156,26 @@ export class Glow extends Module {
    * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
    * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want.
    */
-  onnxEncode(): OnnxGraph {
+  onnxEncode(condition: PriorCondition = 'rebuilt'): OnnxGraph {
     const { height, width, channels, nBits } = this.config;
     const g = new OnnxGraph('glow_encode');
     let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
+    const flows: { next?: Value; z: Value; logdet: LogDet }[] = [];
+    for (const block of this.blocks) {
+      const out = block.onnxFlow(g, h);
+      flows.push(out);
+      if (out.next) h = out.next;
+    }
+    // As encode: each prior conditioned on the next level's input as decode rebuilds it, or as computed.
     const terms: LogDet[] = [];
     const eps: Value[] = [];
-    for (const block of this.blocks) {
-      const out = block.onnxForward(g, h);
-      eps.push(g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]));
-      terms.push(out.logdet, out.logp);
-      if (out.next) h = out.next;
+    let rebuilt: Value | undefined;
+    for (let level = this.blocks.length - 1; level >= 0; level--) {
+      const block = this.blocks[level];
+      const out = block.prior.onnxStandardise(g, flows[level].z, condition === 'rebuilt' ? rebuilt : flows[level].next);
+      eps[level] = g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]);
+      terms.push(flows[level].logdet, out.logp);
+      if (condition === 'rebuilt' && level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
     }
     const logpxValue = g.logdetValue(addLogdets(...terms));
     g.output(g.op('Concat', eps, [this.latentDim], { axis: 1 }), 'eps');

@@ -8,6 +8,11 @@ export const DECODE_ONNX = 'decode.onnx';
 export interface OnnxModels {
   /** x [N, H, W, C] (model units, [−0.5, 0.5]) → eps [N, D], logpx [N], bpd [N]. */
   encode: Uint8Array;
+  /**
+   * The same with each prior conditioned on the half the forward pass computed, not the one decode
+   * rebuilds (Glow.encode): cheaper, and the same up to rounding near the data. Not written to files.
+   */
+  encodeForward: Uint8Array;
   /** eps [N, D] → x [N, H, W, C] (model units). */
   decode: Uint8Array;
 }
@@ -30,6 +35,10 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxM
   return {
     encode: glow.onnxEncode().toModel({
       docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`,
+      metadata,
+    }),
+    encodeForward: glow.onnxEncode('forward').toModel({
+      docString: `Glow encode (${name}, opset ${OPSET}), each prior conditioned on the forward pass's half. In: x, ${units}. Out: as encode.`,
       metadata,
     }),
     decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),

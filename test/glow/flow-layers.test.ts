@@ -14,14 +14,9 @@ import { luDecompose } from '../../src/glow/linalg.ts';
 import { FlowLayer, Module } from '../../src/glow/module.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { squeeze, unsqueeze } from '../../src/glow/squeeze.ts';
+import { randomise } from '../fixtures/model.ts';
 
 await initBackend('cpu');
-
-/** Moves every parameter away from its (often zero) initial value, so no layer is trivially the identity. */
-function randomise(m: Module, seed: number, std = 0.3): void {
-  let s = seed;
-  for (const v of m.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, std), v.shape))));
-}
 
 /** log|det| of a dense float64 matrix via LU. */
 function logAbsDet(m: Float64Array, n: number): number {

@@ -13,6 +13,7 @@ import { fromModelUnits, toModelUnits } from '../../src/glow/pixels.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { LearnedPrior } from '../../src/glow/prior.ts';
 import { Adam } from '../../src/train/adam.ts';
+import { randomise } from '../fixtures/model.ts';
 
 await initBackend('cpu');
 
@@ -231,4 +232,25 @@ t.test("the priors' σ floor: σ' = √(σ² + f²), in ε and in log p, and dec
   t.throws(() => new LearnedPrior(2, 0, -1), /σ floor must be ≥ 0/);
   tf.dispose([z, eps, logp]);
   prior.dispose();
+});
+
+t.test("encode conditions each split level's prior on the half that went on as decode rebuilds it", async (t) => {
+  const glow = new Glow({ height: 8, width: 8, channels: 1, levels: 3, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 });
+  randomise(glow, 40, 0.2);
+  glow.markInitialized();
+  const x = tf.tensor4d(normalArray(2 * 64, 5, 0.3), [2, 8, 8, 1]);
+  const { eps } = glow.encode(x);
+  const sizes = glow.epsShapes.map(([h, w, c]) => h * w * c);
+  const parts = tf.split(eps, sizes, 1).map((p, i) => p.reshape([2, ...glow.epsShapes[i]]) as tf.Tensor4D);
+  // What decode rebuilds as level 0's next half, from the latents of levels 1 and 2.
+  const rebuilt = glow.blocks[1].reverse(parts[1], glow.blocks[2].reverse(parts[2]));
+  const { z, next } = glow.blocks[0].flow(x);
+  const want = glow.blocks[0].prior.standardise(z, rebuilt).eps;
+  t.same(Array.from(parts[0].dataSync()), Array.from(want.dataSync()), "level 0's ε: standardised under the rebuilt half, bit for bit");
+  const forward = glow.forward(x).eps[0];
+  t.notSame(Array.from(forward.dataSync()), Array.from(want.dataSync()), "which is not what training's forward pass gives");
+  const gap = tf.max(tf.abs(tf.sub(rebuilt, next!))).dataSync()[0];
+  t.ok(gap < 1e-4, `and the rebuilt half is the forward pass's up to rounding (${gap.toExponential(1)})`);
+  tf.dispose([x, eps, ...parts, rebuilt, z, next!, want, forward]);
+  glow.dispose();
 });

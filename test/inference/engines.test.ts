@@ -14,7 +14,16 @@ import { Glow, type GlowConfig } from '../../src/glow/glow.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../../src/glow/pixels.ts';
 import { buildApp } from '../../src/server/app.ts';
-import { ONE_THREAD_BATCH, OnnxEngine, TfjsEngine, type InferenceEngine } from '../../src/inference/engines.ts';
+import {
+  encodeInTwoPasses,
+  inRange,
+  ONE_THREAD_BATCH,
+  OnnxEngine,
+  REENCODE_BEYOND,
+  TfjsEngine,
+  type InferenceEngine,
+} from '../../src/inference/engines.ts';
+import type { PriorCondition } from '../../src/glow/glow.ts';
 import { decodePng, json, mnistPng, tempDir } from '../fixtures/app.ts';
 import * as tf from '@tensorflow/tfjs';
 
@@ -148,6 +157,94 @@ for (const config of small) {
     },
   );
 }
+
+// Both encode graphs of each small model against TF.js: each prior conditioned on the half decode
+// rebuilds (the second pass) and on the forward pass's half (the first).
+for (const config of small) {
+  t.test(`random ${config.levels}-level ${config.coupling} model: both encode graphs match TF.js`, async (t) => {
+    const ort = await import('onnxruntime-node');
+    const { onnxModels } = await import('../../src/glow/onnx-export.ts');
+    const glow = new Glow(config);
+    let s = 500;
+    for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+    glow.markInitialized();
+    glow.weightsChanged();
+    t.teardown(() => glow.dispose());
+    const models = onnxModels(glow, 'test', 'test');
+    const { height, width, channels } = config;
+    const n = 3;
+    const x = Float32Array.from(normalArray(n * glow.latentDim, 13, 0.2), (v) => Math.max(-0.5, Math.min(0.5, v)));
+    for (const [condition, bytes] of [
+      ['rebuilt', models.encode],
+      ['forward', models.encodeForward],
+    ] as const) {
+      const session = await ort.InferenceSession.create(bytes);
+      const out = await session.run({ x: new ort.Tensor('float32', x, [n, height, width, channels]) });
+      const want = tf.tidy(() => glow.encode(tf.tensor4d(x, [n, height, width, channels]), condition).eps.dataSync() as Float32Array);
+      const diff = maxAbsDiff(out.eps.data as Float32Array, want);
+      t.ok(diff <= TOLERANCE, `${condition}: ${diff.toExponential(2)}`);
+      await session.release();
+    }
+  });
+}
+
+t.test('encode takes a second pass, on the rebuilt halves, for exactly the images whose latent leaves [−5, 5]', async (t) => {
+  const latentDim = 4;
+  // Image i is the value i in every pixel; its latent is the image itself, plus 0.5 on the second pass.
+  const calls: { n: number; condition: PriorCondition; images: number[] }[] = [];
+  const fake = async (n: number, x: Float32Array, condition: PriorCondition) => {
+    calls.push({ n, condition, images: Array.from({ length: n }, (_, i) => x[i * latentDim]) });
+    const eps = Float32Array.from(x, (v) => (condition === 'rebuilt' ? v + 0.5 : v));
+    return { eps, bpd: Float32Array.from({ length: n }, (_, i) => x[i * latentDim] * (condition === 'rebuilt' ? 10 : 1)) };
+  };
+  const values = [0, -REENCODE_BEYOND, 7, REENCODE_BEYOND + 0.25, NaN, 1];
+  const x = Float32Array.from({ length: values.length * latentDim }, (_, j) => values[Math.floor(j / latentDim)]);
+  x[1 * latentDim + 3] = -6; // one value out of range is enough
+  const out = await encodeInTwoPasses(values.length, x, latentDim, fake);
+  t.same(
+    calls.map((c) => [c.n, c.condition]),
+    [
+      [6, 'forward'],
+      [4, 'rebuilt'],
+    ],
+  );
+  t.same(calls[1].images, [-REENCODE_BEYOND, 7, REENCODE_BEYOND + 0.25, NaN], 'the second pass gets the images out of range, NaN included');
+  t.same(
+    Array.from(out.bpd),
+    [0, -50, 70, (REENCODE_BEYOND + 0.25) * 10, NaN, 1].map((v) => Math.fround(v)),
+    'their bpd replaced in place',
+  );
+  t.same(Array.from(out.eps.subarray(0, latentDim)), [0, 0, 0, 0], 'an image in range keeps its first latent');
+  t.same(Array.from(out.eps.subarray(latentDim, 2 * latentDim)), [-4.5, -4.5, -4.5, -5.5], 'one out of range gets its second');
+  t.same(Array.from(out.eps.subarray(5 * latentDim)), [1, 1, 1, 1]);
+});
+
+t.test('TF.js: an image whose latent is out of range is encoded and decoded alone, so its bits do not depend on the batch', async (t) => {
+  const glow = new Glow(small[0]);
+  let s = 700;
+  for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+  glow.markInitialized();
+  glow.weightsChanged();
+  t.teardown(() => glow.dispose());
+  const engine = new TfjsEngine(glow);
+  const D = glow.latentDim;
+  // Images 0 and 2 in model units; image 1 far outside them, so its latent leaves [−5, 5].
+  const x = Float32Array.from(normalArray(3 * D, 21, 0.2), (v, i) => (i >= D && i < 2 * D ? 40 * v : Math.max(-0.5, Math.min(0.5, v))));
+  const row = (a: Float32Array, i: number) => Array.from(a.subarray(i * D, (i + 1) * D));
+  const batch = await engine.encode(3, x);
+  t.ok(
+    inRange(batch.eps.subarray(0, D)) && !inRange(batch.eps.subarray(D, 2 * D)) && inRange(batch.eps.subarray(2 * D)),
+    'only image 1 is out of range',
+  );
+  const alone = await engine.encode(1, x.slice(D, 2 * D));
+  t.same(row(batch.eps, 1), Array.from(alone.eps), 'its latent: the same bits as encoded alone');
+  t.equal(batch.bpd[1], alone.bpd[0]);
+  const decoded = await engine.decode(3, batch.eps);
+  t.same(row(decoded, 1), Array.from(await engine.decode(1, alone.eps)), 'its image: the same bits as decoded alone');
+  const pair = Float32Array.from([...row(batch.eps, 0), ...row(batch.eps, 2)]);
+  const together = await engine.decode(2, pair);
+  t.same([row(decoded, 0), row(decoded, 2)], [row(together, 0), row(together, 1)], 'the others are decoded together');
+});
 
 t.test('through the server: decode(encode(x)) is bit-exact on both engines, and their latents agree', async (t) => {
   const digits = [0, 1, 2, 3, 4, 5, 6, 7];
