@@ -33,16 +33,16 @@ export interface GlowConfig {
 }
 
 /**
- * Where new models hold their priors' mean and log σ: wide enough that the shipped models' test
- * figures do not move, narrow enough that exp(log σ) and ε² stay far from float32's range.
- */
-/**
  * What encode conditions each split level's prior on: the half that went on as decode will rebuild
  * it from the levels above (exact round trips far from the data), or as the forward pass computed
  * it (what training does; cheaper, and the same up to rounding near the data). See Glow.encode.
  */
 export type PriorCondition = 'rebuilt' | 'forward';
 
+/**
+ * Where new models hold their priors' mean and log σ: wide enough that the shipped models' test
+ * figures do not move, narrow enough that exp(log σ) and ε² stay far from float32's range.
+ */
 export const DEFAULT_PRIOR_BOUNDS: PriorBounds = { mean: 5, logSd: [-10, 5] };
 
 /**
