@@ -6,7 +6,6 @@ import type { FittedImage } from '../images/fit.ts';
 import type { AttributeInput, Item } from '../inference/model-session.ts';
 import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
-import { admit } from '../server/model-plugin.ts';
 import { toNumbers } from '../server/respond.ts';
 import { adminGuard } from '../server/security.ts';
 import {
@@ -38,7 +37,7 @@ export default async function attributeRoutes(fastify: FastifyInstance): Promise
   // Writes need the admin token when one is configured; checked before the body is read.
   const admin = adminGuard(app.config.adminToken);
 
-  app.post('/attributes', { schema: createAttributeSchema, onRequest: [admin, admit('encode')] }, async (req, reply) => {
+  app.post('/attributes', { schema: createAttributeSchema, onRequest: admin, config: { modelWork: 'encode' } }, async (req, reply) => {
     const { replace = false, fit = false } = req.query;
     const { created, attribute, fitted } = await req.model.createAttribute({ ...(await readSets(req)), replace, fit });
     reply.status(created ? 201 : 200).header('location', `/attributes/${attribute.name}`);

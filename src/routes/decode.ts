@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { DecodeInput } from '../inference/model-session.ts';
 import { readBody, type BodySpec } from '../server/body.ts';
-import { admit } from '../server/model-plugin.ts';
 import { imagesJson, sendPng, wantsJson } from '../server/respond.ts';
 import { DecodeBody, decodeSchema } from './decode.schema.ts';
 
@@ -13,7 +12,7 @@ const body: BodySpec<typeof DecodeBody, never, 'json' | 'float32'> = { accepts: 
 export default async function decodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/decode', { schema: decodeSchema, onRequest: admit('decode') }, async (req, reply) => {
+  app.post('/decode', { schema: decodeSchema, config: { modelWork: 'decode' } }, async (req, reply) => {
     const { images, size } = await req.model.decode(await readLatents(req));
     const { format, scale } = req.query;
     if (wantsJson(req, format)) return imagesJson(images, size, scale);

@@ -4,7 +4,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { MAX_IMAGES } from '../inference/limits.ts';
 import type { ImageItem } from '../inference/model-session.ts';
 import { base64, readBody, type BodySpec } from '../server/body.ts';
-import { admit } from '../server/model-plugin.ts';
 import { fittedJson, toNumbers } from '../server/respond.ts';
 import { EncodeJsonBody, encodeSchema } from './encode.schema.ts';
 
@@ -21,7 +20,7 @@ const body: BodySpec<typeof EncodeJsonBody, 'images', 'multipart' | 'image' | 'j
 export default async function encodeRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/encode', { schema: encodeSchema, onRequest: admit('encode') }, async (req) => {
+  app.post('/encode', { schema: encodeSchema, config: { modelWork: 'encode' } }, async (req) => {
     const images = await readImages(req);
     const { items, size } = await req.model.encode({ images, verify: req.query.verify ?? false, fit: req.query.fit ?? false });
     const fitted = await Promise.all(items.map((it) => (it.fitted ? fittedJson(it.fitted, size) : undefined)));

@@ -4,7 +4,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { InterpolateInput, Item } from '../inference/model-session.ts';
 import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
-import { admit } from '../server/model-plugin.ts';
 import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson } from '../server/respond.ts';
 import { InterpolateBody, interpolateSchema } from './interpolate.schema.ts';
 
@@ -19,7 +18,7 @@ const body: BodySpec<typeof InterpolateBody, 'from' | 'to', 'json' | 'multipart'
 export default async function interpolateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/interpolate', { schema: interpolateSchema, onRequest: admit('decode') }, async (req, reply) => {
+  app.post('/interpolate', { schema: interpolateSchema, config: { modelWork: 'decode' } }, async (req, reply) => {
     const strip = await req.model.interpolate({ ...(await readEnds(req)), fit: req.query.fit ?? false });
     const { images, size, fitted } = strip;
     const { format, scale } = req.query;

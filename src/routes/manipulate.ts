@@ -5,7 +5,6 @@ import { MAX_ALPHA } from '../inference/limits.ts';
 import type { ManipulateInput } from '../inference/model-session.ts';
 import { base64, readBody, type BodySpec } from '../server/body.ts';
 import { HttpError } from '../server/errors.ts';
-import { admit } from '../server/model-plugin.ts';
 import { fittedJson, imagesJson, sendPng, setFittedHeaders, toNumbers, wantsJson } from '../server/respond.ts';
 import { ManipulateBody, manipulateSchema } from './manipulate.schema.ts';
 
@@ -33,7 +32,7 @@ const body: BodySpec<typeof ManipulateBody, 'image' | 'latent', 'json' | 'multip
 export default async function manipulateRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post('/manipulate', { schema: manipulateSchema, onRequest: admit('encode') }, async (req, reply) => {
+  app.post('/manipulate', { schema: manipulateSchema, config: { modelWork: 'encode' } }, async (req, reply) => {
     const edited = await req.model.manipulate({ ...(await readEdit(req)), fit: req.query.fit ?? false });
     const { images, size, fitted } = edited;
     const { format, scale } = req.query;

@@ -1,14 +1,13 @@
 // GET /sample: random samples at temperature t, the same images for the same seed.
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { admit } from '../server/model-plugin.ts';
 import { imagesJson, sendPng, toNumbers, wantsJson } from '../server/respond.ts';
 import { sampleSchema } from './sample.schema.ts';
 
 export default async function sampleRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get('/sample', { schema: sampleSchema, onRequest: admit('sample') }, async (req, reply) => {
+  app.get('/sample', { schema: sampleSchema, config: { modelWork: 'sample' } }, async (req, reply) => {
     const { t = 0.7, n = 1, seed, format, scale } = req.query;
     const sample = await req.model.sample({ n, t, seed });
     const { images, size } = sample;

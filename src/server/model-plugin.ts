@@ -1,6 +1,7 @@
 // The Fastify glue of the inference runtime: app.models (the ModelRegistry) and, on every route
-// whose query takes `?model=`, req.model (that model's ModelSession for this request). Routes that
-// run the model take their place in its queue with the `admit(op)` hook.
+// whose query takes `?model=`, req.model (that model's ModelSession for this request). A route that
+// runs the model says which work in its config (`config: { modelWork: 'encode' }`), and its request
+// takes its place in the model's queue before the body is read.
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Op } from '../inference/batcher.ts';
 import type { ModelRegistry } from '../inference/model-registry.ts';
@@ -16,11 +17,24 @@ declare module 'fastify' {
     /** The model this request addresses (?model=, else the default), as this request's session with it. */
     model: ModelSession;
   }
+  interface FastifyContextConfig {
+    /** The work this route gives the model: its requests are admitted to that queue (Batcher.admit). */
+    modelWork?: Op;
+  }
 }
 
 export function registerModels(app: FastifyInstance, models: ModelRegistry): void {
   app.decorate('models', models);
   app.decorateRequest('model', null as never);
+
+  // After the route's own onRequest hooks (an admin check comes first), so a refused request never
+  // takes a place in the queue.
+  app.addHook('onRoute', (route) => {
+    const op = route.config?.modelWork;
+    if (!op) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...own, admit(op)];
+  });
 
   /**
    * App-wide, before any route hook runs: on routes whose query schema takes `model`, req.model is
@@ -47,7 +61,7 @@ export function registerModels(app: FastifyInstance, models: ModelRegistry): voi
  * onRequest hook for routes that run the model: 503 + Retry-After at once when that model's queue
  * is full, else the request holds its place (see Batcher.admit) until its response is done.
  */
-export function admit(op: Op): onRequestAsyncHookHandler {
+function admit(op: Op): onRequestAsyncHookHandler {
   return async (req) => req.model.admit(op);
 }
 
