@@ -12,7 +12,7 @@ import sharp, { type Sharp } from 'sharp';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { UnprocessableError } from '../errors.ts';
-import type { ImageSize } from './images.ts';
+import type { ImageSize } from './image-size.ts';
 
 export const FitSpec = Type.Union(
   [

@@ -3,13 +3,10 @@
 import sharp, { type Metadata } from 'sharp';
 import { DomainError, InvalidError, TooLargeError, UnsupportedError } from '../errors.ts';
 import { fitImage, flattenBackground, type FitSpec, type Fitted } from './fit.ts';
+import type { ImageSize } from './image-size.ts';
 import { decodePlainPng, encodeRawPng } from './png.ts';
 
-export interface ImageSize {
-  height: number;
-  width: number;
-  channels: number;
-}
+export type { ImageSize } from './image-size.ts';
 
 export interface DecodedImage {
   /** height·width·channels bytes, NHWC, 0..255, at the model's size. */
