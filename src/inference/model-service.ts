@@ -5,29 +5,20 @@ import { AttributeCatalog } from '../attributes/catalog.ts';
 import { loadBuiltinAttributes } from '../attributes/builtin.ts';
 import type { AttributeStore } from '../attributes/store.ts';
 import { InvalidError, UnavailableError } from '../errors.ts';
-import { fitSpecOf, type FitSpec } from '../images/fit.ts';
-import { decodeImage, type DecodedImage, type ImageSize } from '../images/images.ts';
+import { fitSpecOf } from '../images/fit.ts';
+import { decodeImage, type DecodedImage } from '../images/images.ts';
 import { Batcher, type Op } from './batcher.ts';
 import { InferenceClient } from './inference-client.ts';
 import { MAX_IMAGES } from './limits.ts';
 import type { ModelMetrics, ModelSource } from './metrics.ts';
-import { ModelSession } from './model-session.ts';
+import { ModelSession, type Ready, type SessionService } from './model-session.ts';
 import type { InferenceOptions, ModelSpec } from './options.ts';
-import type { ModelInfo } from './worker-protocol.ts';
 
 export type ServiceState = 'loading' | 'ready' | 'failed';
 
-export interface Ready {
-  info: ModelInfo;
-  catalog: AttributeCatalog;
-  size: ImageSize;
-  /** What fit=true does to uploads for this model. */
-  fit: FitSpec;
-}
-
 export type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
-export class ModelService implements ModelSource {
+export class ModelService implements ModelSource, SessionService {
   state: ServiceState = 'loading';
   failure: Error | undefined;
   readonly name: string;
@@ -104,7 +95,7 @@ export class ModelService implements ModelSource {
   }
 
   /** A request's session with this load (see ModelSession); `end` it when the request is over. */
-  session(): ModelSession {
+  session(): ModelSession<ModelService> {
     return new ModelSession(this);
   }
 

@@ -11,10 +11,10 @@ import { direction, lerpSteps, linspace, norm } from '../attributes/vectors.ts';
 import { ConflictError } from '../errors.ts';
 import { compareRoundTrip, type RoundTrip } from '../glow/pixels.ts';
 import { normalArray } from '../glow/random.ts';
-import type { FittedImage } from '../images/fit.ts';
-import type { ImageSize } from '../images/images.ts';
-import type { Admission, Decoded, Op } from './batcher.ts';
-import type { ModelService, Ready } from './model-service.ts';
+import type { FitSpec, FittedImage } from '../images/fit.ts';
+import type { DecodedImage, ImageSize } from '../images/images.ts';
+import type { Admission, Batcher, Decoded, Op } from './batcher.ts';
+import type { ModelInfo } from './worker-protocol.ts';
 import { checkBudget, decodeWork, encodeWork, interpolateWork, manipulateWork, sampleWork, type Work } from './work.ts';
 
 /** An uploaded image; `what` names it in messages ("image #2", "positive[0]"). */
@@ -103,11 +103,34 @@ type FittedItems = (FittedImage | null)[];
 /** An item whose latent has been checked against the model. */
 type Checked = ImageItem | { latent: Float32Array };
 
-export class ModelSession {
+/** What a session needs of its model's service (ModelService, which makes the sessions). */
+export interface SessionService {
+  readonly name: string;
+  readonly batcher: Batcher;
+  readonly options: { maxWork: number; maxBatch: number };
+  enter(): void;
+  leave(): void;
+  /** The loaded model; 'unavailable' while it loads or when it failed. */
+  requireReady(): Ready;
+  decodeImages(buffers: Uint8Array[], what: (i: number) => string, fit?: boolean): Promise<DecodedImage[]>;
+  latent(values: number[], what: string): Float32Array;
+  unpackLatents(bytes: Uint8Array): Float32Array[];
+}
+
+/** A loaded model: what it is, its attributes, its image size and what fit=true does. */
+export interface Ready {
+  info: ModelInfo;
+  catalog: AttributeCatalog;
+  size: ImageSize;
+  /** What fit=true does to uploads for this model. */
+  fit: FitSpec;
+}
+
+export class ModelSession<S extends SessionService = SessionService> {
   private admission: Admission | null = null;
   private ended = false;
 
-  constructor(readonly service: ModelService) {
+  constructor(readonly service: S) {
     service.enter();
   }
 

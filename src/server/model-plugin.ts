@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Op } from '../inference/batcher.ts';
 import type { ModelRegistry } from '../inference/model-registry.ts';
+import type { ModelService } from '../inference/model-service.ts';
 import type { ModelSession } from '../inference/model-session.ts';
 import { MODEL_NAME } from '../inference/options.ts';
 import { HttpError } from './errors.ts';
@@ -15,7 +16,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** The model this request addresses (?model=, else the default), as this request's session with it. */
-    model: ModelSession;
+    model: ModelSession<ModelService>;
   }
   interface FastifyContextConfig {
     /** The work this route gives the model: its requests are admitted to that queue (Batcher.admit). */
