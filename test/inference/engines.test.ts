@@ -25,6 +25,7 @@ import {
 } from '../../src/inference/engines.ts';
 import type { PriorCondition } from '../../src/glow/glow.ts';
 import { decodePng, json, mnistPng, tempDir } from '../fixtures/app.ts';
+import { randomise } from '../fixtures/model.ts';
 import * as tf from '@tensorflow/tfjs';
 
 await initBackend();
@@ -140,8 +141,7 @@ for (const config of small) {
     `random ${config.levels}-level ${config.coupling} model, ${config.height}×${config.width}×${config.channels}${config.priorMinSd ? ', σ floor' : ''}${config.minScale ? ', scale floor and prior bounds' : ''}`,
     async (t) => {
       const glow = new Glow(config);
-      let s = 300;
-      for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+      randomise(glow, 300, 0.1);
       glow.markInitialized();
       glow.weightsChanged();
       const [tfjs, onnx] = await engines(glow);
@@ -165,8 +165,7 @@ for (const config of small) {
     const ort = await import('onnxruntime-node');
     const { onnxModels } = await import('../../src/glow/onnx-export.ts');
     const glow = new Glow(config);
-    let s = 500;
-    for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+    randomise(glow, 500, 0.1);
     glow.markInitialized();
     glow.weightsChanged();
     t.teardown(() => glow.dispose());
@@ -190,7 +189,8 @@ for (const config of small) {
 
 t.test('encode takes a second pass, on the rebuilt halves, for exactly the images whose latent leaves [−5, 5]', async (t) => {
   const latentDim = 4;
-  // Image i is the value i in every pixel; its latent is the image itself, plus 0.5 on the second pass.
+  // Each image is one value in every pixel (image 1 has a −6 as well); its latent is the image itself on
+  // the first pass and the image + 0.5 on the second, its bpd its first pixel (× 10 on the second).
   const calls: { n: number; condition: PriorCondition; images: number[] }[] = [];
   const fake = async (n: number, x: Float32Array, condition: PriorCondition) => {
     calls.push({ n, condition, images: Array.from({ length: n }, (_, i) => x[i * latentDim]) });
@@ -221,8 +221,7 @@ t.test('encode takes a second pass, on the rebuilt halves, for exactly the image
 
 t.test('TF.js: an image whose latent is out of range is encoded and decoded alone, so its bits do not depend on the batch', async (t) => {
   const glow = new Glow(small[0]);
-  let s = 700;
-  for (const v of glow.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.1), v.shape))));
+  randomise(glow, 700, 0.1);
   glow.markInitialized();
   glow.weightsChanged();
   t.teardown(() => glow.dispose());
