@@ -67,6 +67,8 @@ export interface BatcherObserver {
   rejected?(op: Op, reason: 'full' | 'timeout' | 'closed'): void;
   /** A decoded image held `values` NaN or ±Inf values. */
   nonFinite?(op: Op, values: number): void;
+  /** `images` of an encode batch took the second pass: their latent left [−5, 5]. */
+  reencoded?(images: number): void;
 }
 
 interface Item {
@@ -321,6 +323,7 @@ export class Batcher {
         const d = r.eps.length / n;
         batch.forEach((item, i) => item.resolve({ eps: r.eps.slice(i * d, (i + 1) * d), bpd: r.bpd[i] }));
         this.observed(op, n, r.ms, r.numTensors);
+        if (r.reencoded > 0) this.observer.reencoded?.(r.reencoded);
       } else {
         const d = batch[0].input.length;
         const latents = new Float32Array(n * d);

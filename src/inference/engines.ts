@@ -7,17 +7,17 @@ import type { Glow, PriorCondition } from '../glow/glow.ts';
 import { onnxModels } from '../glow/onnx-export.ts';
 import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
 
+type Encoded = { eps: Float32Array; bpd: Float32Array };
+
 /** Images and latents in, images and latents out: everything in model units, batch-major. */
 export interface InferenceEngine {
   readonly name: EngineName;
-  /** x: n images, NHWC, model units. */
-  encode(n: number, x: Float32Array): Promise<{ eps: Float32Array; bpd: Float32Array }>;
+  /** x: n images, NHWC, model units. `reencoded`: how many took the second pass (encodeInTwoPasses). */
+  encode(n: number, x: Float32Array): Promise<Encoded & { reencoded: number }>;
   /** n images, NHWC, model units (not yet quantised: NaN and ±Inf are counted by the caller). */
   decode(n: number, latents: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
-
-type Encoded = { eps: Float32Array; bpd: Float32Array };
 
 /**
  * An image whose latent has a value beyond ±REENCODE_BEYOND is encoded a second time, with each prior
@@ -41,11 +41,11 @@ export async function encodeInTwoPasses(
   x: Float32Array,
   latentDim: number,
   encode: (n: number, x: Float32Array, condition: PriorCondition) => Promise<Encoded>,
-): Promise<Encoded> {
+): Promise<Encoded & { reencoded: number }> {
   const first = await encode(n, x, 'forward');
   const again: number[] = [];
   for (let i = 0; i < n; i++) if (!latentInRange(first.eps.subarray(i * latentDim, (i + 1) * latentDim))) again.push(i);
-  if (again.length === 0) return first;
+  if (again.length === 0) return { ...first, reencoded: 0 };
   const d = x.length / n;
   const xs = new Float32Array(again.length * d);
   again.forEach((row, k) => xs.set(x.subarray(row * d, (row + 1) * d), k * d));
@@ -54,7 +54,7 @@ export async function encodeInTwoPasses(
     first.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
     first.bpd[row] = second.bpd[k];
   });
-  return first;
+  return { ...first, reencoded: again.length };
 }
 
 /**

@@ -10,6 +10,8 @@ import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats 
 export interface EncodeBatchResult extends WorkerStats {
   eps: Float32Array;
   bpd: Float32Array;
+  /** How many of the images took encode's second pass. */
+  reencoded: number;
 }
 export interface DecodeBatchResult extends WorkerStats {
   pixels: Uint8Array;

@@ -64,8 +64,8 @@ async function handle({ glow, engine }: Loaded, req: WorkerRequest): Promise<voi
   const { nBits } = glow.config;
   switch (req.kind) {
     case 'encode': {
-      const { eps, bpd } = await engine.encode(req.n, modelUnits(req.pixels, nBits));
-      post({ kind: 'encoded', id: req.id, eps, bpd, ...stats(t0) }, [eps.buffer as ArrayBuffer, bpd.buffer as ArrayBuffer]);
+      const { eps, bpd, reencoded } = await engine.encode(req.n, modelUnits(req.pixels, nBits));
+      post({ kind: 'encoded', id: req.id, eps, bpd, reencoded, ...stats(t0) }, [eps.buffer as ArrayBuffer, bpd.buffer as ArrayBuffer]);
       return;
     }
     case 'decode': {

@@ -19,6 +19,7 @@ export interface ModelMetrics {
   imagesProcessed: client.Counter<'model' | 'operation'>;
   queueRejections: client.Counter<'model' | 'operation' | 'reason'>;
   nonFiniteImages: client.Counter<'model' | 'operation'>;
+  reencodedImages: client.Counter<'model'>;
   modelInfo: client.Gauge<'model' | 'name' | 'dataset' | 'backend' | 'engine'>;
   modelSteps: client.Gauge<'model'>;
   reloads: client.Counter<'model' | 'result'>;
@@ -95,6 +96,14 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
     labelNames: ['model', 'operation'] as const,
     registers: [registry],
   });
+  // Far from the data (and in the tails of the data) an image's latent leaves [−5, 5]: encode runs it a
+  // second time, on the halves decode rebuilds, so its round trip holds (docs/stability.md).
+  const reencodedImages = new client.Counter({
+    name: 'glow_encode_second_pass_images_total',
+    help: 'Images encoded a second time, each prior conditioned on the half decode rebuilds, because their latent left [-5, 5]',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
   const modelInfo = new client.Gauge({
     name: 'glow_model_info',
     help: 'A model being served (value 1); name and dataset from its manifest, the engine that runs it (onnx, tfjs) and the TF.js backend',
@@ -162,6 +171,9 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
     nonFinite(op) {
       nonFiniteImages.inc({ model, operation: op });
     },
+    reencoded(images) {
+      reencodedImages.inc({ model }, images);
+    },
   });
 
   return {
@@ -173,6 +185,7 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
     imagesProcessed,
     queueRejections,
     nonFiniteImages,
+    reencodedImages,
     modelInfo,
     modelSteps,
     reloads,

@@ -55,7 +55,8 @@ export type WorkerResponse =
   | { kind: 'ready'; info: ModelInfo }
   | { kind: 'init-error'; message: string }
   | { kind: 'log'; message: string }
-  | ({ kind: 'encoded'; id: number; eps: Float32Array; bpd: Float32Array } & WorkerStats)
+  /** reencoded: how many of the n images took encode's second pass (src/inference/engines.ts). */
+  | ({ kind: 'encoded'; id: number; eps: Float32Array; bpd: Float32Array; reencoded: number } & WorkerStats)
   /** nonFinite[i]: how many of image i's values the reverse left NaN or ±Inf (its pixels there are not real). */
   | ({ kind: 'decoded'; id: number; pixels: Uint8Array; nonFinite: Uint32Array } & WorkerStats)
   | ({ kind: 'stats'; id: number } & WorkerStats)

@@ -29,7 +29,7 @@ class FakeRunner implements Runner {
     const size = pixels.length / n;
     const eps = new Float32Array(n * 2);
     for (let i = 0; i < n; i++) eps[2 * i] = pixels.subarray(i * size, (i + 1) * size).reduce((a, b) => a + b, 0);
-    return { eps, bpd: Float32Array.from({ length: n }, (_, i) => i), numTensors: 0, ms: this.delayMs };
+    return { eps, bpd: Float32Array.from({ length: n }, (_, i) => i), reencoded: 0, numTensors: 0, ms: this.delayMs };
   }
   async decode(n: number, latents: Float32Array) {
     this.calls.push({ op: 'decode', n });

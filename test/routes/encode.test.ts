@@ -59,6 +59,37 @@ t.test('POST /encode', async (t) => {
     );
   });
 
+  t.test('an image whose latent leaves [−5, 5] takes the second pass, counted in /metrics, and comes back', async (t) => {
+    const count = async () => {
+      const m = (await app.inject('/metrics')).body.match(/^glow_encode_second_pass_images_total\{[^}]*\} (\d+)/m);
+      return m ? Number(m[1]) : 0;
+    };
+    // Salt and pepper is far from any digit; digit 1 is a test digit.
+    const noise = Buffer.from(Array.from({ length: 784 }, (_, i) => ((i * 7919) % 13 < 6 ? 255 : 0)));
+    const salt = await sharp(noise, { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
+    const pngs = [salt, await mnistPng(1)];
+    const before = await count();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/encode?verify=true',
+      ...(await multipart(pngs.map((data) => ['image', { data }]))),
+    });
+    t.equal(res.statusCode, 200);
+    const items = res.json().items as { latent: number[]; roundTrip: { exact: boolean } }[];
+    const out = items.filter((it) => it.latent.some((v) => Math.abs(v) > 5)).length;
+    t.ok(
+      items[0].latent.some((v) => Math.abs(v) > 5),
+      'salt and pepper leaves the range',
+    );
+    t.equal((await count()) - before, out, `the counter went up by the ${out} image(s) out of range`);
+    t.ok(
+      items.every((it) => it.roundTrip.exact),
+      'and every image comes back exactly',
+    );
+  });
+
   t.test('raw image/png body and JSON base64 give the same latent', async (t) => {
     const viaForm = (await app.inject({ method: 'POST', url: '/encode', ...(await multipart([['image', { data: png0 }]])) })).json();
     const raw = await app.inject({ method: 'POST', url: '/encode', payload: png0, headers: { 'content-type': 'image/png' } });
