@@ -35,6 +35,13 @@ export function latentInRange(eps: Float32Array): boolean {
   return eps.every((v) => Math.abs(v) <= REENCODE_BEYOND);
 }
 
+/** The given rows of a batch-major array whose rows hold `d` values each, packed in that order. */
+function pickRows(a: Float32Array, rows: number[], d: number): Float32Array {
+  const out = new Float32Array(rows.length * d);
+  rows.forEach((row, k) => out.set(a.subarray(row * d, (row + 1) * d), k * d));
+  return out;
+}
+
 /** `forward` on all n images, then `rebuilt` on those whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]. */
 export async function encodeInTwoPasses(
   n: number,
@@ -46,10 +53,7 @@ export async function encodeInTwoPasses(
   const again: number[] = [];
   for (let i = 0; i < n; i++) if (!latentInRange(first.eps.subarray(i * latentDim, (i + 1) * latentDim))) again.push(i);
   if (again.length === 0) return { ...first, reencoded: 0 };
-  const d = x.length / n;
-  const xs = new Float32Array(again.length * d);
-  again.forEach((row, k) => xs.set(x.subarray(row * d, (row + 1) * d), k * d));
-  const second = await encode(again.length, xs, 'rebuilt');
+  const second = await encode(again.length, pickRows(x, again, x.length / n), 'rebuilt');
   again.forEach((row, k) => {
     first.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
     first.bpd[row] = second.bpd[k];
@@ -107,17 +111,13 @@ export class TfjsEngine implements InferenceEngine {
 
   async decode(n: number, latents: Float32Array) {
     const D = this.glow.latentDim;
-    const alone = Array.from({ length: n }, (_, i) => i).filter((i) => !latentInRange(latents.subarray(i * D, (i + 1) * D)));
+    const rows = Array.from({ length: n }, (_, i) => i);
+    const alone = rows.filter((i) => !latentInRange(latents.subarray(i * D, (i + 1) * D)));
     if (alone.length === 0 || n === 1) return this.decodeOnce(n, latents);
+    const together = rows.filter((i) => !alone.includes(i));
     const x = new Float32Array(n * D);
-    const together = Array.from({ length: n }, (_, i) => i).filter((i) => !alone.includes(i));
-    const rows = (list: number[]) => {
-      const out = new Float32Array(list.length * D);
-      list.forEach((row, k) => out.set(latents.subarray(row * D, (row + 1) * D), k * D));
-      return out;
-    };
     if (together.length > 0) {
-      const batch = await this.decodeOnce(together.length, rows(together));
+      const batch = await this.decodeOnce(together.length, pickRows(latents, together, D));
       together.forEach((row, k) => x.set(batch.subarray(k * D, (k + 1) * D), row * D));
     }
     for (const row of alone) x.set(await this.decodeOnce(1, latents.subarray(row * D, (row + 1) * D)), row * D);

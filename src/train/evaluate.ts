@@ -33,7 +33,8 @@ export async function evaluateBpd(
       glow.config.nBits,
       uniformArray(n * size, seed + start),
     );
-    const bpd = tf.tidy(() => glow.bitsPerDim(glow.encode(x).logpx));
+    // The forward pass, as in training: bpd needs no latent that decode inverts (Glow.encode's reverse).
+    const bpd = tf.tidy(() => glow.bitsPerDim(glow.forward(x).logpx));
     const values = (await bpd.data()) as Float32Array;
     perImage.set(values, start);
     for (const v of values) total += v; // in float64, image by image
