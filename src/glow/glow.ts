@@ -81,6 +81,11 @@ export class Glow extends Module {
     return this.latentDim;
   }
 
+  /** Values of z in the split levels (all but the top one). */
+  get splitDim(): number {
+    return this.epsShapes.slice(0, -1).reduce((s, shape) => s + size(shape), 0);
+  }
+
   /** Per-level ε and log p(x) per sample (continuous density of x in model units). */
   forward(x: tf.Tensor4D): { eps: tf.Tensor4D[]; logpx: tf.Tensor1D } {
     return tf.tidy(() => {
@@ -154,11 +159,14 @@ export class Glow extends Module {
 
   /**
    * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
-   * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want.
+   * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want. With `forward` it also gives what
+   * onnxReencode needs to redo the split levels' priors on the rebuilt halves (when there are split
+   * levels): z [N, Dz] (every split level's z, NCHW, flattened and concatenated, level 1 first) and
+   * logp_base [N] (log p(x) without the split levels' log p(z)).
    */
   onnxEncode(condition: PriorCondition = 'rebuilt'): OnnxGraph {
-    const { height, width, channels, nBits } = this.config;
-    const g = new OnnxGraph('glow_encode');
+    const { height, width, channels } = this.config;
+    const g = new OnnxGraph(condition === 'rebuilt' ? 'glow_encode' : 'glow_encode_forward');
     let h = g.transpose(g.input('x', [height, width, channels]), [2, 0, 1]);
     const flows: { next?: Value; z: Value; logdet: LogDet }[] = [];
     for (const block of this.blocks) {
@@ -166,30 +174,96 @@ export class Glow extends Module {
       flows.push(out);
       if (out.next) h = out.next;
     }
-    // As encode: each prior conditioned on the next level's input as decode rebuilds it, or as computed.
+    const top = this.blocks.length - 1;
+    if (condition === 'forward') {
+      const topPrior = this.blocks[top].prior.onnxStandardise(g, flows[top].z);
+      const base = g.logdetValue(addLogdets(...flows.map((f) => f.logdet), topPrior.logp));
+      const split = flows.slice(0, top).map((f, level) => this.blocks[level].prior.onnxStandardise(g, f.z, f.next));
+      if (top > 0) {
+        g.output(
+          g.op(
+            'Concat',
+            flows.slice(0, top).map((f) => g.reshape(f.z, [size(f.z.dims)])),
+            [this.splitDim],
+            { axis: 1 },
+          ),
+          'z',
+        );
+        g.output(base, 'logp_base');
+      }
+      this.onnxOutputs(
+        g,
+        [...split.map((s) => s.eps), topPrior.eps],
+        base,
+        split.map((s) => s.logp),
+      );
+      return g;
+    }
+    // Each prior conditioned on the next level's input as decode rebuilds it from the levels above.
     const terms: LogDet[] = [];
     const eps: Value[] = [];
     let rebuilt: Value | undefined;
-    for (let level = this.blocks.length - 1; level >= 0; level--) {
+    for (let level = top; level >= 0; level--) {
       const block = this.blocks[level];
-      const out = block.prior.onnxStandardise(g, flows[level].z, condition === 'rebuilt' ? rebuilt : flows[level].next);
-      eps[level] = g.reshape(g.transpose(out.eps, [1, 2, 0]), [out.eps.dims.reduce((a, b) => a * b)]);
+      const out = block.prior.onnxStandardise(g, flows[level].z, rebuilt);
+      eps[level] = out.eps;
       terms.push(flows[level].logdet, out.logp);
-      if (condition === 'rebuilt' && level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
+      if (level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
     }
-    const logpxValue = g.logdetValue(addLogdets(...terms));
-    g.output(g.op('Concat', eps, [this.latentDim], { axis: 1 }), 'eps');
-    g.output(logpxValue, 'logpx');
-    const d = this.latentDim;
-    const bpd = g.div(g.op('Sub', [g.constant([d * nBits * Math.LN2], []), logpxValue], []), g.constant([d * Math.LN2], []));
-    g.output(bpd, 'bpd');
+    this.onnxOutputs(g, eps, undefined, terms);
     return g;
   }
 
-  /** The decode graph: eps [N, D] → x [N, H, W, C] in model units. */
-  onnxDecode(): OnnxGraph {
-    const g = new OnnxGraph('glow_decode');
-    const eps = g.input('eps', [this.latentDim]);
+  /**
+   * Encode's second pass (the engines' encodeInTwoPasses): from a forward encode's eps (input
+   * eps_forward; only the top level's is used: its prior has no condition), z and logp_base, each split level's ε and log p(z)
+   * again with the prior conditioned on the half decode rebuilds: what onnxEncode('rebuilt') gives,
+   * for a reverse of the levels above instead of a whole encode.
+   */
+  onnxReencode(): OnnxGraph {
+    if (this.blocks.length === 1) throw new Error('a one-level model has no split level to re-encode');
+    const g = new OnnxGraph('glow_reencode');
+    const parts = this.onnxLatentParts(g, g.input('eps_forward', [this.latentDim]));
+    const top = this.blocks.length - 1;
+    // Each split level's z has its ε's shape.
+    const shapes = this.epsShapes.slice(0, top).map(([h, w, c]) => [c, h, w]);
+    const zs = g.ops(
+      'Split',
+      [g.input('z', [this.splitDim]), g.ints(shapes.map(size))],
+      shapes.map((s) => [size(s)]),
+      { axis: 1 },
+    );
+    const base = g.input('logp_base', []);
+    const eps: Value[] = [];
+    eps[top] = parts[top];
+    const terms: LogDet[] = [];
+    let rebuilt = this.blocks[top].onnxReverse(g, parts[top]);
+    for (let level = top - 1; level >= 0; level--) {
+      const block = this.blocks[level];
+      const out = block.prior.onnxStandardise(g, g.reshape(zs[level], shapes[level]), rebuilt);
+      eps[level] = out.eps;
+      terms.push(out.logp);
+      if (level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
+    }
+    this.onnxOutputs(g, eps, base, terms);
+    return g;
+  }
+
+  /** eps (every level's ε, NCHW, flattened HWC and concatenated), logpx = base + the terms, and bpd. */
+  private onnxOutputs(g: OnnxGraph, eps: Value[], base: Value | undefined, terms: LogDet[]): void {
+    const { nBits } = this.config;
+    const flat = eps.map((e) => g.reshape(g.transpose(e, [1, 2, 0]), [size(e.dims)]));
+    const rest = terms.length > 0 ? g.logdetValue(addLogdets(...terms)) : undefined;
+    const logpx = base && rest ? g.add(base, rest) : (base ?? rest!);
+    g.output(g.op('Concat', flat, [this.latentDim], { axis: 1 }), 'eps');
+    g.output(logpx, 'logpx');
+    const d = this.latentDim;
+    const bpd = g.div(g.op('Sub', [g.constant([d * nBits * Math.LN2], []), logpx], []), g.constant([d * Math.LN2], []));
+    g.output(bpd, 'bpd');
+  }
+
+  /** A latent [N, D] as each level's ε, NCHW. */
+  private onnxLatentParts(g: OnnxGraph, eps: Value): Value[] {
     const sizes = this.epsShapes.map(([h, w, c]) => h * w * c);
     const flat = g.ops(
       'Split',
@@ -197,7 +271,13 @@ export class Glow extends Module {
       sizes.map((s) => [s]),
       { axis: 1 },
     );
-    const parts = flat.map((p, i) => g.transpose(g.reshape(p, this.epsShapes[i]), [2, 0, 1]));
+    return flat.map((p, i) => g.transpose(g.reshape(p, this.epsShapes[i]), [2, 0, 1]));
+  }
+
+  /** The decode graph: eps [N, D] → x [N, H, W, C] in model units. */
+  onnxDecode(): OnnxGraph {
+    const g = new OnnxGraph('glow_decode');
+    const parts = this.onnxLatentParts(g, g.input('eps', [this.latentDim]));
     let h: Value | undefined;
     for (let level = this.blocks.length - 1; level >= 0; level--) h = this.blocks[level].onnxReverse(g, parts[level], h);
     g.output(g.transpose(h!, [1, 2, 0]), 'x');
@@ -240,4 +320,8 @@ export class Glow extends Module {
     for (const block of this.blocks) for (const step of block.steps) step.invconv.dispose();
     super.dispose();
   }
+}
+
+function size(dims: number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
 }

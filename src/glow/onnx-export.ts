@@ -10,9 +10,16 @@ export interface OnnxModels {
   encode: Uint8Array;
   /**
    * The same with each prior conditioned on the half the forward pass computed, not the one decode
-   * rebuilds (Glow.encode): cheaper, and the same up to rounding near the data. Not written to files.
+   * rebuilds (Glow.encode): cheaper, and the same up to rounding near the data. With split levels it
+   * also outputs z and logp_base for `reencode`. Not written to files.
    */
   encodeForward: Uint8Array;
+  /**
+   * eps (as eps_forward), z and logp_base of encodeForward → eps, logpx, bpd as `encode` gives them: its split levels'
+   * priors again on the rebuilt halves (Glow.onnxReencode). Absent for a one-level model, whose two
+   * encodes are one. Not written to files.
+   */
+  reencode?: Uint8Array;
   /** eps [N, D] → x [N, H, W, C] (model units). */
   decode: Uint8Array;
 }
@@ -41,6 +48,13 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxM
       docString: `Glow encode (${name}, opset ${OPSET}), each prior conditioned on the forward pass's half. In: x, ${units}. Out: as encode.`,
       metadata,
     }),
+    reencode:
+      glow.blocks.length > 1
+        ? glow.onnxReencode().toModel({
+            docString: `Glow encode's second pass (${name}, opset ${OPSET}): eps_forward, z and logp_base of the forward encode → eps, logpx, bpd with each prior conditioned on the half decode rebuilds.`,
+            metadata,
+          })
+        : undefined,
     decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
   };
 }

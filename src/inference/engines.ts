@@ -42,23 +42,27 @@ function pickRows(a: Float32Array, rows: number[], d: number): Float32Array {
   return out;
 }
 
-/** `forward` on all n images, then `rebuilt` on those whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]. */
+/**
+ * `first` (each prior conditioned on the forward pass's halves) on all n images, then `again` (on the
+ * rebuilt halves) for the rows whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]: their results
+ * packed in that order, put in place of the first ones.
+ */
 export async function encodeInTwoPasses(
   n: number,
-  x: Float32Array,
   latentDim: number,
-  encode: (n: number, x: Float32Array, condition: PriorCondition) => Promise<Encoded>,
+  first: () => Promise<Encoded>,
+  again: (rows: number[]) => Promise<Encoded>,
 ): Promise<Encoded & { reencoded: number }> {
-  const first = await encode(n, x, 'forward');
-  const again: number[] = [];
-  for (let i = 0; i < n; i++) if (!latentInRange(first.eps.subarray(i * latentDim, (i + 1) * latentDim))) again.push(i);
-  if (again.length === 0) return { ...first, reencoded: 0 };
-  const second = await encode(again.length, pickRows(x, again, x.length / n), 'rebuilt');
-  again.forEach((row, k) => {
-    first.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
-    first.bpd[row] = second.bpd[k];
+  const out = await first();
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) if (!latentInRange(out.eps.subarray(i * latentDim, (i + 1) * latentDim))) rows.push(i);
+  if (rows.length === 0) return { ...out, reencoded: 0 };
+  const second = await again(rows);
+  rows.forEach((row, k) => {
+    out.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
+    out.bpd[row] = second.bpd[k];
   });
-  return { ...first, reencoded: again.length };
+  return { ...out, reencoded: rows.length };
 }
 
 /**
@@ -73,8 +77,12 @@ export class TfjsEngine implements InferenceEngine {
   constructor(private readonly glow: Glow) {}
 
   encode(n: number, x: Float32Array) {
-    return encodeInTwoPasses(n, x, this.glow.latentDim, (m, xs, condition) =>
-      condition === 'forward' ? this.encodeOnce(m, xs, condition) : this.oneAtATime(m, xs, (x1) => this.encodeOnce(1, x1, condition)),
+    const d = x.length / n;
+    return encodeInTwoPasses(
+      n,
+      this.glow.latentDim,
+      () => this.encodeOnce(n, x, 'forward'),
+      (rows) => this.oneAtATime(rows.length, pickRows(x, rows, d), (x1) => this.encodeOnce(1, x1, 'rebuilt')),
     );
   }
 
@@ -173,11 +181,18 @@ export function sessionOptions(opts: OnnxOptions) {
 export const ONE_THREAD_BATCH = 2;
 
 interface Sessions {
-  encode: import('onnxruntime-node').InferenceSession;
   encodeForward: import('onnxruntime-node').InferenceSession;
+  /** Absent for a one-level model (no split level: its forward encode is the rebuilt one). */
+  reencode?: import('onnxruntime-node').InferenceSession;
   decode: import('onnxruntime-node').InferenceSession;
 }
 
+/**
+ * Encodes with the forward graph, and re-encodes images out of range with the reencode graph: from the
+ * first pass's latent and split levels' z, a reverse of the levels above each split level instead of
+ * a second whole encode (the same bits as the `encode` graph, tested). The `encode` graph itself is for
+ * the exported files.
+ */
 export class OnnxEngine implements InferenceEngine {
   readonly name = 'onnx';
 
@@ -196,12 +211,12 @@ export class OnnxEngine implements InferenceEngine {
     const models = onnxModels(glow, fingerprint, name);
     const open = async (threads: number): Promise<Sessions> => {
       const options = sessionOptions({ threads });
-      const [encode, encodeForward, decode] = await Promise.all([
-        ort.InferenceSession.create(models.encode, options),
+      const [encodeForward, reencode, decode] = await Promise.all([
         ort.InferenceSession.create(models.encodeForward, options),
+        models.reencode && ort.InferenceSession.create(models.reencode, options),
         ort.InferenceSession.create(models.decode, options),
       ]);
-      return { encode, encodeForward, decode };
+      return { encodeForward, reencode, decode };
     };
     const [small, large] = await Promise.all([open(1), opts.threads === 1 ? undefined : open(opts.threads)]);
     return new OnnxEngine(ort, glow, small, large ?? small);
@@ -211,19 +226,42 @@ export class OnnxEngine implements InferenceEngine {
     return n <= ONE_THREAD_BATCH ? this.small : this.large;
   }
 
-  encode(n: number, x: Float32Array) {
-    return encodeInTwoPasses(n, x, this.glow.latentDim, (m, xs, condition) => this.encodeOnce(m, xs, condition));
+  async encode(n: number, x: Float32Array) {
+    const { height, width, channels } = this.glow.config;
+    const D = this.glow.latentDim;
+    const first = await this.run(this.sessions(n).encodeForward, { x: this.tensor(x, [n, height, width, channels]) });
+    const { reencode } = this.sessions(1);
+    if (!reencode) return { eps: first.eps, bpd: first.bpd, reencoded: 0 };
+    return encodeInTwoPasses(
+      n,
+      D,
+      async () => first,
+      async (rows) => {
+        const m = rows.length;
+        const splitDim = this.glow.splitDim;
+        const feeds = {
+          eps_forward: this.tensor(pickRows(first.eps, rows, D), [m, D]),
+          z: this.tensor(pickRows(first.z, rows, splitDim), [m, splitDim]),
+          logp_base: this.tensor(pickRows(first.logp_base, rows, 1), [m]),
+        };
+        return this.run(this.sessions(m).reencode!, feeds);
+      },
+    );
   }
 
-  private async encodeOnce(n: number, x: Float32Array, condition: PriorCondition) {
-    const { height, width, channels } = this.glow.config;
-    const sessions = this.sessions(n);
-    const out = await (condition === 'rebuilt' ? sessions.encode : sessions.encodeForward).run({
-      x: new this.ort.Tensor('float32', x, [n, height, width, channels]),
-    });
+  private tensor(data: Float32Array, dims: number[]) {
+    return new this.ort.Tensor('float32', data, dims);
+  }
+
+  /** Runs a session; its float32 outputs copied (their buffers are transferred to the HTTP thread whole). */
+  private async run(session: import('onnxruntime-node').InferenceSession, feeds: Record<string, import('onnxruntime-node').Tensor>) {
+    const out = await session.run(feeds);
     try {
-      // Copies: the results' buffers are transferred to the HTTP thread whole.
-      return { eps: Float32Array.from(out.eps.data as Float32Array), bpd: Float32Array.from(out.bpd.data as Float32Array) };
+      return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)])) as Record<
+        string,
+        Float32Array
+      > &
+        Encoded;
     } finally {
       for (const t of Object.values(out)) t.dispose();
     }
@@ -239,8 +277,8 @@ export class OnnxEngine implements InferenceEngine {
   }
 
   async close() {
-    const all = new Set([this.small, this.large].flatMap((s) => [s.encode, s.encodeForward, s.decode]));
-    await Promise.all([...all].map((s) => s.release()));
+    const all = new Set([this.small, this.large].flatMap((s) => [s.encodeForward, s.reencode, s.decode]));
+    await Promise.all([...all].map((s) => s?.release()));
   }
 }
 
