@@ -3,8 +3,10 @@
 // earlier export of the graphs (npm run export:onnx -- --out DIR on an earlier commit) under the
 // options it shipped with. Every configuration has its own sessions and they take turns, encode and
 // decode, so a change in the machine's load hits all alike; medians, and the median of the per-round
-// ratios to the first row. What src/inference/engines.ts uses is the row marked "chosen". Spinning
-// intra-op threads are left out: after a run they keep spinning and slow whichever session runs next.
+// ratios to the first row. The engine itself runs one-thread sessions on lanes, a batch cut over them
+// (src/inference/onnx-lanes.ts; `npm run bench` measures it); the rows here compare one session's
+// options. Spinning intra-op threads are left out: after a run they keep spinning and slow whichever
+// session runs next.
 //   npm run bench:onnx [-- --model models/mnist --reps 21 --batches 1,2,4,16,64 --baseline DIR --only 0,1]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,7 +19,10 @@ import { initBackend } from '../src/backend/backend.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
 import { onnxModels, type OnnxModels } from '../src/glow/onnx-export.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { ONE_THREAD_BATCH, sessionOptions } from '../src/inference/engines.ts';
+import { sessionOptions } from '../src/inference/onnx-lanes.ts';
+
+/** The engine's sessions before it cut batches over lanes: one intra-op thread up to this batch, two above. */
+const ONE_THREAD_BATCH = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -54,25 +59,25 @@ if (args.baseline) {
 }
 configs.push(
   {
-    label: `chosen: 1 thread up to batch ${ONE_THREAD_BATCH}, else 2`,
+    label: `1 thread up to batch ${ONE_THREAD_BATCH}, else 2`,
     graphs: current,
     options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2),
   },
   { label: '2 threads at every batch size', graphs: current, options: () => options(2) },
   { label: '1 thread at every batch size', graphs: current, options: () => options(1) },
   {
-    label: 'chosen, level extended (no NCHWc layout)',
+    label: `1 thread up to batch ${ONE_THREAD_BATCH}, else 2, level extended (no NCHWc layout)`,
     graphs: current,
     options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { graphOptimizationLevel: 'extended' }),
   },
   {
-    label: 'chosen, no memory arena or pattern',
+    label: `1 thread up to batch ${ONE_THREAD_BATCH}, else 2, no memory arena or pattern`,
     graphs: current,
     options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { enableCpuMemArena: false, enableMemPattern: false }),
   },
   // A batch dimension fixed at session creation: one session per batch size.
   {
-    label: 'chosen, batch dimension fixed',
+    label: `1 thread up to batch ${ONE_THREAD_BATCH}, else 2, batch dimension fixed`,
     graphs: current,
     options: (n) => options(n <= ONE_THREAD_BATCH ? 1 : 2, { freeDimensionOverrides: { N: n } }),
   },

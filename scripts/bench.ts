@@ -16,7 +16,7 @@ import { batchPixels } from '../src/data/dataset.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { checkpointFromFiles, readCheckpointFiles, readManifest } from '../src/glow/checkpoint.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { ONE_THREAD_BATCH, OnnxEngine, TfjsEngine, type InferenceEngine } from '../src/inference/engines.ts';
+import { OnnxEngine, TfjsEngine, type InferenceEngine } from '../src/inference/engines.ts';
 import { forwardFlopsPerImage } from '../src/glow/flops.ts';
 import { Glow, GlowConfig } from '../src/glow/glow.ts';
 import { normalArray } from '../src/glow/random.ts';
@@ -195,7 +195,7 @@ console.log(
 );
 for (const l of lines) console.log(l);
 console.log(
-  `inference (${files ? `${args.model}, its test images` : 'random weights'}; medians of ${reps} runs at batch 1, ${Math.ceil(reps / 2)} at 64, engines alternating; ONNX Runtime with 1 intra-op thread up to batch ${ONE_THREAD_BATCH}, ${onnxThreads} above):`,
+  `inference (${files ? `${args.model}, its test images` : 'random weights'}; medians of ${reps} runs at batch 1, ${Math.ceil(reps / 2)} at 64, engines alternating; ONNX Runtime on ${onnxThreads} lanes, a batch cut over them):`,
 );
 for (const op of ['encode', 'decode'])
   for (const nb of [1, 64]) {

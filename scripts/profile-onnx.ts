@@ -16,7 +16,8 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { checkpointFromFiles, readCheckpointFiles } from '../src/glow/checkpoint.ts';
 import { onnxModels } from '../src/glow/onnx-export.ts';
 import { modelUnits } from '../src/glow/pixels.ts';
-import { OnnxEngine, sessionOptions } from '../src/inference/engines.ts';
+import { OnnxEngine } from '../src/inference/engines.ts';
+import { sessionOptions } from '../src/inference/onnx-lanes.ts';
 
 const { values: args } = parseArgs({
   options: {

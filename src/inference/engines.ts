@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Glow, PriorCondition } from '../glow/glow.ts';
 import { onnxModels } from '../glow/onnx-export.ts';
+import { OnnxLanes, type Rows } from './onnx-lanes.ts';
 import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
 
 type Encoded = { eps: Float32Array; bpd: Float32Array };
@@ -149,136 +150,58 @@ export class TfjsEngine implements InferenceEngine {
 }
 
 export interface OnnxOptions {
-  /** Intra-op threads for batches of more than ONE_THREAD_BATCH images (GLOW_ONNX_THREADS, default 2: the cores the service is sized for). */
+  /** ONNX Runtime lanes, each a thread with one-thread sessions (GLOW_ONNX_THREADS, default 2: the cores the service is sized for). */
   threads: number;
-}
-
-/** ONNX Runtime's session options, chosen by measurement (docs/performance.md). */
-export function sessionOptions(opts: OnnxOptions) {
-  return {
-    intraOpNumThreads: opts.threads,
-    // One graph at a time per worker (the batcher sends one batch at a time): no inter-op pool.
-    interOpNumThreads: 1,
-    executionMode: 'sequential' as const,
-    // 'all' adds the NCHWc layout and conv+activation fusions: the fastest level measured.
-    graphOptimizationLevel: 'all' as const,
-    enableCpuMemArena: true,
-    enableMemPattern: true,
-    logSeverityLevel: 3 as const,
-    // Idle intra-op threads sleep instead of spinning: on shared cores spinning cost more than it saved.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  };
-}
-
-/**
- * Batches of up to this many images run on a session with one intra-op thread. Their operators are
- * small (a batch-1 convolution takes tens of µs), so waking a second thread for each of the graph's
- * ~160 convolutions costs about what it saves: measured side by side, one thread took 13–20 % less
- * time at batch 1 and 6–7 % less at batch 2 on an idle machine (19–26 % at batch 1 beside a training
- * job), while two were even at batch 3 and 8–12 % faster at batch 4 (docs/performance.md). One and
- * two threads give bit-identical results, so which session serves a batch never shows in its latents.
- */
-export const ONE_THREAD_BATCH = 2;
-
-interface Sessions {
-  encodeForward: import('onnxruntime-node').InferenceSession;
-  /** Absent for a one-level model (no split level: its forward encode is the rebuilt one). */
-  reencode?: import('onnxruntime-node').InferenceSession;
-  decode: import('onnxruntime-node').InferenceSession;
 }
 
 /**
  * Encodes with the forward graph, and re-encodes images out of range with the reencode graph: from the
  * first pass's latent and split levels' z, a reverse of the levels above each split level instead of
  * a second whole encode (the same bits as the `encode` graph, tested). The `encode` graph itself is for
- * the exported files.
+ * the exported files. Every batch is cut over `threads` lanes (onnx-lanes.ts).
  */
 export class OnnxEngine implements InferenceEngine {
   readonly name = 'onnx';
 
   private constructor(
-    private readonly ort: typeof import('onnxruntime-node'),
     private readonly glow: Glow,
-    /** Batches of up to ONE_THREAD_BATCH images. */
-    private readonly small: Sessions,
-    /** Larger batches, on opts.threads intra-op threads (the same sessions when that is 1). */
-    private readonly large: Sessions,
+    private readonly lanes: OnnxLanes,
+    private readonly reencodes: boolean,
   ) {}
 
   /** Builds the graphs from the model's current weights (they can never be stale) and opens them. */
   static async create(glow: Glow, fingerprint: string, name: string, opts: OnnxOptions): Promise<OnnxEngine> {
-    const ort = await import('onnxruntime-node');
-    const models = onnxModels(glow, fingerprint, name);
-    const open = async (threads: number): Promise<Sessions> => {
-      const options = sessionOptions({ threads });
-      const [encodeForward, reencode, decode] = await Promise.all([
-        ort.InferenceSession.create(models.encodeForward, options),
-        models.reencode && ort.InferenceSession.create(models.reencode, options),
-        ort.InferenceSession.create(models.decode, options),
-      ]);
-      return { encodeForward, reencode, decode };
-    };
-    const [small, large] = await Promise.all([open(1), opts.threads === 1 ? undefined : open(opts.threads)]);
-    return new OnnxEngine(ort, glow, small, large ?? small);
-  }
-
-  private sessions(n: number): Sessions {
-    return n <= ONE_THREAD_BATCH ? this.small : this.large;
+    const { encodeForward, reencode, decode } = onnxModels(glow, fingerprint, name);
+    const lanes = await OnnxLanes.open({ encodeForward, decode, ...(reencode ? { reencode } : {}) }, opts.threads);
+    return new OnnxEngine(glow, lanes, reencode !== undefined);
   }
 
   async encode(n: number, x: Float32Array) {
     const { height, width, channels } = this.glow.config;
     const D = this.glow.latentDim;
-    const first = await this.run(this.sessions(n).encodeForward, { x: this.tensor(x, [n, height, width, channels]) });
-    const { reencode } = this.sessions(1);
-    if (!reencode) return { eps: first.eps, bpd: first.bpd, reencoded: 0 };
+    const first = (await this.lanes.run('encodeForward', n, { x: { data: x, dims: [height, width, channels] } })) as Rows & Encoded;
+    // A one-level model has no split level: its forward encode is the rebuilt one.
+    if (!this.reencodes) return { eps: first.eps, bpd: first.bpd, reencoded: 0 };
+    const splitDim = this.glow.splitDim;
     return encodeInTwoPasses(
       n,
       D,
       async () => first,
-      async (rows) => {
-        const m = rows.length;
-        const splitDim = this.glow.splitDim;
-        const feeds = {
-          eps_forward: this.tensor(pickRows(first.eps, rows, D), [m, D]),
-          z: this.tensor(pickRows(first.z, rows, splitDim), [m, splitDim]),
-          logp_base: this.tensor(pickRows(first.logp_base, rows, 1), [m]),
-        };
-        return this.run(this.sessions(m).reencode!, feeds);
-      },
+      async (rows) =>
+        (await this.lanes.run('reencode', rows.length, {
+          eps_forward: { data: pickRows(first.eps, rows, D), dims: [D] },
+          z: { data: pickRows(first.z, rows, splitDim), dims: [splitDim] },
+          logp_base: { data: pickRows(first.logp_base, rows, 1), dims: [] },
+        })) as Rows & Encoded,
     );
   }
 
-  private tensor(data: Float32Array, dims: number[]) {
-    return new this.ort.Tensor('float32', data, dims);
-  }
-
-  /** Runs a session; its float32 outputs copied (their buffers are transferred to the HTTP thread whole). */
-  private async run(session: import('onnxruntime-node').InferenceSession, feeds: Record<string, import('onnxruntime-node').Tensor>) {
-    const out = await session.run(feeds);
-    try {
-      return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)])) as Record<
-        string,
-        Float32Array
-      > &
-        Encoded;
-    } finally {
-      for (const t of Object.values(out)) t.dispose();
-    }
-  }
-
   async decode(n: number, latents: Float32Array) {
-    const out = await this.sessions(n).decode.run({ eps: new this.ort.Tensor('float32', latents, [n, this.glow.latentDim]) });
-    try {
-      return Float32Array.from(out.x.data as Float32Array);
-    } finally {
-      out.x.dispose();
-    }
+    return (await this.lanes.run('decode', n, { eps: { data: latents, dims: [this.glow.latentDim] } })).x;
   }
 
   async close() {
-    const all = new Set([this.small, this.large].flatMap((s) => [s.encodeForward, s.reencode, s.decode]));
-    await Promise.all([...all].map((s) => s?.release()));
+    await this.lanes.close();
   }
 }
 
