@@ -216,9 +216,9 @@ export class Glow extends Module {
 
   /**
    * Encode's second pass (the engines' encodeInTwoPasses): from a forward encode's eps (input
-   * eps_forward; only the top level's is used: its prior has no condition), z and logp_base, each split level's ε and log p(z)
-   * again with the prior conditioned on the half decode rebuilds: what onnxEncode('rebuilt') gives,
-   * for a reverse of the levels above instead of a whole encode.
+   * eps_forward; only the top level's is used, its prior having no condition), z and logp_base, each
+   * split level's ε and log p(z) again with the prior conditioned on the half decode rebuilds: what
+   * onnxEncode('rebuilt') gives, for a reverse of the levels above instead of a whole encode.
    */
   onnxReencode(): OnnxGraph {
     if (this.blocks.length === 1) throw new Error('a one-level model has no split level to re-encode');
