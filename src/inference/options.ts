@@ -16,7 +16,7 @@ export interface InferenceOptions {
   backend: BackendChoice;
   /** GLOW_ENGINE: who runs encode and decode; auto = ONNX Runtime when it loads, else TF.js. */
   engine: EngineChoice;
-  /** GLOW_ONNX_THREADS: ONNX Runtime's intra-op threads per model. */
+  /** GLOW_ONNX_THREADS: ONNX Runtime lanes per model, each a thread with one-thread sessions (onnx-lanes.ts). */
   onnxThreads: number;
   /** A model call taking longer than this means the worker is wedged: it is restarted. */
   inferenceTimeoutMs: number;

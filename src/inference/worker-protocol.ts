@@ -16,7 +16,7 @@ export interface WorkerInit {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** GLOW_ENGINE: who runs encode and decode (default auto). */
   engine?: EngineChoice;
-  /** GLOW_ONNX_THREADS: ONNX Runtime's intra-op threads (default 2). */
+  /** GLOW_ONNX_THREADS: ONNX Runtime lanes, each a thread with one-thread sessions (default 2). */
   onnxThreads?: number;
 }
 
