@@ -15,9 +15,9 @@ export interface OnnxModels {
    */
   encodeForward: Uint8Array;
   /**
-   * eps (as eps_forward), z and logp_base of encodeForward → eps, logpx, bpd as `encode` gives them: its split levels'
-   * priors again on the rebuilt halves (Glow.onnxReencode). Absent for a one-level model, whose two
-   * encodes are one. Not written to files.
+   * eps (as eps_forward), z and logp_base of encodeForward → eps, logpx, bpd as `encode` gives them:
+   * the split levels' priors again on the rebuilt halves (Glow.onnxReencode). Absent for a one-level
+   * model, whose two encodes are one. Not written to files.
    */
   reencode?: Uint8Array;
   /** eps [N, D] → x [N, H, W, C] (model units). */

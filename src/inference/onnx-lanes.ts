@@ -2,7 +2,7 @@
 // there are lanes, and each lane runs its part on a session with one intra-op thread, the first in the
 // calling thread and the others each in a worker thread of its own. Measured side by side on the two
 // cores, that was 1.2–1.5× the images/s of one session with two intra-op threads at batches 4 to 64
-// (docs/performance.md): a lane never waits for the other at each of the graph's ~800 nodes.
+// (docs/performance.md): a lane never waits for the other at each of the graph's ~770 nodes.
 // A one-thread session gives the same bits at any batch size, so how a batch is cut never shows.
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
@@ -121,7 +121,7 @@ class WorkerLane {
   }
 }
 
-/** The parts of n rows over `lanes` lanes: contiguous, sizes differing by at most one, none empty. */
+/** The parts of n ≥ 1 rows over `lanes` lanes: contiguous, sizes differing by at most one, none empty. */
 export function cut(n: number, lanes: number): { start: number; count: number }[] {
   const used = Math.max(1, Math.min(lanes, n));
   const parts = [];
