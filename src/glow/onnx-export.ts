@@ -25,9 +25,10 @@ export interface OnnxModels {
 }
 
 /**
- * A checkpoint's encode and decode graphs as ONNX model files, built from its current weights.
- * `fingerprint` (sha256 of the weights file) is stored in each file's metadata, so a file can be
- * matched to the weights it was exported from.
+ * A checkpoint's graphs as ONNX model files, built from its current weights, each when first read
+ * (the engine reads three, the exported files are two; a graph takes 20–150 ms to build), so read
+ * them before the weights change. `fingerprint` (sha256 of the weights file) is stored in each file's
+ * metadata, so a file can be matched to the weights it was exported from.
  */
 export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxModels {
   const { height, width, channels, nBits } = glow.config;
@@ -39,23 +40,43 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxM
   };
   const units = `images are float32 NHWC [N, ${height}, ${width}, ${channels}] in model units: pixel p ↦ (⌊p / 2^(8−${nBits})⌋ + 0.5) / 2^${nBits} − 0.5`;
   const latent = `eps [N, ${glow.latentDim}]: every level's ε (shapes ${JSON.stringify(glow.epsShapes)}, HWC) flattened and concatenated, level 1 first; N(0, 1) under the prior`;
+  const built = new Map<keyof OnnxModels, Uint8Array | undefined>();
+  const once = (key: keyof OnnxModels, build: () => Uint8Array | undefined) => {
+    if (!built.has(key)) built.set(key, build());
+    return built.get(key);
+  };
   return {
-    encode: glow.onnxEncode().toModel({
-      docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`,
-      metadata,
-    }),
-    encodeForward: glow.onnxEncode('forward').toModel({
-      docString: `Glow encode (${name}, opset ${OPSET}), each prior conditioned on the forward pass's half. In: x, ${units}. Out: as encode.`,
-      metadata,
-    }),
-    reencode:
-      glow.blocks.length > 1
-        ? glow.onnxReencode().toModel({
-            docString: `Glow encode's second pass (${name}, opset ${OPSET}): eps_forward, z and logp_base of the forward encode → eps, logpx, bpd with each prior conditioned on the half decode rebuilds.`,
-            metadata,
-          })
-        : undefined,
-    decode: glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
+    get encode() {
+      return once('encode', () =>
+        glow.onnxEncode().toModel({
+          docString: `Glow encode (${name}, opset ${OPSET}). In: x, ${units}. Out: ${latent}; logpx [N] (nats, continuous density); bpd [N] (bits/dim of the discrete image).`,
+          metadata,
+        }),
+      )!;
+    },
+    get encodeForward() {
+      return once('encodeForward', () =>
+        glow.onnxEncode('forward').toModel({
+          docString: `Glow encode (${name}, opset ${OPSET}), each prior conditioned on the forward pass's half. In: x, ${units}. Out: as encode.`,
+          metadata,
+        }),
+      )!;
+    },
+    get reencode() {
+      return once('reencode', () =>
+        glow.blocks.length > 1
+          ? glow.onnxReencode().toModel({
+              docString: `Glow encode's second pass (${name}, opset ${OPSET}): eps_forward, z and logp_base of the forward encode → eps, logpx, bpd with each prior conditioned on the half decode rebuilds.`,
+              metadata,
+            })
+          : undefined,
+      );
+    },
+    get decode() {
+      return once('decode', () =>
+        glow.onnxDecode().toModel({ docString: `Glow decode (${name}, opset ${OPSET}). In: ${latent}. Out: x, ${units}.`, metadata }),
+      )!;
+    },
   };
 }
 

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Glow, PriorCondition } from '../glow/glow.ts';
 import { onnxModels } from '../glow/onnx-export.ts';
-import { OnnxLanes, type Rows } from './onnx-lanes.ts';
+import { OnnxLanes } from './onnx-lanes.ts';
 import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
 
 type Encoded = { eps: Float32Array; bpd: Float32Array };
@@ -44,26 +44,24 @@ function pickRows(a: Float32Array, rows: number[], d: number): Float32Array {
 }
 
 /**
- * `first` (each prior conditioned on the forward pass's halves) on all n images, then `again` (on the
- * rebuilt halves) for the rows whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]: their results
- * packed in that order, put in place of the first ones.
+ * Given the first pass's results for a batch (each prior conditioned on the forward pass's halves), runs
+ * `again` (on the rebuilt halves) for the rows whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]
+ * and puts its results, packed in that order, in their place.
  */
 export async function encodeInTwoPasses(
-  n: number,
+  first: Encoded,
   latentDim: number,
-  first: () => Promise<Encoded>,
   again: (rows: number[]) => Promise<Encoded>,
 ): Promise<Encoded & { reencoded: number }> {
-  const out = await first();
   const rows: number[] = [];
-  for (let i = 0; i < n; i++) if (!latentInRange(out.eps.subarray(i * latentDim, (i + 1) * latentDim))) rows.push(i);
-  if (rows.length === 0) return { ...out, reencoded: 0 };
+  for (let i = 0; i < first.bpd.length; i++) if (!latentInRange(first.eps.subarray(i * latentDim, (i + 1) * latentDim))) rows.push(i);
+  if (rows.length === 0) return { ...first, reencoded: 0 };
   const second = await again(rows);
   rows.forEach((row, k) => {
-    out.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
-    out.bpd[row] = second.bpd[k];
+    first.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
+    first.bpd[row] = second.bpd[k];
   });
-  return { ...out, reencoded: rows.length };
+  return { ...first, reencoded: rows.length };
 }
 
 /**
@@ -77,13 +75,10 @@ export class TfjsEngine implements InferenceEngine {
 
   constructor(private readonly glow: Glow) {}
 
-  encode(n: number, x: Float32Array) {
+  async encode(n: number, x: Float32Array) {
     const d = x.length / n;
-    return encodeInTwoPasses(
-      n,
-      this.glow.latentDim,
-      () => this.encodeOnce(n, x, 'forward'),
-      (rows) => this.oneAtATime(rows.length, pickRows(x, rows, d), (x1) => this.encodeOnce(1, x1, 'rebuilt')),
+    return encodeInTwoPasses(await this.encodeOnce(n, x, 'forward'), this.glow.latentDim, (rows) =>
+      this.oneAtATime(rows.length, pickRows(x, rows, d), (x1) => this.encodeOnce(1, x1, 'rebuilt')),
     );
   }
 
@@ -166,34 +161,30 @@ export class OnnxEngine implements InferenceEngine {
   private constructor(
     private readonly glow: Glow,
     private readonly lanes: OnnxLanes,
-    private readonly reencodes: boolean,
   ) {}
 
   /** Builds the graphs from the model's current weights (they can never be stale) and opens them. */
   static async create(glow: Glow, fingerprint: string, name: string, opts: OnnxOptions): Promise<OnnxEngine> {
     const { encodeForward, reencode, decode } = onnxModels(glow, fingerprint, name);
     const lanes = await OnnxLanes.open({ encodeForward, decode, ...(reencode ? { reencode } : {}) }, opts.threads);
-    return new OnnxEngine(glow, lanes, reencode !== undefined);
+    return new OnnxEngine(glow, lanes);
   }
 
   async encode(n: number, x: Float32Array) {
     const { height, width, channels } = this.glow.config;
     const D = this.glow.latentDim;
-    const first = (await this.lanes.run('encodeForward', n, { x: { data: x, dims: [height, width, channels] } })) as Rows & Encoded;
+    const { eps, bpd, z, logp_base } = await this.lanes.run('encodeForward', n, { x: { data: x, dims: [height, width, channels] } });
     // A one-level model has no split level: its forward encode is the rebuilt one.
-    if (!this.reencodes) return { eps: first.eps, bpd: first.bpd, reencoded: 0 };
+    if (this.glow.blocks.length === 1) return { eps, bpd, reencoded: 0 };
     const splitDim = this.glow.splitDim;
-    return encodeInTwoPasses(
-      n,
-      D,
-      async () => first,
-      async (rows) =>
-        (await this.lanes.run('reencode', rows.length, {
-          eps_forward: { data: pickRows(first.eps, rows, D), dims: [D] },
-          z: { data: pickRows(first.z, rows, splitDim), dims: [splitDim] },
-          logp_base: { data: pickRows(first.logp_base, rows, 1), dims: [] },
-        })) as Rows & Encoded,
-    );
+    return encodeInTwoPasses({ eps, bpd }, D, async (rows) => {
+      const again = await this.lanes.run('reencode', rows.length, {
+        eps_forward: { data: pickRows(eps, rows, D), dims: [D] },
+        z: { data: pickRows(z, rows, splitDim), dims: [splitDim] },
+        logp_base: { data: pickRows(logp_base, rows, 1), dims: [] },
+      });
+      return { eps: again.eps, bpd: again.bpd };
+    });
   }
 
   async decode(n: number, latents: Float32Array) {

@@ -2,11 +2,10 @@
 // alone (the lanes stay usable).
 import t from 'tap';
 import { initBackend } from '../../src/backend/backend.ts';
-import { Glow } from '../../src/glow/glow.ts';
 import { onnxModels } from '../../src/glow/onnx-export.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { OnnxLanes, cut } from '../../src/inference/onnx-lanes.ts';
-import { randomise } from '../fixtures/model.ts';
+import { randomGlow } from '../fixtures/model.ts';
 
 await initBackend();
 
@@ -25,10 +24,7 @@ t.test('a batch is cut into contiguous parts that differ by at most one row', as
 });
 
 t.test('two lanes give the rows of one, in order; a run that fails fails alone', async (t) => {
-  const glow = new Glow({ height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 });
-  randomise(glow, 300, 0.1);
-  glow.markInitialized();
-  glow.weightsChanged();
+  const glow = randomGlow({ height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 }, 300);
   const { decode } = onnxModels(glow, 'test', 'test');
   const [one, two] = [await OnnxLanes.open({ decode }, 1), await OnnxLanes.open({ decode }, 2)];
   t.teardown(async () => (await one.close(), await two.close(), glow.dispose()));
