@@ -107,9 +107,11 @@ async function startWasm(log: (msg: string) => void): Promise<void> {
  * training iteration 30.9 images/s with Prescott, 37.3 with Haswell, 42.4 with SkylakeX (one run of
  * `npm run bench`). Only a hint: the environment may set the core type on purpose.
  */
-export function coreTypeHint(config: string, cpuFlags = readCpuFlags(), coreType = process.env.OPENBLAS_CORETYPE): string | undefined {
+export function coreTypeHint(config: string, cpuFlags = readCpuFlags, coreType = process.env.OPENBLAS_CORETYPE): string | undefined {
+  // /proc/cpuinfo is read only in that case: this runs at every backend start.
   if (!/\bPrescott\b/.test(config) || coreType) return undefined;
-  const better = cpuFlags.has('avx512f') ? 'SkylakeX' : cpuFlags.has('avx2') ? 'Haswell' : undefined;
+  const flags = cpuFlags();
+  const better = flags.has('avx512f') ? 'SkylakeX' : flags.has('avx2') ? 'Haswell' : undefined;
   return (
     better &&
     `OpenBLAS chose its SSE3 kernels (Prescott) on a CPU with ${better === 'SkylakeX' ? 'AVX-512' : 'AVX2'}: OPENBLAS_CORETYPE=${better} may make training faster`

@@ -3,9 +3,27 @@ import { coreTypeHint } from '../../src/backend/backend.ts';
 
 t.test('a hint when OpenBLAS runs its SSE3 kernels on a CPU with wider vectors', async (t) => {
   const prescott = 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64';
-  t.match(coreTypeHint(prescott, new Set(['sse3', 'avx2', 'avx512f']), undefined), /OPENBLAS_CORETYPE=SkylakeX/);
-  t.match(coreTypeHint(prescott, new Set(['sse3', 'avx2']), undefined), /OPENBLAS_CORETYPE=Haswell/);
-  t.equal(coreTypeHint(prescott, new Set(['sse3']), undefined), undefined, 'nothing better to run');
-  t.equal(coreTypeHint(prescott, new Set(['avx512f']), 'Prescott'), undefined, 'the environment chose it');
-  t.equal(coreTypeHint(prescott.replace('Prescott', 'SkylakeX'), new Set(['avx512f']), undefined), undefined, 'a wide core type');
+  t.match(
+    coreTypeHint(prescott, () => new Set(['sse3', 'avx2', 'avx512f']), undefined),
+    /OPENBLAS_CORETYPE=SkylakeX/,
+  );
+  t.match(
+    coreTypeHint(prescott, () => new Set(['sse3', 'avx2']), undefined),
+    /OPENBLAS_CORETYPE=Haswell/,
+  );
+  t.equal(
+    coreTypeHint(prescott, () => new Set(['sse3']), undefined),
+    undefined,
+    'nothing better to run',
+  );
+  t.equal(
+    coreTypeHint(prescott, () => new Set(['avx512f']), 'Prescott'),
+    undefined,
+    'the environment chose it',
+  );
+  t.equal(
+    coreTypeHint(prescott.replace('Prescott', 'SkylakeX'), () => new Set(['avx512f']), undefined),
+    undefined,
+    'a wide core type',
+  );
 });

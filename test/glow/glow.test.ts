@@ -13,7 +13,7 @@ import { fromModelUnits, toModelUnits } from '../../src/glow/pixels.ts';
 import { normalArray } from '../../src/glow/random.ts';
 import { LearnedPrior } from '../../src/glow/prior.ts';
 import { Adam } from '../../src/train/adam.ts';
-import { randomise } from '../fixtures/model.ts';
+import { randomGlow } from '../fixtures/model.ts';
 
 await initBackend('cpu');
 
@@ -235,9 +235,11 @@ t.test("the priors' σ floor: σ' = √(σ² + f²), in ε and in log p, and dec
 });
 
 t.test("encode conditions each split level's prior on the half that went on as decode rebuilds it", async (t) => {
-  const glow = new Glow({ height: 8, width: 8, channels: 1, levels: 3, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 });
-  randomise(glow, 40, 0.2);
-  glow.markInitialized();
+  const glow = randomGlow(
+    { height: 8, width: 8, channels: 1, levels: 3, depth: 2, hidden: 8, coupling: 'affine', nBits: 8, seed: 3 },
+    40,
+    0.2,
+  );
   const x = tf.tensor4d(normalArray(2 * 64, 5, 0.3), [2, 8, 8, 1]);
   const { eps } = glow.encode(x);
   const sizes = glow.epsShapes.map(([h, w, c]) => h * w * c);

@@ -2,26 +2,18 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/backend.ts';
-import { Glow, GlowConfig } from '../../src/glow/glow.ts';
 import { growDepth } from '../../src/glow/grow.ts';
 import { normalArray } from '../../src/glow/random.ts';
+// Stand-ins for trained models: every parameter moved off its initial value, actnorms initialised.
+import { randomGlow } from '../fixtures/model.ts';
 
 await initBackend('cpu');
-
-/** A stand-in for a trained model: every parameter moved off its initial value, actnorms initialised. */
-function trainedGlow(config: GlowConfig): Glow {
-  const g = new Glow(config);
-  let s = 50;
-  for (const v of g.params.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(normalArray(v.size, s++, 0.05), v.shape))));
-  g.markInitialized();
-  return g;
-}
 
 const base = { height: 8, width: 8, channels: 1, levels: 2, depth: 2, hidden: 8, nBits: 8, seed: 3 } as const;
 
 for (const coupling of ['additive', 'affine'] as const) {
   t.test(`${coupling}: the grown model keeps the trained steps and starts with the same density`, async (t) => {
-    const source = trainedGlow({ ...base, coupling });
+    const source = randomGlow({ ...base, coupling }, 50, 0.05);
     const grown = growDepth(source, 3);
     t.equal(grown.config.depth, 6);
     t.equal(grown.blocks[1].steps.length, 6);
@@ -62,12 +54,12 @@ for (const coupling of ['additive', 'affine'] as const) {
 }
 
 t.test('growing by a factor that is not a whole number is refused', async (t) => {
-  const source = trainedGlow({ ...base, coupling: 'affine' });
+  const source = randomGlow({ ...base, coupling: 'affine' }, 50, 0.05);
   t.throws(() => growDepth(source, 1.5), /whole number/);
 });
 
 t.test('factor 1 with a new σ floor: the same weights, the floor in the config and in every prior', async (t) => {
-  const source = trainedGlow({ ...base, coupling: 'affine' });
+  const source = randomGlow({ ...base, coupling: 'affine' }, 50, 0.05);
   const copy = growDepth(source, 1, { priorMinSd: 1e-3 });
   t.equal(copy.config.priorMinSd, 1e-3);
   t.equal(copy.config.depth, base.depth);
@@ -81,7 +73,7 @@ t.test('factor 1 with a new σ floor: the same weights, the floor in the config 
 });
 
 t.test('additive becomes affine: the trained shift is kept and the new scale starts near 1', async (t) => {
-  const source = trainedGlow({ ...base, coupling: 'additive' });
+  const source = randomGlow({ ...base, coupling: 'additive' }, 50, 0.05);
   for (const factor of [1, 2]) {
     const grown = growDepth(source, factor, { coupling: 'affine', minScale: 0.5 });
     t.equal(grown.config.coupling, 'affine');
