@@ -30,7 +30,7 @@ for (const dir of args.models!.split(',')) {
     for (let r = 0; r <= reps; r++) {
       const pixels = new Uint8Array(n * size).map((_, i) => (i * 37) % 256);
       const e = await client.encode(n, pixels);
-      const d = await client.decode(n, normalArray(n * info.latentDim, r, 0.7));
+      const d = await client.decode(n, Float64Array.from(normalArray(n * info.latentDim, r, 0.7)));
       if (r > 0) {
         // The first round warms this batch shape up.
         enc.push(e.ms);

@@ -1,6 +1,7 @@
 // glow_blas: single-precision GEMM from OpenBLAS on Float32Array views, for the TF.js wasm backend's
-// matMul and convolution kernels (src/glow/native-blas.ts). The views are into the wasm heap, so
-// no data is copied: C = A·B (or A·Bᵀ, Aᵀ·B, …), or C += … with `accumulate`.
+// matMul and convolution kernels (src/backend/native-blas.ts). The views are into the wasm heap, so
+// no data is copied: C = A·B (or A·Bᵀ, Aᵀ·B, …), or C += … with `accumulate`. Also a plain
+// double-precision C = A·B on Float64Arrays, for the float64 graph runner (src/backend/float64-graph.ts).
 #include <cblas.h>
 #include <node_api.h>
 #include <stdbool.h>
@@ -14,12 +15,16 @@
     }                                                                       \
   } while (0)
 
-static float *floats(napi_env env, napi_value v, size_t *length) {
+// The data of a typed array of the given type (its length in *length), or NULL when v is not one.
+static void *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
   napi_typedarray_type type;
   void *data;
-  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != napi_float32_array) return NULL;
-  return (float *)data;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != want) return NULL;
+  return data;
 }
+
+static float *floats(napi_env env, napi_value v, size_t *length) { return typed(env, v, napi_float32_array, length); }
+static double *doubles(napi_env env, napi_value v, size_t *length) { return typed(env, v, napi_float64_array, length); }
 
 // gemm(a, b, c, M, N, K, transA, transB, accumulate): c[M,N] (+)= op(a)·op(b), row-major,
 // op(a) is [M,K] (a stored [K,M] when transA), op(b) is [K,N] (b stored [N,K] when transB).
@@ -54,6 +59,33 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// dgemm(a, b, c, M, N, K): c[M,N] = a[M,K]·b[K,N], row-major, in double precision.
+static napi_value dgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 6) {
+    napi_throw_type_error(env, NULL, "glow_blas.dgemm takes (a, b, c, M, N, K)");
+    return NULL;
+  }
+  size_t la, lb, lc;
+  double *a = doubles(env, argv[0], &la), *b = doubles(env, argv[1], &lb), *c = doubles(env, argv[2], &lc);
+  if (!a || !b || !c) {
+    napi_throw_type_error(env, NULL, "glow_blas.dgemm: a, b and c must be Float64Arrays");
+    return NULL;
+  }
+  int64_t m, n, k;
+  CHECK(napi_get_value_int64(env, argv[3], &m));
+  CHECK(napi_get_value_int64(env, argv[4], &n));
+  CHECK(napi_get_value_int64(env, argv[5], &k));
+  if (m < 1 || n < 1 || k < 1 || (int64_t)la < m * k || (int64_t)lb < k * n || (int64_t)lc < m * n) {
+    napi_throw_range_error(env, NULL, "glow_blas.dgemm: the arrays are shorter than M, N, K say");
+    return NULL;
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a, (int)k, b, (int)n, 0.0, c, (int)n);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -73,10 +105,11 @@ static napi_value config(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL},
+      {"dgemm", NULL, dgemm, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"config", NULL, config, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 3, props));
+  CHECK(napi_define_properties(env, exports, 4, props));
   return exports;
 }
 

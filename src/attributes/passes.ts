@@ -12,8 +12,8 @@ export interface Term {
 }
 
 export interface PassModel<D extends { pixels: Uint8Array }> {
-  decode(latents: Float32Array[]): Promise<D[]>;
-  encode(images: Uint8Array[]): Promise<Float32Array[]>;
+  decode(latents: Float64Array[]): Promise<D[]>;
+  encode(images: Uint8Array[]): Promise<Float64Array[]>;
 }
 
 /**
@@ -24,11 +24,11 @@ export interface PassModel<D extends { pixels: Uint8Array }> {
  */
 export async function editInPasses<D extends { pixels: Uint8Array }>(
   model: PassModel<D>,
-  eps: Float32Array[],
+  eps: Float64Array[],
   terms: Term[][],
   passes: number,
   onPass?: (pass: number, decoded: D[]) => void | Promise<void>,
-): Promise<{ decoded: D[]; latents: Float32Array[] }> {
+): Promise<{ decoded: D[]; latents: Float64Array[] }> {
   if (!Number.isInteger(passes) || passes < 1) throw new Error(`passes must be a whole number ≥ 1, not ${passes}`);
   if (terms.length !== eps.length) throw new Error(`${terms.length} edits for ${eps.length} latents`);
   const part = terms.map((row) => row.map((t) => ({ alpha: t.alpha / passes, vector: t.vector })));

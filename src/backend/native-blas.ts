@@ -20,6 +20,8 @@ export interface Blas {
     transB: boolean,
     accumulate: boolean,
   ): void;
+  /** c[M,N] = a[M,K]·b[K,N] in double precision, row-major (absent from an addon built before it). */
+  dgemm?(a: Float64Array, b: Float64Array, c: Float64Array, M: number, N: number, K: number): void;
   setThreads(n: number): void;
   config(): string;
 }

@@ -39,6 +39,18 @@ export function addLogdets(...parts: LogDet[]): LogDet {
 
 type Attr = number | number[];
 
+/**
+ * What a graph computes, kept beside its protobuf for runners other than ONNX Runtime
+ * (float64-graph.ts): the nodes in order, and every constant as the float64 values the layer gave,
+ * before the file's float32 rounding.
+ */
+export interface GraphProgram {
+  inputs: Value[];
+  outputs: string[];
+  nodes: { type: string; inputs: string[]; outputs: string[]; attrs: Record<string, Attr> }[];
+  constants: Map<string, { values: Float64Array; shape: number[] }>;
+}
+
 /** A conv weight in ONNX's layout [out, in, kh, kw], row-major. */
 interface ConvWeight {
   values: Float32Array;
@@ -68,12 +80,14 @@ export class OnnxGraph {
   private readonly inputs: P.ProtoWriter[] = [];
   private readonly outputs: P.ProtoWriter[] = [];
   private counter = 0;
+  readonly program: GraphProgram = { inputs: [], outputs: [], nodes: [], constants: new Map() };
 
   constructor(readonly name: string) {}
 
   /** A float32 graph input of shape [N, ...dims]. */
   input(name: string, dims: number[]): Value {
     this.inputs.push(valueInfo(name, dims));
+    this.program.inputs.push({ name, dims });
     return { name, dims };
   }
 
@@ -81,15 +95,21 @@ export class OnnxGraph {
   output(v: Value, name: string): void {
     this.node('Identity', [v.name], [name]);
     this.outputs.push(valueInfo(name, v.dims));
+    this.program.outputs.push(name);
   }
 
-  /** A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). */
+  /**
+   * A float32 constant (no batch dimension; it broadcasts against [N, …] from the right). Give it the
+   * values in float64 where a layer's inverse uses them too (exp(±s), W and W⁻¹): the file rounds
+   * them, the program keeps them.
+   */
   constant(values: ArrayLike<number>, shape: number[]): string {
     if (values.length !== shape.reduce((a, b) => a * b, 1))
       throw new Error(`constant of ${values.length} values cannot have shape [${shape}]`);
     const name = `c${this.counter++}`;
     const data = Float32Array.from(values);
     this.initializers.push(tensorProto(name, P.FLOAT, shape, new Uint8Array(data.buffer)));
+    this.program.constants.set(name, { values: Float64Array.from(values), shape });
     return name;
   }
 
@@ -98,6 +118,7 @@ export class OnnxGraph {
     const name = `c${this.counter++}`;
     const data = BigInt64Array.from(values.map(BigInt));
     this.initializers.push(tensorProto(name, P.INT64, [values.length], new Uint8Array(data.buffer)));
+    this.program.constants.set(name, { values: Float64Array.from(values), shape: [values.length] });
     return name;
   }
 
@@ -265,6 +286,7 @@ export class OnnxGraph {
   }
 
   private node(type: string, inputs: string[], outputs: string[], attrs: Record<string, Attr> = {}): void {
+    this.program.nodes.push({ type, inputs, outputs, attrs });
     const n = new P.ProtoWriter();
     for (const i of inputs) n.string(P.Node.input, i);
     for (const o of outputs) n.string(P.Node.output, o);

@@ -141,7 +141,7 @@ function concat(images: Uint8Array[]): Uint8Array {
 /** decode(ε + α·direction) for every ε, as one NHWC uint8 buffer; with `passes` > 1, in that many passes (see editInPasses). */
 export async function edit(
   glow: Glow,
-  eps: Float32Array[],
+  eps: Float64Array[],
   direction: Float32Array,
   alpha: number,
   batch = 64,

@@ -223,12 +223,12 @@ export async function evaluateSet(codec: Codec, config: GlowConfig, set: ImageSe
 }
 
 /** How many of `count` latents decode to finite pixels on `codec`, in batches of 64. */
-export async function finiteDecodes(codec: Codec, latentDim: number, latents: Float32Array, batch = 64): Promise<number> {
+export async function finiteDecodes(codec: Codec, latentDim: number, latents: Float32Array | Float64Array, batch = 64): Promise<number> {
   const count = latents.length / latentDim;
   let finite = 0;
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
-    const values = await codec.decode(n, latents.subarray(start * latentDim, (start + n) * latentDim));
+    const values = await codec.decode(n, Float64Array.from(latents.subarray(start * latentDim, (start + n) * latentDim)));
     finite += countNonFinite(values, n).filter((k) => k === 0).length;
   }
   return finite;

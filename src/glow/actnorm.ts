@@ -43,6 +43,11 @@ export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
     return tf.tidy(() => tf.sub(tf.mul(y, tf.exp(tf.neg(this.logScale))), this.bias) as tf.Tensor4D);
   }
 
+  /** exp(±logScale) in float64: the forward's factor and the reverse's are each other's inverse to the last bit a float64 run sees. */
+  private scale(sign: 1 | -1): Float64Array {
+    return Float64Array.from(this.logScale.dataSync(), (s) => Math.exp(sign * s));
+  }
+
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [, h, w] = x.dims;
     const y = g.mul(
@@ -50,17 +55,14 @@ export class ActNorm extends Module implements FlowLayer, OnnxFlowLayer {
         x,
         g.channelsOf(() => this.bias),
       ),
-      g.channelsOf(() => tf.exp(this.logScale)),
+      g.channels(this.scale(1)),
     );
     return { y, logdet: logdet(h * w * sumOf(this.logScale.dataSync())) };
   }
 
   onnxReverse(g: OnnxGraph, y: Value): Value {
     return g.sub(
-      g.mul(
-        y,
-        g.channelsOf(() => tf.exp(tf.neg(this.logScale))),
-      ),
+      g.mul(y, g.channels(this.scale(-1))),
       g.channelsOf(() => this.bias),
     );
   }

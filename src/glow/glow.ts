@@ -81,11 +81,6 @@ export class Glow extends Module {
     return this.latentDim;
   }
 
-  /** Values of z in the split levels (all but the top one). */
-  get splitDim(): number {
-    return this.epsShapes.slice(0, -1).reduce((s, shape) => s + size(shape), 0);
-  }
-
   /** Per-level ε and log p(x) per sample (continuous density of x in model units). */
   forward(x: tf.Tensor4D): { eps: tf.Tensor4D[]; logpx: tf.Tensor1D } {
     return tf.tidy(() => {
@@ -159,10 +154,7 @@ export class Glow extends Module {
 
   /**
    * The encode graph: x [N, H, W, C] in model units → eps [N, D] (the latent, ordered as encode's),
-   * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want. With `forward` it also gives what
-   * onnxReencode needs to redo the split levels' priors on the rebuilt halves (when there are split
-   * levels): z [N, Dz] (every split level's z, NCHW, flattened and concatenated, level 1 first) and
-   * logp_base [N] (log p(x) without the split levels' log p(z)).
+   * logpx [N] and bpd [N]. NCHW inside, as ONNX's convolutions want. `condition` as in Glow.encode.
    */
   onnxEncode(condition: PriorCondition = 'rebuilt'): OnnxGraph {
     const { height, width, channels } = this.config;
@@ -179,18 +171,6 @@ export class Glow extends Module {
       const topPrior = this.blocks[top].prior.onnxStandardise(g, flows[top].z);
       const base = g.logdetValue(addLogdets(...flows.map((f) => f.logdet), topPrior.logp));
       const split = flows.slice(0, top).map((f, level) => this.blocks[level].prior.onnxStandardise(g, f.z, f.next));
-      if (top > 0) {
-        g.output(
-          g.op(
-            'Concat',
-            flows.slice(0, top).map((f) => g.reshape(f.z, [size(f.z.dims)])),
-            [this.splitDim],
-            { axis: 1 },
-          ),
-          'z',
-        );
-        g.output(base, 'logp_base');
-      }
       this.onnxOutputs(
         g,
         [...split.map((s) => s.eps), topPrior.eps],
@@ -211,41 +191,6 @@ export class Glow extends Module {
       if (level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
     }
     this.onnxOutputs(g, eps, undefined, terms);
-    return g;
-  }
-
-  /**
-   * Encode's second pass (the engines' encodeInTwoPasses): from a forward encode's eps (input
-   * eps_forward; only the top level's is used, its prior having no condition), z and logp_base, each
-   * split level's ε and log p(z) again with the prior conditioned on the half decode rebuilds: what
-   * onnxEncode('rebuilt') gives, for a reverse of the levels above instead of a whole encode.
-   */
-  onnxReencode(): OnnxGraph {
-    if (this.blocks.length === 1) throw new Error('a one-level model has no split level to re-encode');
-    const g = new OnnxGraph('glow_reencode');
-    const parts = this.onnxLatentParts(g, g.input('eps_forward', [this.latentDim]));
-    const top = this.blocks.length - 1;
-    // Each split level's z has its ε's shape.
-    const shapes = this.epsShapes.slice(0, top).map(([h, w, c]) => [c, h, w]);
-    const zs = g.ops(
-      'Split',
-      [g.input('z', [this.splitDim]), g.ints(shapes.map(size))],
-      shapes.map((s) => [size(s)]),
-      { axis: 1 },
-    );
-    const base = g.input('logp_base', []);
-    const eps: Value[] = [];
-    eps[top] = parts[top];
-    const terms: LogDet[] = [];
-    let rebuilt = this.blocks[top].onnxReverse(g, parts[top]);
-    for (let level = top - 1; level >= 0; level--) {
-      const block = this.blocks[level];
-      const out = block.prior.onnxStandardise(g, g.reshape(zs[level], shapes[level]), rebuilt);
-      eps[level] = out.eps;
-      terms.push(out.logp);
-      if (level > 0) rebuilt = block.onnxReverse(g, out.eps, rebuilt);
-    }
-    this.onnxOutputs(g, eps, base, terms);
     return g;
   }
 

@@ -70,10 +70,8 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
 
   onnxForward(g: OnnxGraph, x: Value): { y: Value; logdet: LogDet } {
     const [c, h, w] = x.dims;
-    // A 1×1 Conv's weight [out, in, 1, 1] is W itself.
-    const weight = this.weight();
-    const y = g.op('Conv', [x, g.constant(weight.dataSync(), [c, c, 1, 1])], x.dims, { kernel_shape: [1, 1] });
-    weight.dispose();
+    // A 1×1 Conv's weight [out, in, 1, 1] is W itself, in float64 like W⁻¹ (onnxReverse).
+    const y = g.op('Conv', [x, g.constant(this.weight64(), [c, c, 1, 1])], x.dims, { kernel_shape: [1, 1] });
     return { y, logdet: logdet(h * w * sumOf(this.logS.dataSync())) };
   }
 
@@ -95,6 +93,11 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
 
   /** W⁻¹ (row-major), computed in float64 from the current parameters. */
   private inverse(): Float64Array {
+    return invert(this.weight64(), this.channels);
+  }
+
+  /** W (row-major), computed in float64 from the current parameters. */
+  private weight64(): Float64Array {
     const n = this.channels;
     const l = Float64Array.from(this.lower.dataSync());
     const u = Float64Array.from(this.upper.dataSync());
@@ -109,7 +112,7 @@ export class InvConv2dLU extends Module implements FlowLayer, OnnxFlowLayer {
         if (j > i) uFull[i * n + j] = u[i * n + j];
       }
     for (let i = 0; i < n; i++) uFull[i * n + i] = sign[i] * Math.exp(logS[i]);
-    return invert(matmul(p, matmul(lFull, uFull, n), n), n);
+    return matmul(p, matmul(lFull, uFull, n), n);
   }
 
   /** Call after the parameters change (a training step, a checkpoint load). */

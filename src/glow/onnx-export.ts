@@ -10,25 +10,18 @@ export interface OnnxModels {
   encode: Uint8Array;
   /**
    * The same with each prior conditioned on the half the forward pass computed, not the one decode
-   * rebuilds (Glow.encode): cheaper, and the same up to rounding near the data. With split levels it
-   * also outputs z and logp_base for `reencode`. Not written to files.
+   * rebuilds (Glow.encode): cheaper, and the same up to rounding near the data. Not written to files.
    */
   encodeForward: Uint8Array;
-  /**
-   * eps (as eps_forward), z and logp_base of encodeForward → eps, logpx, bpd as `encode` gives them:
-   * the split levels' priors again on the rebuilt halves (Glow.onnxReencode). Absent for a one-level
-   * model, whose two encodes are one. Not written to files.
-   */
-  reencode?: Uint8Array;
   /** eps [N, D] → x [N, H, W, C] (model units). */
   decode: Uint8Array;
 }
 
 /**
  * A checkpoint's graphs as ONNX model files, built from its current weights, each when first read
- * (the engine reads three, the exported files are two; a graph takes 20–150 ms to build), so read
- * them before the weights change. `fingerprint` (sha256 of the weights file) is stored in each file's
- * metadata, so a file can be matched to the weights it was exported from.
+ * (the engine reads encodeForward and decode, the files are encode and decode; a graph takes 20–150
+ * ms to build), so read them before the weights change. `fingerprint` (sha256 of the weights file) is
+ * stored in each file's metadata, so a file can be matched to the weights it was exported from.
  */
 export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxModels {
   const { height, width, channels, nBits } = glow.config;
@@ -61,16 +54,6 @@ export function onnxModels(glow: Glow, fingerprint: string, name: string): OnnxM
           metadata,
         }),
       )!;
-    },
-    get reencode() {
-      return once('reencode', () =>
-        glow.blocks.length > 1
-          ? glow.onnxReencode().toModel({
-              docString: `Glow encode's second pass (${name}, opset ${OPSET}): eps_forward, z and logp_base of the forward encode → eps, logpx, bpd with each prior conditioned on the half decode rebuilds.`,
-              metadata,
-            })
-          : undefined,
-      );
     },
     get decode() {
       return once('decode', () =>

@@ -32,7 +32,7 @@ export async function fromModelUnits(x: tf.Tensor4D, nBits: number): Promise<Uin
 }
 
 /** Per image of `n`, how many values are NaN or ±Inf: quantise turns them into black or white pixels. */
-export function countNonFinite(values: Float32Array, n: number): Uint32Array {
+export function countNonFinite(values: Float32Array | Float64Array, n: number): Uint32Array {
   const size = values.length / n;
   const out = new Uint32Array(n);
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) out[Math.floor(i / size)]++;

@@ -94,13 +94,13 @@ export class LearnedPrior extends Module {
     condition?: Value,
   ): { mean: Value | string; logSd: (h: number, w: number) => LogDet; sd: (sign: 1 | -1) => Value | string } {
     if (!this.conv) {
-      // Only what a graph uses becomes a constant (decode needs no log σ).
-      const constant = (fn: (logSd: tf.Tensor) => tf.Tensor) => g.channelsOf(() => fn(this.meanAndLogSd()[1]));
-      const sumLogSd = () => tf.tidy(() => tf.sum(this.meanAndLogSd()[1]).dataSync()[0]);
+      // Only what a graph uses becomes a constant (decode needs no log σ). exp(±log σ) in float64, so
+      // that in a float64 run decode's σ undoes encode's 1/σ.
+      const logSds = () => Float64Array.from(tf.tidy(() => this.meanAndLogSd()[1].dataSync()));
       return {
         mean: g.channelsOf(() => this.meanAndLogSd()[0]),
-        logSd: (h, w) => logdet(h * w * sumLogSd()),
-        sd: (sign) => constant((l) => tf.exp(tf.mul(l, sign))),
+        logSd: (h, w) => logdet(h * w * logSds().reduce((s, l) => s + l, 0)),
+        sd: (sign) => g.channels(Float64Array.from(logSds(), (l) => Math.exp(sign * l))),
       };
     }
     if (!condition) throw new Error('this prior needs its conditioning half');

@@ -12,7 +12,7 @@ export type Op = 'encode' | 'decode' | 'sample';
 
 export interface Encoded {
   /** Standardised ε, latentDim values. */
-  eps: Float32Array;
+  eps: Float64Array;
   bpd: number;
 }
 
@@ -67,13 +67,13 @@ export interface BatcherObserver {
   rejected?(op: Op, reason: 'full' | 'timeout' | 'closed'): void;
   /** A decoded image held `values` NaN or ±Inf values. */
   nonFinite?(op: Op, values: number): void;
-  /** `images` of an encode batch took the second pass: their latent left [−5, 5]. */
+  /** `images` of an encode batch took the second, precise pass: their latent left [−5, 5]. */
   reencoded?(images: number): void;
 }
 
 interface Item {
   op: Op;
-  input: Uint8Array | Float32Array;
+  input: Uint8Array | Float64Array;
   enqueuedAt: number;
   /** The request it belongs to (a stand-in for callers without an admission). */
   owner: Admission;
@@ -129,7 +129,7 @@ export class Batcher {
   }
 
   /** Latents (latentDim float32 each) -> images (h·w·c uint8 each), with their count of non-finite values. */
-  decode(latents: Float32Array[], op: 'decode' | 'sample' = 'decode', admission?: Admission | null): Promise<Decoded[]> {
+  decode(latents: Float64Array[], op: 'decode' | 'sample' = 'decode', admission?: Admission | null): Promise<Decoded[]> {
     return this.submit(op, latents, admission) as Promise<Decoded[]>;
   }
 
@@ -149,7 +149,7 @@ export class Batcher {
     this.checkIdle();
   }
 
-  private submit(op: Op, inputs: (Uint8Array | Float32Array)[], admission?: Admission | null): Promise<(Encoded | Decoded)[]> {
+  private submit(op: Op, inputs: (Uint8Array | Float64Array)[], admission?: Admission | null): Promise<(Encoded | Decoded)[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     if (this.closed) {
       this.observer.rejected?.(op, 'closed');
@@ -326,8 +326,8 @@ export class Batcher {
         if (r.reencoded > 0) this.observer.reencoded?.(r.reencoded);
       } else {
         const d = batch[0].input.length;
-        const latents = new Float32Array(n * d);
-        batch.forEach((item, i) => latents.set(item.input as Float32Array, i * d));
+        const latents = new Float64Array(n * d);
+        batch.forEach((item, i) => latents.set(item.input as Float64Array, i * d));
         const r = await this.runner.decode(n, latents);
         const size = r.pixels.length / n;
         batch.forEach((item, i) => {

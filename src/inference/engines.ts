@@ -3,98 +3,139 @@
 // the very weights loaded). GLOW_ENGINE=auto|onnx|tfjs; auto is ONNX Runtime when it loads.
 // Training always stays on TF.js.
 import * as tf from '@tensorflow/tfjs';
-import type { Glow, PriorCondition } from '../glow/glow.ts';
+import type { Glow } from '../glow/glow.ts';
 import { onnxModels } from '../glow/onnx-export.ts';
 import { OnnxLanes } from './onnx-lanes.ts';
+import { PreciseCodec } from './precise-codec.ts';
 import { ENGINES, type EngineChoice, type EngineName } from './worker-protocol.ts';
+import { quantise } from '../glow/pixels.ts';
+import { isFloat32 } from '../attributes/vectors.ts';
 
-type Encoded = { eps: Float32Array; bpd: Float32Array };
+type Encoded = { eps: Float64Array; bpd: Float32Array };
 
-/** Images and latents in, images and latents out: everything in model units, batch-major. */
+/**
+ * Images and latents in, images and latents out: everything in model units, batch-major. Latents are
+ * float64 arrays: a latent of float32 values is the engine's own, decoded on it; one with a value that
+ * is no float32 comes from the precise path (PreciseCodec), which alone decodes it to its image.
+ */
 export interface InferenceEngine {
   readonly name: EngineName;
-  /** x: n images, NHWC, model units. `reencoded`: how many took the second pass (encodeInTwoPasses). */
+  /** x: n images, NHWC, model units. `reencoded`: how many took the precise pass (encodeInTwoPasses). */
   encode(n: number, x: Float32Array): Promise<Encoded & { reencoded: number }>;
   /** n images, NHWC, model units (not yet quantised: NaN and ±Inf are counted by the caller). */
-  decode(n: number, latents: Float32Array): Promise<Float32Array>;
+  decode(n: number, latents: Float64Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
 /**
- * An image whose latent has a value beyond ±REENCODE_BEYOND is encoded a second time, with each prior
- * conditioned on the half decode rebuilds (Glow.encode). The first pass conditions on the half the
- * forward pass computed, and so saves a reverse of every level but the first; inside [−5, 5] the
- * prior's error |z − μ|·|Δ log σ| is bounded by 5σ·|Δ log σ|, and the two latents are the same up to
- * rounding (largest round-trip error 0.006 levels over 256 images of each robustness category). Far
- * from the data, where the first pass missed pixels by several levels, every image measured has values
- * beyond it; so do about 5 % of MNIST test digits (docs/stability.md).
+ * Inside [−PRECISE_BEYOND, PRECISE_BEYOND] the engine's float32 round trip holds with a wide margin
+ * (largest error 0.007 levels over 256 images of each robustness category); beyond it, far from the
+ * data, float32 rounding amplified through the reverse cost a few images a grey level. Such an image's
+ * latent is checked by decoding it, and encoded on the precise path unless it comes back
+ * (docs/stability.md).
  */
-export const REENCODE_BEYOND = 5;
+export const PRECISE_BEYOND = 5;
 
-/** Whether every value of the latent is inside [−REENCODE_BEYOND, REENCODE_BEYOND] (NaN is not). */
-export function latentInRange(eps: Float32Array): boolean {
-  return eps.every((v) => Math.abs(v) <= REENCODE_BEYOND);
+/** Whether every value of the latent is inside [−PRECISE_BEYOND, PRECISE_BEYOND] (NaN is not). */
+export function latentInRange(eps: ArrayLike<number>): boolean {
+  for (let i = 0; i < eps.length; i++) if (!(Math.abs(eps[i]) <= PRECISE_BEYOND)) return false;
+  return true;
 }
 
 /** The given rows of a batch-major array whose rows hold `d` values each, packed in that order. */
-function pickRows(a: Float32Array, rows: number[], d: number): Float32Array {
-  const out = new Float32Array(rows.length * d);
+function pickRows<A extends Float32Array | Float64Array>(a: A, rows: number[], d: number): A {
+  const out = new (a.constructor as new (n: number) => A)(rows.length * d);
   rows.forEach((row, k) => out.set(a.subarray(row * d, (row + 1) * d), k * d));
   return out;
 }
 
-/**
- * Given the first pass's results for a batch (each prior conditioned on the forward pass's halves), runs
- * `again` (on the rebuilt halves) for the rows whose latent leaves [−REENCODE_BEYOND, REENCODE_BEYOND]
- * and puts its results, packed in that order, in their place.
- */
-export async function encodeInTwoPasses(
-  first: Encoded,
-  latentDim: number,
-  again: (rows: number[]) => Promise<Encoded>,
-): Promise<Encoded & { reencoded: number }> {
-  const rows: number[] = [];
-  for (let i = 0; i < first.bpd.length; i++) if (!latentInRange(first.eps.subarray(i * latentDim, (i + 1) * latentDim))) rows.push(i);
-  if (rows.length === 0) return { ...first, reencoded: 0 };
-  const second = await again(rows);
-  rows.forEach((row, k) => {
-    first.eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
-    first.bpd[row] = second.bpd[k];
-  });
-  return { ...first, reencoded: rows.length };
+type BatchArray = ArrayLike<number> & { subarray(start: number, end: number): ArrayLike<number> };
+
+/** The rows of a batch of `n` whose `d` values each pass `test`. */
+function rowsWhere(a: BatchArray, n: number, d: number, test: (row: ArrayLike<number>) => boolean): number[] {
+  return Array.from({ length: n }, (_, i) => i).filter((i) => test(a.subarray(i * d, (i + 1) * d)));
 }
 
 /**
- * TF.js's convolutions (WASM with the native GEMM) round differently for different batch sizes, so a
- * half rebuilt in encode's second pass would not be the very one decode rebuilds in another batch.
- * Both therefore run one image at a time for latents out of range (about 5 % of MNIST test digits,
- * nearly every image far from the data; ONNX Runtime gives the same bits at any batch size).
+ * Given the first pass's results for a batch (float32), runs `again` (the precise path) for the rows
+ * whose latent leaves [−PRECISE_BEYOND, PRECISE_BEYOND], but for those `comesBack` finds to decode to
+ * their image on the engine as they are, and puts its results, packed in that order, in their place.
+ */
+export async function encodeInTwoPasses(
+  first: { eps: Float32Array; bpd: Float32Array },
+  latentDim: number,
+  again: (rows: number[]) => Encoded | Promise<Encoded>,
+  comesBack: (rows: number[]) => Promise<number[]> = async () => [],
+): Promise<Encoded & { reencoded: number }> {
+  const n = first.bpd.length;
+  const eps = Float64Array.from(first.eps);
+  const outOfRange = rowsWhere(first.eps, n, latentDim, (row) => !latentInRange(row));
+  const back = outOfRange.length > 0 ? new Set(await comesBack(outOfRange)) : new Set<number>();
+  const rows = outOfRange.filter((row) => !back.has(row));
+  if (rows.length === 0) return { eps, bpd: first.bpd, reencoded: 0 };
+  const second = await again(rows);
+  rows.forEach((row, k) => {
+    eps.set(second.eps.subarray(k * latentDim, (k + 1) * latentDim), row * latentDim);
+    first.bpd[row] = second.bpd[k];
+  });
+  return { eps, bpd: first.bpd, reencoded: rows.length };
+}
+
+/**
+ * Decodes the latents of float32 values on `fast` (the engine, in one batch) and the others on
+ * `precise`, each image in its place.
+ */
+export async function decodeInTwoParts(
+  n: number,
+  latents: Float64Array,
+  latentDim: number,
+  imageSize: number,
+  fast: (n: number, latents: Float32Array) => Promise<Float32Array>,
+  precise: (n: number, latents: Float64Array) => Float32Array,
+): Promise<Float32Array> {
+  const out = new Float32Array(n * imageSize);
+  const parts: [number[], (rows: number[]) => Promise<Float32Array> | Float32Array][] = [
+    [rowsWhere(latents, n, latentDim, isFloat32), (rows) => fast(rows.length, Float32Array.from(pickRows(latents, rows, latentDim)))],
+    [rowsWhere(latents, n, latentDim, (row) => !isFloat32(row)), (rows) => precise(rows.length, pickRows(latents, rows, latentDim))],
+  ];
+  for (const [rows, run] of parts) {
+    if (rows.length === 0) continue;
+    const x = await run(rows);
+    rows.forEach((row, k) => out.set(x.subarray(k * imageSize, (k + 1) * imageSize), row * imageSize));
+  }
+  return out;
+}
+
+/** The rows of a batch whose decoded values quantise to the very pixels of its images. */
+function sameImages(rows: number[], x: Float32Array, decoded: Float32Array, imageSize: number, nBits: number): number[] {
+  const [want, got] = [quantise(pickRows(x, rows, imageSize), nBits), quantise(decoded, nBits)];
+  return rows.filter((_, k) => {
+    for (let j = k * imageSize; j < (k + 1) * imageSize; j++) if (want[j] !== got[j]) return false;
+    return true;
+  });
+}
+
+/**
+ * The model's own forward and reverse on the backend initBackend chose, and the precise path beside
+ * them. Every image out of range takes the precise path: TF.js's convolutions round differently for
+ * different batch sizes, so a decode that gives an image back in one batch may not in another.
  */
 export class TfjsEngine implements InferenceEngine {
   readonly name = 'tfjs';
+  private readonly precise: PreciseCodec;
 
-  constructor(private readonly glow: Glow) {}
+  constructor(private readonly glow: Glow) {
+    this.precise = new PreciseCodec(glow);
+  }
 
   async encode(n: number, x: Float32Array) {
     const d = x.length / n;
-    return encodeInTwoPasses(await this.encodeOnce(n, x, 'forward'), this.glow.latentDim, (rows) =>
-      this.oneAtATime(rows.length, pickRows(x, rows, d), (x1) => this.encodeOnce(1, x1, 'rebuilt')),
+    return encodeInTwoPasses(await this.encodeForward(n, x), this.glow.latentDim, (rows) =>
+      this.precise.encode(rows.length, pickRows(x, rows, d)),
     );
   }
 
-  /** Runs `run` on each of the n images alone and concatenates the results. */
-  private async oneAtATime(n: number, x: Float32Array, run: (x1: Float32Array) => Promise<Encoded>): Promise<Encoded> {
-    const d = x.length / n;
-    const out = { eps: new Float32Array(n * this.glow.latentDim), bpd: new Float32Array(n) };
-    for (let i = 0; i < n; i++) {
-      const one = await run(x.subarray(i * d, (i + 1) * d));
-      out.eps.set(one.eps, i * this.glow.latentDim);
-      out.bpd[i] = one.bpd[0];
-    }
-    return out;
-  }
-
-  private async encodeOnce(n: number, x: Float32Array, condition: PriorCondition) {
+  private async encodeForward(n: number, x: Float32Array) {
     const { height, width, channels } = this.glow.config;
     // Every tensor made here is freed also when a call throws: the worker's tensor count must stay flat.
     const made: tf.Tensor[] = [];
@@ -102,7 +143,7 @@ export class TfjsEngine implements InferenceEngine {
       const xt = tf.tensor4d(x, [n, height, width, channels]);
       made.push(xt);
       const { eps, bpd } = tf.tidy(() => {
-        const { eps, logpx } = this.glow.encode(xt, condition);
+        const { eps, logpx } = this.glow.encode(xt, 'forward');
         return { eps, bpd: this.glow.bitsPerDim(logpx) };
       });
       made.push(eps, bpd);
@@ -113,22 +154,19 @@ export class TfjsEngine implements InferenceEngine {
     }
   }
 
-  async decode(n: number, latents: Float32Array) {
+  decode(n: number, latents: Float64Array) {
     const D = this.glow.latentDim;
-    const rows = Array.from({ length: n }, (_, i) => i);
-    const alone = rows.filter((i) => !latentInRange(latents.subarray(i * D, (i + 1) * D)));
-    if (alone.length === 0 || n === 1) return this.decodeOnce(n, latents);
-    const together = rows.filter((i) => !alone.includes(i));
-    const x = new Float32Array(n * D);
-    if (together.length > 0) {
-      const batch = await this.decodeOnce(together.length, pickRows(latents, together, D));
-      together.forEach((row, k) => x.set(batch.subarray(k * D, (k + 1) * D), row * D));
-    }
-    for (const row of alone) x.set(await this.decodeOnce(1, latents.subarray(row * D, (row + 1) * D)), row * D);
-    return x;
+    return decodeInTwoParts(
+      n,
+      latents,
+      D,
+      D,
+      (k, eps) => this.decodeFast(k, eps),
+      (k, eps) => this.precise.decode(k, eps),
+    );
   }
 
-  private async decodeOnce(n: number, latents: Float32Array) {
+  private async decodeFast(n: number, latents: Float32Array) {
     const made: tf.Tensor[] = [];
     try {
       const eps = tf.tensor2d(latents, [n, this.glow.latentDim]);
@@ -150,10 +188,10 @@ export interface OnnxOptions {
 }
 
 /**
- * Encodes with the forward graph, and re-encodes images out of range with the reencode graph: from the
- * first pass's latent and split levels' z, a reverse of the levels above each split level instead of
- * a second whole encode (the same bits as the `encode` graph, tested). The `encode` graph itself is for
- * the exported files. Every batch is cut over `threads` lanes (onnx-lanes.ts).
+ * Encodes with the forward graph (each prior on the forward pass's half) and decodes with the decode
+ * graph, every batch cut over `threads` lanes (onnx-lanes.ts); an image out of range that does not come
+ * back on them, and every float64 latent, goes to the precise path. The `encode` graph (priors on the
+ * rebuilt halves) is for the exported files.
  */
 export class OnnxEngine implements InferenceEngine {
   readonly name = 'onnx';
@@ -161,34 +199,41 @@ export class OnnxEngine implements InferenceEngine {
   private constructor(
     private readonly glow: Glow,
     private readonly lanes: OnnxLanes,
+    private readonly precise: PreciseCodec,
   ) {}
 
   /** Builds the graphs from the model's current weights (they can never be stale) and opens them. */
   static async create(glow: Glow, fingerprint: string, name: string, opts: OnnxOptions): Promise<OnnxEngine> {
-    const { encodeForward, reencode, decode } = onnxModels(glow, fingerprint, name);
-    const lanes = await OnnxLanes.open({ encodeForward, decode, ...(reencode ? { reencode } : {}) }, opts.threads);
-    return new OnnxEngine(glow, lanes);
+    const { encodeForward, decode } = onnxModels(glow, fingerprint, name);
+    const lanes = await OnnxLanes.open({ encodeForward, decode }, opts.threads);
+    return new OnnxEngine(glow, lanes, new PreciseCodec(glow));
   }
 
   async encode(n: number, x: Float32Array) {
-    const { height, width, channels } = this.glow.config;
+    const { height, width, channels, nBits } = this.glow.config;
+    const first = await this.lanes.run('encodeForward', n, { x: { data: x, dims: [height, width, channels] } });
     const D = this.glow.latentDim;
-    const { eps, bpd, z, logp_base } = await this.lanes.run('encodeForward', n, { x: { data: x, dims: [height, width, channels] } });
-    // A one-level model has no split level: its forward encode is the rebuilt one.
-    if (this.glow.blocks.length === 1) return { eps, bpd, reencoded: 0 };
-    const splitDim = this.glow.splitDim;
-    return encodeInTwoPasses({ eps, bpd }, D, async (rows) => {
-      const again = await this.lanes.run('reencode', rows.length, {
-        eps_forward: { data: pickRows(eps, rows, D), dims: [D] },
-        z: { data: pickRows(z, rows, splitDim), dims: [splitDim] },
-        logp_base: { data: pickRows(logp_base, rows, 1), dims: [] },
-      });
-      return { eps: again.eps, bpd: again.bpd };
-    });
+    const d = x.length / n;
+    // ONNX Runtime gives an image the same bits in any batch (tested), so a latent that decodes to its
+    // image here does so in any later decode.
+    const comesBack = async (rows: number[]) => {
+      const back = await this.lanes.run('decode', rows.length, { eps: { data: pickRows(first.eps, rows, D), dims: [D] } });
+      return sameImages(rows, x, back.x, d, nBits);
+    };
+    const precise = (rows: number[]) => this.precise.encode(rows.length, pickRows(x, rows, d));
+    return encodeInTwoPasses({ eps: first.eps, bpd: first.bpd }, D, precise, comesBack);
   }
 
-  async decode(n: number, latents: Float32Array) {
-    return (await this.lanes.run('decode', n, { eps: { data: latents, dims: [this.glow.latentDim] } })).x;
+  decode(n: number, latents: Float64Array) {
+    const D = this.glow.latentDim;
+    return decodeInTwoParts(
+      n,
+      latents,
+      D,
+      D,
+      async (k, eps) => (await this.lanes.run('decode', k, { eps: { data: eps, dims: [D] } })).x,
+      (k, eps) => this.precise.decode(k, eps),
+    );
   }
 
   async close() {

@@ -8,9 +8,9 @@ import { UnavailableError } from '../errors.ts';
 import type { ModelInfo, WorkerInit, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.ts';
 
 export interface EncodeBatchResult extends WorkerStats {
-  eps: Float32Array;
+  eps: Float64Array;
   bpd: Float32Array;
-  /** How many of the images took encode's second pass. */
+  /** How many of the images took encode's second, precise pass. */
   reencoded: number;
 }
 export interface DecodeBatchResult extends WorkerStats {
@@ -25,7 +25,7 @@ export interface Runner {
   /** Resolves once a (re)started worker can take work. */
   whenReady(): Promise<ModelInfo>;
   encode(n: number, pixels: Uint8Array): Promise<EncodeBatchResult>;
-  decode(n: number, latents: Float32Array): Promise<DecodeBatchResult>;
+  decode(n: number, latents: Float64Array): Promise<DecodeBatchResult>;
 }
 
 export interface InferenceClientOptions extends Omit<WorkerInit, 'checkpoint'> {
@@ -85,7 +85,7 @@ export class InferenceClient extends EventEmitter implements Runner {
     return r;
   }
 
-  async decode(n: number, latents: Float32Array): Promise<DecodeBatchResult> {
+  async decode(n: number, latents: Float64Array): Promise<DecodeBatchResult> {
     const r = await this.call({ kind: 'decode', id: 0, n, latents }, [latents.buffer as ArrayBuffer]);
     if (r.kind !== 'decoded') throw new Error(`worker answered ${r.kind} to decode`);
     return r;

@@ -97,10 +97,10 @@ export function createModelMetrics(registry: client.Registry, sources: MetricSou
     registers: [registry],
   });
   // Far from the data (and in the tails of the data) an image's latent leaves [−5, 5]: encode runs it a
-  // second time, on the halves decode rebuilds, so its round trip holds (docs/stability.md).
+  // second time, in float64 on the halves decode rebuilds, so its round trip holds (docs/stability.md).
   const reencodedImages = new client.Counter({
     name: 'glow_encode_second_pass_images_total',
-    help: 'Images encoded a second time, each prior conditioned on the half decode rebuilds, because their latent left [-5, 5]',
+    help: 'Images encoded a second time, in float64 with each prior conditioned on the half decode rebuilds, because their latent left [-5, 5]',
     labelNames: ['model'] as const,
     registers: [registry],
   });

@@ -124,23 +124,28 @@ export class ModelService implements ModelSource, SessionService {
     return out;
   }
 
-  /** JSON numbers -> a latent of the model's length, every value finite. */
-  latent(values: number[], what: string): Float32Array {
+  /**
+   * JSON numbers -> a latent of the model's length, every value finite. A latent printed as float32s
+   * (9 significant digits, as /encode prints the engine's latents) is read as those float32s; any other
+   * is kept in float64, as the precise path's latents are printed (inference/engines.ts).
+   */
+  latent(values: number[], what: string): Float64Array {
     const { info } = this.requireReady();
     if (values.length !== info.latentDim)
       throw new InvalidError(`${what} has ${values.length} values; this model's latents have ${info.latentDim} (GET /model latentDim)`);
-    const out = new Float32Array(values.length);
+    const out = new Float64Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidError(`${what}[${i}] is not a finite number`); // 1e309 parses to Infinity
-      out[i] = v;
-      if (!Number.isFinite(out[i])) throw new InvalidError(`${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
+      const f = Math.fround(v);
+      out[i] = Number(f.toPrecision(9)) === v ? f : v;
+      if (!Number.isFinite(f)) throw new InvalidError(`${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
   }
 
   /** n·latentDim little-endian float32 values, no framing (never a serialised object) -> n latents. */
-  unpackLatents(bytes: Uint8Array): Float32Array[] {
+  unpackLatents(bytes: Uint8Array): Float64Array[] {
     const d = this.requireReady().info.latentDim;
     const size = 4 * d;
     if (bytes.length === 0)
@@ -152,9 +157,9 @@ export class ModelService implements ModelSource, SessionService {
     const n = bytes.length / size;
     if (n > MAX_IMAGES) throw new InvalidError(`${n} latents; at most ${MAX_IMAGES} per request`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const out: Float32Array[] = [];
+    const out: Float64Array[] = [];
     for (let i = 0; i < n; i++) {
-      const v = new Float32Array(d);
+      const v = new Float64Array(d);
       for (let k = 0; k < d; k++) {
         v[k] = view.getFloat32(i * size + 4 * k, true);
         if (!Number.isFinite(v[k])) throw new InvalidError(`latent ${i} value ${k} is not finite`);

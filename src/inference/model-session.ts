@@ -46,7 +46,7 @@ export interface EncodeInput {
 }
 
 export interface EncodedItem {
-  latent: Float32Array;
+  latent: Float64Array;
   bpd: number;
   resized: boolean;
   original: { width: number; height: number; format: string };
@@ -101,7 +101,7 @@ export interface Images {
 type FittedItems = (FittedImage | null)[];
 
 /** An item whose latent has been checked against the model. */
-type Checked = ImageItem | { latent: Float32Array };
+type Checked = ImageItem | { latent: Float64Array };
 
 /** What a session needs of its model's service (ModelService, which makes the sessions). */
 export interface SessionService {
@@ -113,8 +113,8 @@ export interface SessionService {
   /** The loaded model; 'unavailable' while it loads or when it failed. */
   requireReady(): Ready;
   decodeImages(buffers: Uint8Array[], what: (i: number) => string, fit?: boolean): Promise<DecodedImage[]>;
-  latent(values: number[], what: string): Float32Array;
-  unpackLatents(bytes: Uint8Array): Float32Array[];
+  latent(values: number[], what: string): Float64Array;
+  unpackLatents(bytes: Uint8Array): Float64Array[];
 }
 
 /** A loaded model: what it is, its attributes, its image size and what fit=true does. */
@@ -211,12 +211,12 @@ export class ModelSession<S extends SessionService = SessionService> {
     n,
     t,
     seed = randomInt(0, 2 ** 32 - 1),
-  }: SampleInput): Promise<Images & { latents: Float32Array[]; seed: number; t: number }> {
+  }: SampleInput): Promise<Images & { latents: Float64Array[]; seed: number; t: number }> {
     const { info, size } = this.ready;
     this.claim(sampleWork(n));
     const d = info.latentDim;
     const all = normalArray(n * d, seed, t);
-    const latents = Array.from({ length: n }, (_, i) => all.subarray(i * d, (i + 1) * d));
+    const latents = Array.from({ length: n }, (_, i) => Float64Array.from(all.subarray(i * d, (i + 1) * d)));
     const images = await this.service.batcher.decode(latents, 'sample', this.admission);
     return { images, size, latents, seed, t };
   }
@@ -227,7 +227,7 @@ export class ModelSession<S extends SessionService = SessionService> {
     to,
     steps,
     fit,
-  }: InterpolateInput): Promise<Images & { latents: Float32Array[]; weights: number[]; fitted?: FittedItems }> {
+  }: InterpolateInput): Promise<Images & { latents: Float64Array[]; weights: number[]; fitted?: FittedItems }> {
     const { size } = this.ready;
     const ends = this.checkLatents([from, to]);
     this.claim(interpolateWork(ends.filter((e) => 'image' in e).length, steps));
@@ -250,7 +250,7 @@ export class ModelSession<S extends SessionService = SessionService> {
     passes,
     fit,
   }: ManipulateInput): Promise<
-    Images & { latents: Float32Array[]; alphas: number[][]; passes: number; edits: Edit[]; fitted?: FittedItems }
+    Images & { latents: Float64Array[]; alphas: number[][]; passes: number; edits: Edit[]; fitted?: FittedItems }
   > {
     const { size, catalog } = this.ready;
     const [start] = this.checkLatents([input]);
@@ -265,7 +265,7 @@ export class ModelSession<S extends SessionService = SessionService> {
     const { batcher } = this.service;
     // Each pass decodes, and all but the last encode the 8-bit result again, under this request's admission.
     const model = {
-      decode: (latents: Float32Array[]) => batcher.decode(latents, 'decode', this.admission),
+      decode: (latents: Float64Array[]) => batcher.decode(latents, 'decode', this.admission),
       encode: async (images: Uint8Array[]) => (await batcher.encode(images, this.admission)).map((e) => e.eps),
     };
     const { decoded: images, latents } = await editInPasses(
@@ -331,7 +331,7 @@ export class ModelSession<S extends SessionService = SessionService> {
    * latents in input order. Given `fitted`, images are fitted to the model's data and fitted[i]
    * says what was done to item i (null for latents).
    */
-  private async toLatents(items: Checked[], fitted?: FittedItems): Promise<Float32Array[]> {
+  private async toLatents(items: Checked[], fitted?: FittedItems): Promise<Float64Array[]> {
     const admission = this.admission ?? { admitted: false };
     const imageIdx: number[] = [];
     const bytes: Uint8Array[] = [];
@@ -341,7 +341,7 @@ export class ModelSession<S extends SessionService = SessionService> {
         bytes.push(it.image);
       }
     });
-    const out: Float32Array[] = items.map((it) => ('latent' in it ? it.latent : new Float32Array(0)));
+    const out: Float64Array[] = items.map((it) => ('latent' in it ? it.latent : new Float64Array(0)));
     fitted?.splice(0, fitted.length, ...items.map(() => null));
     // Chunks of one batch each: a large attribute set then queues like several ordinary requests
     // instead of needing the whole queue at once.

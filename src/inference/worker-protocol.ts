@@ -39,7 +39,7 @@ export interface ModelInfo {
 
 export type WorkerRequest =
   | { kind: 'encode'; id: number; n: number; pixels: Uint8Array }
-  | { kind: 'decode'; id: number; n: number; latents: Float32Array }
+  | { kind: 'decode'; id: number; n: number; latents: Float64Array }
   | { kind: 'stats'; id: number }
   /** Exit once the batch in progress is done (see InferenceClient.retire). */
   | { kind: 'retire' };
@@ -55,8 +55,8 @@ export type WorkerResponse =
   | { kind: 'ready'; info: ModelInfo }
   | { kind: 'init-error'; message: string }
   | { kind: 'log'; message: string }
-  /** reencoded: how many of the n images took encode's second pass (src/inference/engines.ts). */
-  | ({ kind: 'encoded'; id: number; eps: Float32Array; bpd: Float32Array; reencoded: number } & WorkerStats)
+  /** reencoded: how many of the n images took encode's precise pass (src/inference/engines.ts). */
+  | ({ kind: 'encoded'; id: number; eps: Float64Array; bpd: Float32Array; reencoded: number } & WorkerStats)
   /** nonFinite[i]: how many of image i's values the reverse left NaN or ±Inf (its pixels there are not real). */
   | ({ kind: 'decoded'; id: number; pixels: Uint8Array; nonFinite: Uint32Array } & WorkerStats)
   | ({ kind: 'stats'; id: number } & WorkerStats)

@@ -66,10 +66,12 @@ export async function imagesJson(images: Decoded[], size: ImageSize, scale = 1):
 }
 
 /**
- * Float32Array -> numbers for JSON. 9 significant digits identify every float32 exactly, so a
- * latent sent back to /decode is bit-identical, at about half the length of the float64 printout.
+ * A latent -> numbers for JSON. 9 significant digits identify every float32 exactly, so a latent of
+ * float32 values sent back to /decode is bit-identical at about half the length of the float64
+ * printout; a latent from the precise path (float64: inference/engines.ts) is printed whole.
  */
-export function toNumbers(v: Float32Array): number[] {
+export function toNumbers(v: Float32Array | Float64Array): number[] {
+  if (!v.every((x) => Math.fround(x) === x)) return Array.from(v);
   const out = new Array<number>(v.length);
   for (let i = 0; i < v.length; i++) out[i] = Number(v[i].toPrecision(9));
   return out;

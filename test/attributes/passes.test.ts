@@ -17,14 +17,14 @@ function identityModel() {
     },
     encode: async (images) => {
       calls.encode++;
-      return images.map((im) => Float32Array.from(im));
+      return images.map((im) => Float64Array.from(im));
     },
   };
   return { model, calls };
 }
 
 t.test('editInPasses: small moves snap back at every pass, large ones add up', async (t) => {
-  const eps = [Float32Array.from([100, 100, 100]), Float32Array.from([10, 20, 30])];
+  const eps = [Float64Array.from([100, 100, 100]), Float64Array.from([10, 20, 30])];
   // Component 0 moves 0.4 per pass (rounded away each time), component 1 moves 2 per pass, component 2 −3.
   const direction = Float32Array.from([0.4, 2, -3]);
   const terms = eps.map(() => [{ alpha: 4, vector: direction }]);

@@ -27,11 +27,11 @@ class FakeRunner implements Runner {
       throw new Error('boom');
     }
     const size = pixels.length / n;
-    const eps = new Float32Array(n * 2);
+    const eps = new Float64Array(n * 2);
     for (let i = 0; i < n; i++) eps[2 * i] = pixels.subarray(i * size, (i + 1) * size).reduce((a, b) => a + b, 0);
     return { eps, bpd: Float32Array.from({ length: n }, (_, i) => i), reencoded: 0, numTensors: 0, ms: this.delayMs };
   }
-  async decode(n: number, latents: Float32Array) {
+  async decode(n: number, latents: Float64Array) {
     this.calls.push({ op: 'decode', n });
     await new Promise((r) => setTimeout(r, this.delayMs));
     // A latent value of -1 stands for one the real reverse would turn into NaN.
@@ -49,9 +49,9 @@ t.test('each decoded image comes back with its own count of non-finite values, a
   const seen: string[] = [];
   const b = new Batcher(runner, opts, { nonFinite: (op, values) => seen.push(`${op}:${values}`) });
   const [ok, mixed, sampled] = await Promise.all([
-    b.decode([Float32Array.of(1, 2)]),
-    b.decode([Float32Array.of(3, 4), Float32Array.of(5, -1)]),
-    b.decode([Float32Array.of(-1, -1)], 'sample'),
+    b.decode([Float64Array.of(1, 2)]),
+    b.decode([Float64Array.of(3, 4), Float64Array.of(5, -1)]),
+    b.decode([Float64Array.of(-1, -1)], 'sample'),
   ]);
   t.same(
     runner.calls.map((c) => `${c.op}:${c.n}`).sort(),
@@ -109,7 +109,7 @@ t.test('a full batch goes at once, without waiting for the delay', async (t) => 
 t.test('operations are never mixed in a batch; sample and decode share the decoder', async (t) => {
   const runner = new FakeRunner();
   const b = new Batcher(runner, opts);
-  const z = (v: number) => Float32Array.of(v, v);
+  const z = (v: number) => Float64Array.of(v, v);
   const [e, d, s] = await Promise.all([b.encode([img(1), img(2)]), b.decode([z(1)]), b.decode([z(5), z(6)], 'sample')]);
   t.equal(e.length, 2);
   t.same(Array.from(d[0].pixels), [2, 2]);
@@ -144,9 +144,9 @@ t.test("a full queue still takes an admitted request's follow-up (its decode aft
   t.equal(admission.admitted, true);
   await new Promise((r) => setTimeout(r, 10));
   const filler = b.encode(Array.from({ length: 4 }, (_, i) => img(i))); // the queue is now full
-  const stranger = await b.decode([Float32Array.of(1, 1)]).catch((e) => e);
+  const stranger = await b.decode([Float64Array.of(1, 1)]).catch((e) => e);
   t.type(stranger, UnavailableError, 'a new request is refused');
-  const followUp = b.decode([Float32Array.of(2, 2)], 'decode', admission);
+  const followUp = b.decode([Float64Array.of(2, 2)], 'decode', admission);
   t.same(Array.from((await followUp)[0].pixels), [3, 3], "the admitted request's follow-up is not");
   await Promise.all([first, filler]);
 });
@@ -265,7 +265,7 @@ t.test('work is shared: while requests are active together, a large one goes in 
     const large = b.admit('decode');
     large.work = 24;
     const done = b.decode(
-      Array.from({ length: 24 }, (_, i) => Float32Array.of(i, i)),
+      Array.from({ length: 24 }, (_, i) => Float64Array.of(i, i)),
       'decode',
       large,
     );
@@ -275,7 +275,7 @@ t.test('work is shared: while requests are active together, a large one goes in 
       small = b.admit('sample'); // active (its reply not yet sent) until the large one is done
       small.work = 1;
       t.same(
-        Array.from((await b.decode([Float32Array.of(100, 100)], 'sample', small))[0].pixels),
+        Array.from((await b.decode([Float64Array.of(100, 100)], 'sample', small))[0].pixels),
         [101, 101],
         `${c.name}: the sample's own image`,
       );

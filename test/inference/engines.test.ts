@@ -15,10 +15,11 @@ import { normalArray } from '../../src/glow/random.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../../src/glow/pixels.ts';
 import { buildApp } from '../../src/server/app.ts';
 import {
+  decodeInTwoParts,
   encodeInTwoPasses,
   latentInRange,
   OnnxEngine,
-  REENCODE_BEYOND,
+  PRECISE_BEYOND,
   TfjsEngine,
   type InferenceEngine,
 } from '../../src/inference/engines.ts';
@@ -41,7 +42,7 @@ const SHIPPED_EPS_TOLERANCE = 5e-4;
  */
 const IMAGES = process.env.GLOW_ENGINES_FULL ? Infinity : 1024;
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
@@ -179,51 +180,21 @@ for (const config of small) {
   });
 }
 
-// The engine's second pass runs the reencode graph on the first pass's outputs; an image out of range
-// must get what the self-contained encode graph (the exported file) gives it, bit for bit.
-for (const config of small.filter((c) => c.levels > 1)) {
-  t.test(`random ${config.levels}-level ${config.coupling} model: ONNX's second pass gives the encode graph's bits`, async (t) => {
-    const ort = await import('onnxruntime-node');
-    const { onnxModels } = await import('../../src/glow/onnx-export.ts');
-    const glow = randomGlow(config, 900);
-    const engine = await OnnxEngine.create(glow, 'test', 'test', { threads: 2 });
-    t.teardown(async () => (await engine.close(), glow.dispose()));
-    const { height, width, channels } = config;
-    const D = glow.latentDim;
-    // Images 1 and 3 far outside model units, so that their latents leave [−5, 5].
-    const n = 4;
-    const x = Float32Array.from(normalArray(n * D, 23, 0.2), (v, i) => (Math.floor(i / D) % 2 ? 40 * v : Math.max(-0.5, Math.min(0.5, v))));
-    const out = await engine.encode(n, x);
-    t.equal(out.reencoded, 2, 'two images take the second pass');
-    const session = await ort.InferenceSession.create(onnxModels(glow, 'test', 'test').encode);
-    const want = await session.run({ x: new ort.Tensor('float32', x, [n, height, width, channels]) });
-    await session.release();
-    for (const row of [1, 3]) {
-      t.same(
-        Array.from(out.eps.subarray(row * D, (row + 1) * D)),
-        Array.from((want.eps.data as Float32Array).subarray(row * D, (row + 1) * D)),
-        `image ${row}: latent`,
-      );
-      t.ok(Math.abs(out.bpd[row] - (want.bpd.data as Float32Array)[row]) <= 1e-5, `image ${row}: bpd`);
-    }
-  });
-}
-
-t.test('encode takes a second pass, on the rebuilt halves, for exactly the images whose latent leaves [−5, 5]', async (t) => {
+t.test('encode takes a second, precise pass for exactly the images whose latent leaves [−5, 5]', async (t) => {
   const latentDim = 4;
   // Each image is one value in every pixel (image 1 has a −6 as well); its latent is the image itself on
   // the first pass and the image + 0.5 on the second, its bpd its first pixel (× 10 on the second).
-  const values = [0, -REENCODE_BEYOND, 7, REENCODE_BEYOND + 0.25, NaN, 1];
+  const values = [0, -PRECISE_BEYOND, 7, PRECISE_BEYOND + 0.25, NaN, 1];
   const x = Float32Array.from({ length: values.length * latentDim }, (_, j) => values[Math.floor(j / latentDim)]);
   x[1 * latentDim + 3] = -6; // one value out of range is enough
   const passes: number[][] = [];
   const first = { eps: x.slice(), bpd: Float32Array.from(values) };
-  const again = async (rows: number[]) => {
+  const again = (rows: number[]) => {
     passes.push(rows);
     return {
-      eps: Float32Array.from(
+      eps: Float64Array.from(
         { length: rows.length * latentDim },
-        (_, j) => x[rows[Math.floor(j / latentDim)] * latentDim + (j % latentDim)] + 0.5,
+        (_, j) => x[rows[Math.floor(j / latentDim)] * latentDim + (j % latentDim)] + 0.1,
       ),
       bpd: Float32Array.from(rows, (row) => values[row] * 10),
     };
@@ -231,38 +202,85 @@ t.test('encode takes a second pass, on the rebuilt halves, for exactly the image
   const out = await encodeInTwoPasses(first, latentDim, again);
   t.same(passes, [[1, 2, 3, 4]]);
   t.equal(out.reencoded, 4, 'the second pass gets the images out of range, NaN included');
+  // With a check of which come back on the engine as they are: those keep their first latent.
+  const checked: number[][] = [];
+  const some = await encodeInTwoPasses({ eps: x.slice(), bpd: Float32Array.from(values) }, latentDim, again, async (rows) => {
+    checked.push(rows);
+    return [2, 4];
+  });
+  t.same(checked, [[1, 2, 3, 4]], 'the check sees the images out of range');
+  t.same(passes[1], [1, 3], 'the rest take the second pass');
+  t.equal(some.reencoded, 2);
+  t.same(Array.from(some.eps.subarray(2 * latentDim, 3 * latentDim)), [7, 7, 7, 7], 'one that comes back keeps its first latent');
   t.same(
     Array.from(out.bpd),
-    [0, -50, 70, (REENCODE_BEYOND + 0.25) * 10, NaN, 1].map((v) => Math.fround(v)),
+    [0, -50, 70, (PRECISE_BEYOND + 0.25) * 10, NaN, 1].map((v) => Math.fround(v)),
     'their bpd replaced in place',
   );
   t.same(Array.from(out.eps.subarray(0, latentDim)), [0, 0, 0, 0], 'an image in range keeps its first latent');
-  t.same(Array.from(out.eps.subarray(latentDim, 2 * latentDim)), [-4.5, -4.5, -4.5, -5.5], 'one out of range gets its second');
+  t.same(Array.from(out.eps.subarray(latentDim, 2 * latentDim)), [-4.9, -4.9, -4.9, -5.9], 'one out of range gets its second, in float64');
   t.same(Array.from(out.eps.subarray(5 * latentDim)), [1, 1, 1, 1]);
 });
 
-t.test('TF.js: an image whose latent is out of range is encoded and decoded alone, so its bits do not depend on the batch', async (t) => {
-  const glow = randomGlow(small[0], 700);
-  t.teardown(() => glow.dispose());
-  const engine = new TfjsEngine(glow);
-  const D = glow.latentDim;
-  // Images 0 and 2 in model units; image 1 far outside them, so its latent leaves [−5, 5].
-  const x = Float32Array.from(normalArray(3 * D, 21, 0.2), (v, i) => (i >= D && i < 2 * D ? 40 * v : Math.max(-0.5, Math.min(0.5, v))));
-  const row = (a: Float32Array, i: number) => Array.from(a.subarray(i * D, (i + 1) * D));
-  const batch = await engine.encode(3, x);
-  t.ok(
-    latentInRange(batch.eps.subarray(0, D)) && !latentInRange(batch.eps.subarray(D, 2 * D)) && latentInRange(batch.eps.subarray(2 * D)),
-    'only image 1 is out of range',
-  );
-  const alone = await engine.encode(1, x.slice(D, 2 * D));
-  t.same(row(batch.eps, 1), Array.from(alone.eps), 'its latent: the same bits as encoded alone');
-  t.equal(batch.bpd[1], alone.bpd[0]);
-  const decoded = await engine.decode(3, batch.eps);
-  t.same(row(decoded, 1), Array.from(await engine.decode(1, alone.eps)), 'its image: the same bits as decoded alone');
-  const pair = Float32Array.from([...row(batch.eps, 0), ...row(batch.eps, 2)]);
-  const together = await engine.decode(2, pair);
-  t.same([row(decoded, 0), row(decoded, 2)], [row(together, 0), row(together, 1)], 'the others are decoded together');
+t.test('decode sends latents of float32 values to the engine in one batch and the others to the precise path', async (t) => {
+  const latentDim = 2;
+  const imageSize = 3;
+  // Latent 1 is out of [−5, 5] but float32 (a sample's tail, say); latent 2 has a float64 value.
+  const latents = Float64Array.from([0.5, 1, 6, 0, -2, 0.1, 0.25, -5.5]);
+  const calls: { path: string; latents: number[] }[] = [];
+  // Each path draws a latent as [its first value, its second value, 1 (float32) or 2 (precise)].
+  const draw = (path: string, mark: number) => (n: number, eps: Float32Array | Float64Array) => {
+    calls.push({ path, latents: Array.from(eps) });
+    return Float32Array.from({ length: n * imageSize }, (_, j) =>
+      j % imageSize < 2 ? eps[Math.floor(j / imageSize) * latentDim + (j % imageSize)] : mark,
+    );
+  };
+  const out = await decodeInTwoParts(4, latents, latentDim, imageSize, async (n, eps) => draw('float32', 1)(n, eps), draw('precise', 2));
+  t.same(calls, [
+    { path: 'float32', latents: [0.5, 1, 6, 0, 0.25, -5.5] },
+    { path: 'precise', latents: [-2, 0.1] },
+  ]);
+  t.same(Array.from(out), [0.5, 1, 1, 6, 0, 1, -2, Math.fround(0.1), 2, 0.25, -5.5, 1], 'each image in its place');
 });
+
+// Images far outside model units on a small model (its random weights keep pixel images in range).
+// TF.js sends every such image to the precise path: a float64 latent that decodes to float32's own
+// rounding of the image. ONNX Runtime first decodes it as it is, and keeps the latent if the image
+// comes back. Either way every image comes back.
+for (const config of small) {
+  t.test(`random ${config.levels}-level ${config.coupling} model: images out of range come back on both engines`, async (t) => {
+    const glow = randomGlow(config, 700);
+    const [tfjs, onnx] = await engines(glow);
+    t.teardown(async () => (await onnx.close(), glow.dispose()));
+    const D = glow.latentDim;
+    // Images 0 and 2 in model units; 1 and 3 far outside them.
+    const x = Float32Array.from(normalArray(4 * D, 21, 0.2), (v, i) => (Math.floor(i / D) % 2 ? 40 * v : Math.max(-0.5, Math.min(0.5, v))));
+    const rows = (a: Float32Array | Float64Array, i: number) => a.subarray(i * D, (i + 1) * D);
+    for (const engine of [tfjs, onnx]) {
+      const out = await engine.encode(4, x);
+      t.same(
+        [0, 1, 2, 3].map((i) => latentInRange(rows(out.eps, i))),
+        [true, false, true, false],
+        `${engine.name}: images 1 and 3 are out of range`,
+      );
+      const back = await engine.decode(4, out.eps);
+      t.same(Array.from(quantise(back, config.nBits)), Array.from(quantise(x, config.nBits)), `${engine.name}: every image comes back`);
+      if (engine !== tfjs) continue;
+      t.equal(out.reencoded, 2, 'TF.js: both took the precise pass');
+      for (const i of [1, 3]) {
+        t.ok(
+          rows(out.eps, i).some((v) => Math.fround(v) !== v),
+          `TF.js: image ${i} has a float64 latent`,
+        );
+        const err = maxAbsDiff(rows(back, i), rows(x, i));
+        t.ok(
+          err <= 4e-6,
+          `TF.js: image ${i} comes back to ${err.toExponential(2)} (values up to ${Math.max(...rows(x, i).map(Math.abs)).toFixed(0)})`,
+        );
+      }
+    }
+  });
+}
 
 t.test('through the server: decode(encode(x)) is bit-exact on both engines, and their latents agree', async (t) => {
   const digits = [0, 1, 2, 3, 4, 5, 6, 7];

@@ -37,7 +37,7 @@ t.test('a call that exceeds the timeout fails with 503 and the worker is replace
   t.teardown(() => client.close());
   await client.whenReady();
   // 1,024 images: a batch that surely takes longer than 1 ms (one image could answer first on a busy machine).
-  const err = await client.decode(1024, new Float32Array(1024 * 784)).catch((e) => e);
+  const err = await client.decode(1024, new Float64Array(1024 * 784)).catch((e) => e);
   t.type(err, UnavailableError);
   t.match(log.join('\n'), /did not answer within 1 ms/);
   await client.whenReady();
@@ -47,7 +47,7 @@ t.test('a call that exceeds the timeout fails with 503 and the worker is replace
 t.test('a client closed while a batch runs fails the call and ends the worker after the batch', async (t) => {
   const client = new InferenceClient({ modelDir: await tinyModelDir(), backend: 'cpu' });
   const info = await client.whenReady();
-  const call = client.decode(64, new Float32Array(64 * info.latentDim)).catch((e: Error) => e);
+  const call = client.decode(64, new Float64Array(64 * info.latentDim)).catch((e: Error) => e);
   await client.close(new Error('shutting down'));
   t.match(await call, { message: 'shutting down' });
   t.notOk(client.ready);
@@ -79,7 +79,7 @@ t.test('a retired TF.js worker still busy after the grace period is terminated',
   });
   t.teardown(() => client.close());
   await client.whenReady();
-  await client.decode(1024, new Float32Array(1024 * 784)).catch(() => undefined);
+  await client.decode(1024, new Float64Array(1024 * 784)).catch(() => undefined);
   await client.whenReady();
   t.match(log.join('\n'), /still busy 1 ms after it was retired; terminating it/);
 });

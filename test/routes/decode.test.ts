@@ -1,5 +1,9 @@
 import t from 'tap';
-import { decodePng, json, makeApp } from '../fixtures/app.ts';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { WEIGHTS_FILE } from '../../src/glow/checkpoint.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../src/glow/safetensors.ts';
+import { decodePng, json, makeApp, tempDir, tinyModelDir } from '../fixtures/app.ts';
 
 t.test('POST /decode', async (t) => {
   const app = await makeApp(t);
@@ -96,7 +100,15 @@ t.test('POST /decode with raw little-endian float32 latents', async (t) => {
 t.test(
   'an image the reverse leaves NaN or ±Inf is still answered, with its count in x-non-finite-values / nonFinite and in /metrics',
   async (t) => {
-    const app = await makeApp(t);
+    // The tiny model with a gain of e³ in its last reverse step (the first actnorm): a latent of 3e38
+    // decodes beyond float32's range even in float64, where such a latent is decoded.
+    const modelDir = tempDir(t, 'glow-serve-model-');
+    cpSync(await tinyModelDir(), modelDir, { recursive: true });
+    const file = path.join(modelDir, WEIGHTS_FILE);
+    const { tensors, metadata } = decodeSafetensors(readFileSync(file));
+    tensors.get('levels.0.steps.0.actnorm.log_scale')!.data.fill(-3);
+    writeFileSync(file, encodeSafetensors(tensors, metadata));
+    const app = await makeApp(t, { modelDir });
     const sample = (await app.inject({ url: '/sample?n=2&seed=3', headers: { accept: 'application/json' } })).json();
     t.same(sample.nonFinite, [0, 0], 'sound samples say 0');
     const far = new Array(784).fill(3e38); // finite float32, far beyond anything the prior gives
