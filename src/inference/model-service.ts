@@ -137,9 +137,8 @@ export class ModelService implements ModelSource, SessionService {
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidError(`${what}[${i}] is not a finite number`); // 1e309 parses to Infinity
-      const f = Math.fround(v);
-      out[i] = Number(f.toPrecision(9)) === v ? f : v;
-      if (!Number.isFinite(f)) throw new InvalidError(`${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
+      out[i] = latentValue(v);
+      if (!Number.isFinite(Math.fround(v))) throw new InvalidError(`${what}[${i}] = ${v} is outside the float32 range (±3.4e38)`);
     }
     return out;
   }
@@ -215,4 +214,10 @@ export class ModelService implements ModelSource, SessionService {
   async close(reason?: Error): Promise<void> {
     await this.client.close(reason);
   }
+}
+
+/** A JSON latent value: the float32 that a 9-digit print (toNumbers) stands for, else the value itself. */
+export function latentValue(v: number): number {
+  const f = Math.fround(v);
+  return Number(f.toPrecision(9)) === v ? f : v;
 }
