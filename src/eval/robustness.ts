@@ -7,7 +7,7 @@ import { loadDataset } from '../data/datasets.ts';
 import type { GlowConfig } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise } from '../glow/pixels.ts';
 import { normalArray, uniformGenerator } from '../glow/random.ts';
-import type { InferenceEngine } from '../inference/engines.ts';
+import type { Codec } from './round-trip.ts';
 
 export interface ImageSet {
   name: string;
@@ -176,10 +176,6 @@ export function robustnessSets(dataset: string, shape: Shape, perCategory: numbe
   if (other) sets.splice(3, 0, otherDatasetImages(other, shape, perCategory, (seed * 97) % Math.max(1, other.count - perCategory)));
   return sets;
 }
-
-/** Round trips and bits/dim of one set as the server runs them (8-bit in and out, batches of `batch`). */
-/** What the evaluation needs of an inference engine (src/inference/engines.ts): the server's two calls. */
-export type Codec = Pick<InferenceEngine, 'name' | 'encode' | 'decode'>;
 
 /** Every image of `set` through encode → decode on `codec`, in batches of 64 as the server sends them. */
 export async function evaluateSet(codec: Codec, config: GlowConfig, set: ImageSet, batch = 64): Promise<CategoryReport> {

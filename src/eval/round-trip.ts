@@ -1,23 +1,27 @@
 // decode(encode(x)) over a dataset split, the way the server does it: pixel bin centres in, 8-bit
-// pixels out, in batches. Exact in theory; in float32 an affine-coupling model's reverse can drift or
-// overflow on a few images, and this finds them.
-import * as tf from '@tensorflow/tfjs';
+// pixels out, in batches of 64, on an inference engine (float32 on the engine, float64 for the images
+// that need it). This finds the images whose round trip fails.
 import { batchPixels, type Dataset } from '../data/dataset.ts';
-import type { Glow } from '../glow/glow.ts';
+import type { GlowConfig } from '../glow/glow.ts';
 import { compareRoundTrip, countNonFinite, modelUnits, quantise, type RoundTrip } from '../glow/pixels.ts';
+import type { InferenceEngine } from '../inference/engines.ts';
+
+/** What the evaluations need of an inference engine (src/inference/engines.ts): the server's two calls. */
+export type Codec = Pick<InferenceEngine, 'name' | 'encode' | 'decode'>;
 
 /**
  * One RoundTrip per image of the first `limit` (all by default), in dataset order, and the largest
  * |decode(encode(x)) − x| over them all in model units (NaN or Infinity when a value came back so).
  */
 export async function roundTrips(
-  glow: Glow,
+  codec: Codec,
+  config: GlowConfig,
   ds: Dataset,
   opts: { limit?: number; batch?: number } = {},
 ): Promise<{ trips: RoundTrip[]; maxError: number }> {
   const count = Math.min(opts.limit ?? ds.count, ds.count);
-  const batch = opts.batch ?? 64; // the server's largest batch: rounding depends on what is computed together
-  const { height, width, channels, nBits } = glow.config;
+  const batch = opts.batch ?? 64; // the server's largest batch
+  const { height, width, channels, nBits } = config;
   const size = height * width * channels;
   const trips: RoundTrip[] = [];
   let maxError = 0;
@@ -28,10 +32,7 @@ export async function roundTrips(
       Array.from({ length: n }, (_, i) => start + i),
     );
     const units = modelUnits(pixels, nBits);
-    const x = tf.tensor4d(units, [n, height, width, channels]);
-    const back = tf.tidy(() => glow.decode(glow.encode(x).eps));
-    const values = (await back.data()) as Float32Array;
-    tf.dispose([x, back]);
+    const values = await codec.decode(n, (await codec.encode(n, units)).eps);
     for (let k = 0; k < values.length; k++) maxError = Math.max(maxError, Math.abs(values[k] - units[k]));
     const nonFinite = countNonFinite(values, n);
     const decoded = quantise(values, nBits);

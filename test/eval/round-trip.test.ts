@@ -5,6 +5,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { initBackend } from '../../src/backend/backend.ts';
 import { Glow } from '../../src/glow/glow.ts';
 import { compareRoundTrip, toModelUnits } from '../../src/glow/pixels.ts';
+import { TfjsEngine } from '../../src/inference/engines.ts';
 import { tinyConfig } from '../fixtures/model.ts';
 import { mnistImage } from '../fixtures/mnist.ts';
 
@@ -46,7 +47,7 @@ t.test('roundTrips over a split: one result per image, in order; a broken model 
   for (let i = 0; i < count; i++) images.set(mnistImage(i), i * 784);
   glow.initialize(toModelUnits(images, [count, 28, 28, 1], 8));
   const ds: Dataset = { name: 'mnist', split: 'test', images, labels: new Uint8Array(count), count, height: 28, width: 28, channels: 1 };
-  const { trips, maxError } = await roundTrips(glow, ds, { batch: 4 });
+  const { trips, maxError } = await roundTrips(new TfjsEngine(glow), tinyConfig, ds, { batch: 4 });
   t.equal(trips.length, count, 'batches of 4, 4, 2');
   t.ok(maxError >= 0 && maxError < 1e-4, `largest error ${maxError} in model units`);
   t.ok(
@@ -54,10 +55,10 @@ t.test('roundTrips over a split: one result per image, in order; a broken model 
     describeRoundTrips(trips),
   );
   t.equal(describeRoundTrips(trips), '10 of 10 exact');
-  t.equal((await roundTrips(glow, ds, { limit: 3 })).trips.length, 3);
-  // An actnorm scale of e^-120 underflows float32: the forward loses the image and the reverse overflows.
-  glow.blocks[0].steps[0].actnorm.logScale.assign(tf.fill([4], -120));
-  const broken = await roundTrips(glow, ds, { limit: 2 });
+  t.equal((await roundTrips(new TfjsEngine(glow), tinyConfig, ds, { limit: 3 })).trips.length, 3);
+  // An actnorm scale of e^-800 underflows even float64: the forward loses the image and the reverse overflows.
+  glow.blocks[0].steps[0].actnorm.logScale.assign(tf.fill([4], -800));
+  const broken = await roundTrips(new TfjsEngine(glow), tinyConfig, ds, { limit: 2 });
   t.ok(
     broken.trips.every((r) => !r.exact && r.nonFinite > 0),
     describeRoundTrips(broken.trips),
