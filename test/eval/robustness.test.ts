@@ -18,14 +18,16 @@ const SEED = 20261206;
 const PER_CATEGORY = 24;
 
 /**
- * Shipped models for which the round trip off the data (and finite pixels from every latent in
+ * Shipped models for which the round trip of some categories (and finite pixels from every latent in
  * [−5, 5]) is still pending, and why: checked and reported for them as a todo, which does not fail the
- * suite; everything else (finite latents, bpd and decodes of every image) is asserted for them too.
- * Empty means every model keeps the whole promise.
+ * suite; everything else (every other category's round trips, finite latents, bpd and decodes of every
+ * image) is asserted for them too. Empty means every model keeps the whole promise.
  */
-const EXACT_PENDING: Record<string, string> = {
-  mnist:
-    'affine coupling with a scale floor of 0.01: its inverse amplifies rounding off the data; the stable retrain replaces it (docs/stability.md)',
+const EXACT_PENDING: Record<string, { categories: string[]; why: string }> = {
+  mnist: {
+    categories: ['uniform noise', 'fashion-mnist images', 'solid and extreme'],
+    why: 'affine coupling with a scale floor of 0.01: its inverse amplifies rounding beyond even float64 on noise, extreme and a few Fashion-MNIST images; the stable retrain replaces it (docs/stability.md)',
+  },
 };
 
 await initBackend();
@@ -66,7 +68,8 @@ for (const name of shipped) {
         t.equal(r.bpd.nonFinite, 0, `${set.name}: every bpd finite (${r.bpd.min.toFixed(2)} … ${r.bpd.max.toExponential(2)})`);
         t.equal(r.nonFiniteImages, 0, `${set.name}: every decode finite`);
         const exact = `${set.name}: ${r.exact} of ${r.images} exact (largest error ${r.maxError} levels)`;
-        if (EXACT_PENDING[name]) t.equal(r.exact, r.images, exact, { todo: EXACT_PENDING[name] });
+        const pending = EXACT_PENDING[name];
+        if (pending?.categories.includes(set.name)) t.equal(r.exact, r.images, exact, { todo: pending.why });
         else t.equal(r.exact, r.images, exact);
       }
     });
@@ -81,7 +84,7 @@ for (const name of shipped) {
       for (let k = 0; k < d; k++) [values[k], values[d + k], values[2 * d + k]] = [5, -5, k % 2 ? 5 : -5];
       const unsound = n - (await finiteDecodes(engine, d, values));
       const what = `${n} latents (3 of them corners), ${unsound} with a NaN/Inf pixel`;
-      if (EXACT_PENDING[name]) t.equal(unsound, 0, what, { todo: EXACT_PENDING[name] });
+      if (EXACT_PENDING[name]) t.equal(unsound, 0, what, { todo: EXACT_PENDING[name].why });
       else t.equal(unsound, 0, what);
       t.equal(await finiteSamples(engine, d, n, 1.5, SEED), n, `${n} samples at t = 1.5 decode to finite pixels`);
     });
