@@ -6,13 +6,14 @@ import { Glow, GlowConfig } from './glow.ts';
  * level, in which step i of the trained model becomes step factor·i and every step in between starts
  * as (nearly) the identity, so the grown model begins where the trained one stopped and trains on
  * with more capacity. A new step has a plain actnorm, W = I and a coupling whose zero-conv outputs
- * zero shift and, for affine coupling, a scale of sigmoid(2 + scaleBias) ≈ 1 − 1e-3 (sigmoid(h + 2)
+ * zero shift and, for affine coupling, a scale of sigmoid(2) ≈ 0.88 that the next step's actnorm
+ * undoes (steepenScale), or, in a level's last step, sigmoid(2 + scaleBias) ≈ 1 − 1e-3 (sigmoid(h + 2)
  * cannot be exactly 1). Everything else (priors, the trained steps) is copied. `changes` sets config
  * fields that have no weights of their own (the priors' σ floor and bounds, the scale floor); factor
  * 1 then copies the model. Changing affine coupling to additive keeps each coupling's shift and drops
  * its scale: a warm start for a model whose inverse is better conditioned (docs/stability.md). Changing
- * additive to affine keeps the shift and adds a scale that starts as near 1 as a new step's, so a trained
- * additive model goes on training with the affine coupling's capacity (with a scale floor, minScale).
+ * additive to affine keeps the shift and adds a scale that starts as a new step's, so a trained additive
+ * model goes on training with the affine coupling's capacity (with a scale floor, minScale).
  */
 export function growDepth(source: Glow, factor: number, changes: GrowChanges = {}, scaleBias = 4.9): Glow {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`grow factor must be a whole number ≥ 1, not ${factor}`);
@@ -44,9 +45,43 @@ export function growDepth(source: Glow, factor: number, changes: GrowChanges = {
     }
     tf.tidy(() => v.assign(identityValue(rest, v, config.coupling === 'affine' ? scaleBias : 0)));
   }
+  if (config.coupling === 'affine') {
+    const fresh = (step: number) => addScale || step % factor !== 0;
+    grown.blocks.forEach((block, level) => {
+      for (let step = 0; step < block.steps.length - 1; step++) if (fresh(step)) steepenScale(grown, level, step);
+    });
+  }
   grown.markInitialized();
   grown.weightsChanged();
   return grown;
+}
+
+/**
+ * A fresh scale at sigmoid(2 + scaleBias) ≈ 1 − 1e-3 sits where the sigmoid is flat (slope 1e-3), and
+ * stays there: on the MNIST retrain, 27,000 steps after growing to depth 16, 9 of the 16 grown couplings
+ * still had s ≥ 0.98 on each of 200 test digits, where the 16 that were there before had a mean log s of
+ * −0.08 to −0.49. So a fresh scale of a step that is not its level's last starts at s₀ = sigmoid(2) (slope 0.1,
+ * Glow's own initial scale), constant while its zero-conv's kernel is zero, and the next step's actnorm
+ * multiplies those channels by 1/s₀ again: (s₀x + b·s₀)·e^(ls − log s₀) = (x + b)·e^ls, and the
+ * log-dets cancel. The grown model is the source up to rounding. The last step's next layer is the
+ * prior, which cannot absorb it: that step keeps the near-1 scale.
+ */
+function steepenScale(glow: Glow, level: number, step: number): void {
+  const { coupling } = glow.blocks[level].steps[step];
+  const { actnorm } = glow.blocks[level].steps[step + 1];
+  const half = coupling.channels / 2;
+  const s0 = Math.max(1 / (1 + Math.exp(-2)), coupling.minScale);
+  const bias = coupling.out.bias.dataSync().slice();
+  bias.fill(0, half);
+  const logScale = actnorm.logScale.dataSync().slice();
+  const shift = actnorm.bias.dataSync().slice();
+  for (let c = half; c < 2 * half; c++) {
+    logScale[c] -= Math.log(s0);
+    shift[c] *= s0;
+  }
+  coupling.out.bias.assign(tf.tensor1d(bias));
+  actnorm.logScale.assign(tf.tensor1d(logScale));
+  actnorm.bias.assign(tf.tensor1d(shift));
 }
 
 export type GrowChanges = Partial<Pick<GlowConfig, 'priorMinSd' | 'priorBounds' | 'minScale' | 'coupling'>>;

@@ -32,8 +32,8 @@ for (const coupling of ['additive', 'affine'] as const) {
     const x = tf.tensor4d(normalArray(4 * 64, 7, 0.2), [4, 8, 8, 1]);
     const a = source.encode(x);
     const b = grown.encode(x);
-    // Additive identity steps are exact; an affine one scales half its channels by sigmoid(6.9) ≈ 0.999,
-    // which may cost at most a few thousandths of a nat per dimension (on MNIST, 0.007 bits/dim).
+    // Additive identity steps are exact; an affine level's last step scales half its channels by
+    // sigmoid(6.9) ≈ 0.999, which may cost at most a few thousandths of a nat per dimension.
     const tol = coupling === 'additive' ? 1e-4 : 0.005 * source.latentDim;
     const dLogp = tf.max(tf.abs(tf.sub(a.logpx, b.logpx))).dataSync()[0];
     t.ok(
@@ -52,6 +52,37 @@ for (const coupling of ['additive', 'affine'] as const) {
     tf.dispose([x, a.eps, a.logpx, b.eps, b.logpx, ...Object.values(grads)]);
   });
 }
+
+t.test("affine: a new step but a level's last starts at a steep scale, sigmoid(2), which the next actnorm undoes exactly", async (t) => {
+  const source = randomGlow({ ...base, coupling: 'affine', minScale: 0.5 }, 50, 0.05);
+  const grown = growDepth(source, 2);
+  const s0 = 1 / (1 + Math.exp(-2));
+  const raw = (level: number, step: number) =>
+    Array.from(grown.params.get(`levels.${level}.steps.${step}.coupling.zero_conv.bias`)!.dataSync());
+  const c = 4; // level 0: 1 channel squeezed to 4; the zero-conv's outputs are [shift ×2, raw scale ×2]
+  t.same(raw(0, 1).slice(c / 2), [0, 0], 'new step 1 of 4: raw scale 0, s = sigmoid(2)');
+  t.same(raw(0, 3).slice(c / 2), [4.9, 4.9].map(Math.fround), "new step 3, the level's last: s = sigmoid(6.9)");
+  const logScale = (model: typeof grown, level: number, step: number) =>
+    Array.from(model.params.get(`levels.${level}.steps.${step}.actnorm.log_scale`)!.dataSync());
+  const before = logScale(source, 0, 1);
+  const after = logScale(grown, 0, 2);
+  t.ok(
+    after.every((v, i) => Math.abs(v - (i < c / 2 ? before[i] : before[i] - Math.log(s0))) < 1e-6),
+    'trained step 1, now 2: its actnorm scales the scaled half by 1/s₀',
+  );
+  // Without a level's last step, the grown model is the source up to rounding: depth 2 grown to 4 has
+  // steps 1 and 3 new, 3 the last; here, the comparison is made on a model grown by 3 in one level.
+  const one = randomGlow({ ...base, levels: 1, coupling: 'affine' }, 60, 0.05);
+  const grown3 = growDepth(one, 3);
+  const x = tf.tensor4d(normalArray(4 * 64, 9, 0.2), [4, 8, 8, 1]);
+  const [a, b] = [one.encode(x), grown3.encode(x)];
+  // Steps 1, 2 and 4 are new and steep; 5 is the last and near 1: log p moves by its 0.999 only.
+  const near = 4 * 64 * Math.log(1 / (1 / (1 + Math.exp(-6.9)))) + 1e-3;
+  const dLogp = tf.max(tf.abs(tf.sub(a.logpx, b.logpx))).dataSync()[0];
+  t.ok(dLogp < near, `log p(x) moves by ${dLogp.toExponential(2)} nats, no more than the last step's 0.999 (${near.toExponential(2)})`);
+  tf.dispose([x, a.eps, a.logpx, b.eps, b.logpx]);
+  for (const m of [source, grown, one, grown3]) m.dispose();
+});
 
 t.test('growing by a factor that is not a whole number is refused', async (t) => {
   const source = randomGlow({ ...base, coupling: 'affine' }, 50, 0.05);
