@@ -94,9 +94,11 @@ export async function decodeInTwoParts(
   precise: (n: number, latents: Float64Array) => Float32Array,
 ): Promise<Float32Array> {
   const out = new Float32Array(n * imageSize);
+  const float32 = rowsWhere(latents, n, latentDim, isFloat32);
+  const float64 = Array.from({ length: n }, (_, i) => i).filter((i) => !float32.includes(i));
   const parts: [number[], (rows: number[]) => Promise<Float32Array> | Float32Array][] = [
-    [rowsWhere(latents, n, latentDim, isFloat32), (rows) => fast(rows.length, Float32Array.from(pickRows(latents, rows, latentDim)))],
-    [rowsWhere(latents, n, latentDim, (row) => !isFloat32(row)), (rows) => precise(rows.length, pickRows(latents, rows, latentDim))],
+    [float32, (rows) => fast(rows.length, Float32Array.from(pickRows(latents, rows, latentDim)))],
+    [float64, (rows) => precise(rows.length, pickRows(latents, rows, latentDim))],
   ];
   for (const [rows, run] of parts) {
     if (rows.length === 0) continue;
