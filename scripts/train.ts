@@ -37,7 +37,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '64' },
     // Peak learning rate (default 1e-3). Given again on --resume it replaces the stored one, for a new cycle.
     lr: { type: 'string' },
-    warmup: { type: 'string', default: '500' },
+    // Warm-up steps (default 500). Given on --resume, the rate warms up again from the resumed step.
+    warmup: { type: 'string' },
     // Linear learning-rate decay, by step so a resumed run follows the same schedule: from
     // --decay-start over --decay-steps down to --decay-to × lr, then constant. Stored in the
     // manifest; given again on --resume it replaces the stored one.
@@ -122,7 +123,7 @@ const trainer = await Trainer.create({
   batch: Number(args.batch),
   lr: args.lr === undefined ? undefined : Number(args.lr),
   lrText: args.lr,
-  warmup: Number(args.warmup),
+  warmup: args.warmup === undefined ? undefined : Number(args.warmup),
   clip: Number(args.clip),
   seed: Number(args.seed),
   decay,

@@ -38,6 +38,8 @@ export interface TrainingManifest {
   lr: number;
   /** Steps of linear learning-rate warm-up. */
   warmup: number;
+  /** The step the last warm-up began at: a resumed run given --warmup warms up again (absent: 0). */
+  warmupFrom?: number;
   /** Gradient norm above which a step's gradient is scaled down to it. */
   clip: number;
   /** Seeds the data order per epoch and the dequantisation noise per step. */

@@ -23,8 +23,6 @@ const TINY = [
   '8',
   '--init-images',
   '64',
-  '--warmup',
-  '2',
   '--eval-every',
   '1000000',
   '--skip-final-eval',
@@ -33,7 +31,9 @@ const TINY = [
 ];
 
 async function train(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', ...TINY, ...args], {
+  // --warmup given with --resume starts a new warm-up, so a resumed run gets it only where a test says so.
+  const warmup = args.includes('--resume') ? [] : ['--warmup', '2'];
+  const { stdout } = await run(process.execPath, ['--import=tsx', 'scripts/train.ts', ...TINY, ...warmup, ...args], {
     cwd: ROOT,
     timeout: 120_000,
     env: { ...process.env, ...env },
@@ -72,7 +72,7 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   t.equal(manifest(straight).training.polyakUpdates, 6);
   await t.rejects(train('--out', straight, '--steps', '7'), /already holds a checkpoint/);
 
-  // A new cycle: --lr, --decay-* and --prior-min-sd given with --resume replace the stored ones.
+  // A new cycle: --lr, --warmup, --decay-* and --prior-min-sd given with --resume replace the stored ones.
   const cycle = await train(
     '--out',
     resumed,
@@ -81,6 +81,8 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
     '7',
     '--lr',
     '5e-4',
+    '--warmup',
+    '3',
     '--decay-start',
     '6',
     '--decay-steps',
@@ -97,6 +99,8 @@ t.test('stop and --resume give the weights of an uninterrupted run, learning-rat
   t.equal(manifest(resumed).steps, 7);
   t.equal(manifest(resumed).training.lr, 5e-4);
   t.same(manifest(resumed).training.decay, { start: 6, steps: 4, to: 0.5 });
+  t.match(cycle, /learning rate: warming up again over 3 steps from step 6/);
+  t.equal(manifest(resumed).training.warmupFrom, 6);
 });
 
 t.test('--resume trains on the dataset of the checkpoint, and refuses another', async (t) => {

@@ -47,6 +47,10 @@ t.test('learning rate: linear warm-up, the NaN guard scale, linear decay by step
   t.ok(close(learningRate(decay, 12), 6e-4), 'halfway: 1 − 0.8 / 2');
   t.ok(close(learningRate(decay, 14), 2e-4), 'at the end: to × lr');
   t.ok(close(learningRate(decay, 100), 2e-4), 'then constant');
+  const again = { ...decay, warmupFrom: 12 };
+  t.ok(close(learningRate(again, 12), 6e-4 / 4), 'a new warm-up from warmupFrom: a quarter of the decayed rate');
+  t.ok(close(learningRate(again, 13), 1e-3 * 0.5 * 0.4), 'halfway up, times the decay');
+  t.ok(close(learningRate(again, 15), 1e-3 * (1 - 0.8)), 'warmed up again: the decayed rate');
 });
 
 t.test('data order: a seeded permutation per epoch, batches are its consecutive slices', async (t) => {
@@ -123,8 +127,8 @@ t.test('a resumed trainer continues exactly as one that never stopped', async (t
   await first.run({ ...RUN, steps: 2 });
   await first.close();
   t.notOk(files(path.join(dir, 'straight'))[0].equals(files(path.join(dir, 'stopped'))[0]), 'two steps apart, the weights differ');
-  // No decay given: the schedule comes from the manifest.
-  const opts = tiny(path.join(dir, 'stopped'), { resume: true });
+  // No decay or warm-up given: the schedule comes from the manifest.
+  const opts = tiny(path.join(dir, 'stopped'), { resume: true, warmup: undefined });
   const resumed = await Trainer.create(opts);
   t.teardown(() => resumed.close());
   t.match(opts.lines[0], /^resumed .* at step 2 \(16 images seen, test bpd n\/a\)$/);
@@ -137,6 +141,24 @@ t.test('a resumed trainer continues exactly as one that never stopped', async (t
   t.ok(a[0].equals(b[0]), 'weights: identical bytes');
   t.ok(a[1].equals(b[1]), 'training state: identical bytes');
   await t.rejects(Trainer.create(tiny(path.join(dir, 'straight'))), /already holds a checkpoint/);
+});
+
+t.test('resumed with --lr and --warmup: a new cycle warms up from the resumed step', async (t) => {
+  const dir = tempDir(t, 'glow-serve-trainer-');
+  const first = await Trainer.create(tiny(dir));
+  await first.run({ ...RUN, steps: 3 });
+  await first.close();
+  const opts = tiny(dir, { resume: true, lr: 5e-4, warmup: 10 });
+  const resumed = await Trainer.create(opts);
+  t.teardown(() => resumed.close());
+  t.equal(resumed.training.warmupFrom, 3);
+  t.equal(resumed.training.warmup, 10);
+  t.ok(opts.lines.some((l) => l === 'learning rate: warming up again over 10 steps from step 3'));
+  t.ok(close(learningRate(resumed.training, 3), 5e-5), 'the first step of the cycle: a tenth of the new peak');
+  await resumed.run({ ...RUN, steps: 4 });
+  await resumed.close();
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  t.equal(manifest.training.warmupFrom, 3, 'stored, so a later resume keeps the same schedule');
 });
 
 t.test('grown from a checkpoint with changes: a deeper affine model with a scale floor, from an additive one', async (t) => {
