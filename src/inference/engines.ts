@@ -52,8 +52,11 @@ function pickRows<A extends Float32Array | Float64Array>(a: A, rows: number[], d
 type BatchArray = ArrayLike<number> & { subarray(start: number, end: number): ArrayLike<number> };
 
 /** The rows of a batch of `n` whose `d` values each pass `test`. */
-function rowsWhere(a: BatchArray, n: number, d: number, test: (row: ArrayLike<number>) => boolean): number[] {
-  return Array.from({ length: n }, (_, i) => i).filter((i) => test(a.subarray(i * d, (i + 1) * d)));
+/** The rows of a batch whose values pass `test`, and the others. */
+function partitionRows(a: BatchArray, n: number, d: number, test: (row: ArrayLike<number>) => boolean): [number[], number[]] {
+  const [pass, fail]: [number[], number[]] = [[], []];
+  for (let i = 0; i < n; i++) (test(a.subarray(i * d, (i + 1) * d)) ? pass : fail).push(i);
+  return [pass, fail];
 }
 
 /**
@@ -69,7 +72,7 @@ export async function encodeInTwoPasses(
 ): Promise<Encoded & { reencoded: number }> {
   const n = first.bpd.length;
   const eps = Float64Array.from(first.eps);
-  const outOfRange = rowsWhere(first.eps, n, latentDim, (row) => !latentInRange(row));
+  const [, outOfRange] = partitionRows(first.eps, n, latentDim, latentInRange);
   const back = outOfRange.length > 0 ? new Set(await comesBack(outOfRange)) : new Set<number>();
   const rows = outOfRange.filter((row) => !back.has(row));
   if (rows.length === 0) return { eps, bpd: first.bpd, reencoded: 0 };
@@ -94,8 +97,7 @@ export async function decodeInTwoParts(
   precise: (n: number, latents: Float64Array) => Float32Array,
 ): Promise<Float32Array> {
   const out = new Float32Array(n * imageSize);
-  const float32 = rowsWhere(latents, n, latentDim, isFloat32);
-  const float64 = Array.from({ length: n }, (_, i) => i).filter((i) => !float32.includes(i));
+  const [float32, float64] = partitionRows(latents, n, latentDim, isFloat32);
   const parts: [number[], (rows: number[]) => Promise<Float32Array> | Float32Array][] = [
     [float32, (rows) => fast(rows.length, Float32Array.from(pickRows(latents, rows, latentDim)))],
     [float64, (rows) => precise(rows.length, pickRows(latents, rows, latentDim))],
