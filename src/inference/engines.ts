@@ -51,7 +51,6 @@ function pickRows<A extends Float32Array | Float64Array>(a: A, rows: number[], d
 
 type BatchArray = ArrayLike<number> & { subarray(start: number, end: number): ArrayLike<number> };
 
-/** The rows of a batch of `n` whose `d` values each pass `test`. */
 /** The rows of a batch whose values pass `test`, and the others. */
 function partitionRows(a: BatchArray, n: number, d: number, test: (row: ArrayLike<number>) => boolean): [number[], number[]] {
   const [pass, fail]: [number[], number[]] = [[], []];
