@@ -17,19 +17,6 @@ const shipped = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(
 const SEED = 20261206;
 const PER_CATEGORY = 24;
 
-/**
- * Shipped models for which the round trip of some categories (and finite pixels from every latent in
- * [−5, 5]) is still pending, and why: checked and reported for them as a todo, which does not fail the
- * suite; everything else (every other category's round trips, finite latents, bpd and decodes of every
- * image) is asserted for them too. Empty means every model keeps the whole promise.
- */
-const EXACT_PENDING: Record<string, { categories: string[]; why: string }> = {
-  mnist: {
-    categories: ['uniform noise', 'fashion-mnist images', 'solid and extreme'],
-    why: 'affine coupling with a scale floor of 0.01: its inverse amplifies rounding beyond even float64 on noise, extreme and a few Fashion-MNIST images; the stable retrain replaces it (docs/stability.md)',
-  },
-};
-
 await initBackend();
 
 t.test('the categories are what they say', async (t) => {
@@ -67,10 +54,7 @@ for (const name of shipped) {
         t.equal(r.nonFiniteLatents, 0, `${set.name}: every latent finite`);
         t.equal(r.bpd.nonFinite, 0, `${set.name}: every bpd finite (${r.bpd.min.toFixed(2)} … ${r.bpd.max.toExponential(2)})`);
         t.equal(r.nonFiniteImages, 0, `${set.name}: every decode finite`);
-        const exact = `${set.name}: ${r.exact} of ${r.images} exact (largest error ${r.maxError} levels)`;
-        const pending = EXACT_PENDING[name];
-        if (pending?.categories.includes(set.name)) t.equal(r.exact, r.images, exact, { todo: pending.why });
-        else t.equal(r.exact, r.images, exact);
+        t.equal(r.exact, r.images, `${set.name}: ${r.exact} of ${r.images} exact (largest error ${r.maxError} levels)`);
       }
     });
 
@@ -83,9 +67,7 @@ for (const name of shipped) {
       // The corners too: all +5, all −5, alternating signs.
       for (let k = 0; k < d; k++) [values[k], values[d + k], values[2 * d + k]] = [5, -5, k % 2 ? 5 : -5];
       const unsound = n - (await finiteDecodes(engine, d, values));
-      const what = `${n} latents (3 of them corners), ${unsound} with a NaN/Inf pixel`;
-      if (EXACT_PENDING[name]) t.equal(unsound, 0, what, { todo: EXACT_PENDING[name].why });
-      else t.equal(unsound, 0, what);
+      t.equal(unsound, 0, `${n} latents (3 of them corners), ${unsound} with a NaN/Inf pixel`);
       t.equal(await finiteSamples(engine, d, n, 1.5, SEED), n, `${n} samples at t = 1.5 decode to finite pixels`);
     });
   }
