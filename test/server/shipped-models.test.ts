@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
 import { noiseImages } from '../../src/eval/robustness.ts';
+import { encodeRawPng } from '../../src/images/png.ts';
 import { decodePng, mnistPng, tempDir } from '../fixtures/app.ts';
 import { killHard, startServer } from '../fixtures/server-process.ts';
 
@@ -42,12 +43,7 @@ t.test('the shipped models, served together', async (t) => {
   // A uniform-noise image is as far from the digits as an upload gets: its latent leaves [−5, 5], where
   // the server checks the float32 round trip and falls back to the precise path (docs/stability.md).
   // It must come back exactly, through ?verify=true and through its JSON latent sent to /decode.
-  const noisePng = await sharp(Buffer.from(noiseImages({ height: 28, width: 28, channels: 1 }, 1, 5).pixels), {
-    raw: { width: 28, height: 28, channels: 1 },
-  })
-    .toColourspace('b-w')
-    .png()
-    .toBuffer();
+  const noisePng = await encodeRawPng(noiseImages({ height: 28, width: 28, channels: 1 }, 1, 5).pixels, 28, 28, 1);
   const images = [(await mnistPng(0)).toString('base64'), noisePng.toString('base64')];
   const post = (url: string, body: unknown) =>
     fetch(`${server.base}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
